@@ -1,0 +1,41 @@
+"""The ``faceattrs`` command line: thin layers over the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from faceattrs.data.commands import register as register_data
+from faceattrs.training.commands import register as register_training
+
+
+class CliError(Exception):
+    """An error to report to the user in one line, with a non-zero exit."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="faceattrs",
+        description="Estimate perceived age, gender and race of faces in images and videos.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_data(sub)
+    register_training(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("faceattrs: interrupted", file=sys.stderr)
+        return 130
+    except (CliError, FileNotFoundError, NotADirectoryError, ValueError, OSError) as exc:
+        print(f"faceattrs: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""UTKFace and FairFace data: audit, split, balancing, plots (no torch)."""

@@ -1,0 +1,80 @@
+"""The preprocessing and label spec shipped with every attribute model.
+
+The same spec is written into the ONNX metadata (key ``faceattrs_spec``) at export
+and read back from there at inference, so preprocessing is never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+METADATA_KEY = "faceattrs_spec"
+GENDERS = ("male", "female")
+RACES = ("white", "black", "asian", "indian", "other")
+OUTPUT_NAMES = ("age_probs", "gender_probs", "race_probs")
+INPUT_NAME = "input"
+
+# Keypoints of the UTKFace aligned 200x200 crops, as fractions of the crop:
+# right eye, left eye (subject's), nose tip, mouth centre. Image-left eye first.
+# Placeholder until measured by scripts/measure_template.py; the measured value is
+# what ships in the default model's spec.
+DEFAULT_TEMPLATE = ((0.355, 0.43), (0.645, 0.43), (0.5, 0.58), (0.5, 0.72))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How an aligned face crop becomes the model input, and what the outputs mean.
+
+    The aligned crop is framed like a UTKFace crop: ``template`` holds where the
+    keypoints sit, as fractions of that crop. ``crop_box`` (fractions, x0 y0 x1 y1)
+    is the part of the crop the network sees, resized to ``input_size`` squared,
+    RGB, scaled to [0, 1], then ``(x - mean) / std``, layout NCHW float32.
+    """
+
+    input_size: int = 64
+    crop_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    channel_order: str = "RGB"
+    layout: str = "NCHW"
+    template: tuple[tuple[float, float], ...] = DEFAULT_TEMPLATE
+    max_age: int = 100
+    genders: tuple[str, ...] = GENDERS
+    races: tuple[str, ...] = RACES
+    age_interval_coverage: float = 0.8
+    outputs: tuple[str, ...] = OUTPUT_NAMES
+    input_name: str = INPUT_NAME
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def ages(self) -> np.ndarray:
+        """The age value of each bin of the age distribution (0 .. max_age)."""
+        return np.arange(self.max_age + 1, dtype=np.float32)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        raw = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown model spec fields: {sorted(unknown)}")
+        for key in ("crop_box", "mean", "std", "genders", "races", "outputs"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        if "template" in raw:
+            raw["template"] = tuple(tuple(p) for p in raw["template"])
+        return cls(**raw)
+
+    def preprocess(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """Turn a batch of ``input_size`` RGB uint8 crops (N, H, W, 3) into the model input."""
+        if crops_rgb.ndim != 4 or crops_rgb.shape[-1] != 3:
+            raise ValueError(f"expected (N, H, W, 3) RGB crops, got {crops_rgb.shape}")
+        x = crops_rgb.astype(np.float32) / 255.0
+        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -1,0 +1,1 @@
+"""Training, export and baselines. The only subpackage that imports torch."""
