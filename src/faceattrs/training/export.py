@@ -1,0 +1,76 @@
+"""Export a trained network to ONNX with the preprocessing spec in its metadata."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from faceattrs.spec import METADATA_KEY, ModelSpec
+from faceattrs.training.model import FaceAttrNet, NetConfig, ProbabilityModel
+
+
+def export_onnx(
+    net: FaceAttrNet, spec: ModelSpec, path: str | Path, flip: bool = True, opset: int = 17
+) -> Path:
+    """Write ``net`` (softmax heads, optional flip averaging) as ONNX with ``spec`` in metadata."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ProbabilityModel(net, flip=flip).eval()
+    dummy = torch.zeros(1, 3, spec.input_size, spec.input_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "model.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                (dummy,),
+                str(raw),
+                input_names=[spec.input_name],
+                output_names=list(spec.outputs),
+                dynamic_axes={name: {0: "batch"} for name in (spec.input_name, *spec.outputs)},
+                opset_version=opset,
+                dynamo=False,
+            )
+        model = onnx.load(str(raw))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, spec.to_json()
+    model.doc_string = "faceattrs perceived age/gender/race model"
+    onnx.checker.check_model(model)
+    fd, tmp_path = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    onnx.save(model, tmp_path)
+    os.replace(tmp_path, path)
+    return path
+
+
+def tiny_config() -> NetConfig:
+    """A very small architecture for tests (fast to build and run)."""
+    return NetConfig(widths=(8, 16), depths=(1, 1), stem_width=8, dropout=0.0)
+
+
+def export_random(
+    path: str | Path, spec: ModelSpec | None = None, seed: int = 0, config: NetConfig | None = None
+) -> Path:
+    """Write a tiny randomly initialised model (for tests and development)."""
+    spec = spec or ModelSpec()
+    torch.manual_seed(seed)
+    net = FaceAttrNet(config or tiny_config()).eval()
+    with torch.no_grad():  # non-trivial BN statistics and residual weights, so outputs vary
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.running_mean.normal_(0, 0.1)
+    return export_onnx(net, spec, path, flip=False)
+
+
+def load_checkpoint_net(path: str | Path) -> tuple[FaceAttrNet, ModelSpec, dict]:
+    """Load a training checkpoint and return the network, its spec and the raw checkpoint."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    net = FaceAttrNet(NetConfig.from_dict(ckpt["net_config"]))
+    net.load_state_dict(ckpt.get("ema_state") or ckpt["model_state"])
+    return net.eval(), ModelSpec.from_json(ckpt["spec"]), ckpt

@@ -1,0 +1,109 @@
+"""The multi-task network: a small residual CNN with age, gender and race heads."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture hyper-parameters (saved with every run and checkpoint)."""
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    depths: tuple[int, ...] = (1, 2, 2, 1)
+    stem_width: int = 24
+    dropout: float = 0.2
+    num_ages: int = 101
+    num_genders: int = 2
+    num_races: int = 5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> NetConfig:
+        raw = dict(raw)
+        raw["widths"] = tuple(raw["widths"])
+        raw["depths"] = tuple(raw["depths"])
+        return cls(**raw)
+
+
+def conv_bn(c_in: int, c_out: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride, 1, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    )
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (two 3x3 convolutions) with an identity or strided shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = conv_bn(c_in, c_out, stride)
+        self.conv2 = conv_bn(c_out, c_out)
+        self.act = nn.ReLU(inplace=True)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self.conv1(x))
+        return self.act(self.conv2(y) + self.shortcut(x))
+
+
+class FaceAttrNet(nn.Module):
+    """Shared backbone with three heads; ``forward`` returns raw logits per head."""
+
+    def __init__(self, config: NetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or NetConfig()
+        self.stem = nn.Sequential(conv_bn(3, config.stem_width, 2), nn.ReLU(inplace=True))
+        layers: list[nn.Module] = []
+        c_in = config.stem_width
+        for i, (width, depth) in enumerate(zip(config.widths, config.depths, strict=True)):
+            for j in range(depth):
+                stride = 2 if (j == 0 and i > 0) else 1
+                layers.append(BasicBlock(c_in, width, stride))
+                c_in = width
+        self.backbone = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(config.dropout)
+        self.age_head = nn.Linear(c_in, config.num_ages)
+        self.gender_head = nn.Linear(c_in, config.num_genders)
+        self.race_head = nn.Linear(c_in, config.num_races)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        for block in self.backbone:
+            nn.init.zeros_(block.conv2[1].weight)  # residual branches start as identity
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.backbone(self.stem(x))).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        f = self.dropout(self.features(x))
+        return self.age_head(f), self.gender_head(f), self.race_head(f)
+
+
+class ProbabilityModel(nn.Module):
+    """Wraps the network for export: softmax per head, optional test-time flip averaging."""
+
+    def __init__(self, net: FaceAttrNet, flip: bool = True) -> None:
+        super().__init__()
+        self.net = net
+        self.flip = flip
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.flip:
+            logits_a = self.net(x)
+            logits_b = self.net(torch.flip(x, dims=[3]))
+            return tuple(
+                (a.softmax(1) + b.softmax(1)) / 2 for a, b in zip(logits_a, logits_b, strict=True)
+            )
+        return tuple(logits.softmax(1) for logits in self.net(x))
