@@ -99,10 +99,10 @@ def parse_name(name: str) -> tuple[tuple[int, int, int], str]:
 
     The warning is non-empty when the date part is odd but the labels are unambiguous.
     """
-    stem = next((name[: -len(s)] for s in _NAME_SUFFIXES if name.endswith(s)), None)
-    if stem is None:
+    suffix = next((s for s in _NAME_SUFFIXES if name.endswith(s)), None)
+    if suffix is None:
         raise ValueError("malformed name: does not end with .jpg")
-    fields = stem.split("_")
+    fields = name[: -len(suffix)].split("_")
     if len(fields) != 4:
         raise ValueError(
             f"malformed name: expected AGE_GENDER_RACE_DATETIME, got {len(fields)} fields"
@@ -119,7 +119,7 @@ def parse_name(name: str) -> tuple[tuple[int, int, int], str]:
     if not 0 <= race < len(RACE_NAMES):
         raise ValueError(f"label out of range: race={race} (0..{len(RACE_NAMES) - 1})")
     warning = ""
-    if not name.endswith(".jpg.chip.jpg") or not _DATE_RE.fullmatch(date):
+    if suffix not in (".jpg.chip.jpg", ".jpg") or not _DATE_RE.fullmatch(date):
         warning = f"odd date part {date!r} (labels kept)"
     return (age, gender, race), warning
 
