@@ -1,9 +1,73 @@
-"""``faceattrs train/evaluate/export`` subcommands (torch is imported lazily)."""
+"""``faceattrs train`` and ``faceattrs export`` subcommands (torch is imported lazily)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ValueError(
+            "training needs the [train] extra: pip install -e '.[train]'"
+        ) from exc
+
+
+def _train(args: argparse.Namespace) -> int:
+    _require_torch()
+    from faceattrs.training.train import TrainConfig, train, with_overrides
+
+    cfg = TrainConfig()
+    if args.config:
+        raw = json.loads(Path(args.config).read_text())
+        cfg = TrainConfig(**raw)
+    cfg = with_overrides(
+        cfg, data=args.data, split=args.split, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, limit=args.limit, threads=args.threads,
+    )
+    if not Path(cfg.data).is_dir():
+        raise ValueError(f"data folder not found: {cfg.data}")
+    out = train(cfg, args.out, resume=not args.restart)
+    print(f"run written to {out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    _require_torch()
+    from dataclasses import replace
+
+    from faceattrs.training.export import export_onnx, load_checkpoint_net
+
+    net, spec, _ = load_checkpoint_net(args.checkpoint)
+    if args.template:
+        raw = json.loads(Path(args.template).read_text())
+        spec = replace(spec, template=tuple(tuple(map(float, p)) for p in raw["template"]))
+    path = export_onnx(net, spec, args.output, flip=not args.no_flip)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    del sub
+    train = sub.add_parser("train", help="train the multi-task attribute model (needs [train])")
+    train.add_argument("--data", help="UTKFace-style folder (default ../shared/data/utkface)")
+    train.add_argument("--split", help="split folder with train/val/test.txt (default splits/utkface)")
+    train.add_argument("--out", required=True, help="run folder (checkpoints, config, curves)")
+    train.add_argument("--config", help="JSON file with TrainConfig fields")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--threads", type=int)
+    train.add_argument("--limit", type=int, help="use only the first N training images")
+    train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
+    train.set_defaults(func=_train)
+
+    export = sub.add_parser("export", help="export a checkpoint to ONNX (needs [train])")
+    export.add_argument("checkpoint", help="a best.pt or last.pt from a run folder")
+    export.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    export.add_argument("--template", help="JSON with the measured alignment template")
+    export.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
+    export.set_defaults(func=_export)

@@ -12,7 +12,7 @@ from torch import nn
 class NetConfig:
     """Architecture hyper-parameters (saved with every run and checkpoint)."""
 
-    widths: tuple[int, ...] = (32, 64, 128, 256)
+    widths: tuple[int, ...] = (32, 64, 128, 192)
     depths: tuple[int, ...] = (1, 2, 2, 1)
     stem_width: int = 24
     dropout: float = 0.2

@@ -1,0 +1,239 @@
+"""Training loop: multi-task losses, EMA weights, resumable checkpoints, loss curves."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from faceattrs.data.utkface import load_split
+from faceattrs.spec import ModelSpec
+from faceattrs.training.dataset import augment, labels_of, load_images, to_input
+from faceattrs.training.model import FaceAttrNet, NetConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run (saved as config.json in the run folder)."""
+
+    data: str = "../shared/data/utkface"
+    split: str = "splits/utkface"
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    age_sigma: float = 2.0
+    age_l1_weight: float = 0.1
+    ema_decay: float = 0.998
+    augment_strength: float = 1.0
+    source_size: int = 80
+    seed: int = 0
+    threads: int = 2
+    limit: int = 0  # use only the first N training samples (smoke tests)
+    spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
+    net: dict = field(default_factory=lambda: NetConfig().to_dict())
+
+
+def age_targets(age: torch.Tensor, num_ages: int, sigma: float) -> torch.Tensor:
+    """Gaussian label distributions over ages 0..num_ages-1 centred on each true age."""
+    bins = torch.arange(num_ages, dtype=torch.float32)
+    dist = torch.exp(-0.5 * ((bins[None] - age[:, None]) / sigma) ** 2)
+    return dist / dist.sum(1, keepdim=True)
+
+
+def multitask_loss(
+    logits: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    labels: dict[str, torch.Tensor],
+    cfg: TrainConfig,
+) -> dict[str, torch.Tensor]:
+    """Age: label-distribution KL plus L1 on the expected age; gender, race: cross-entropy."""
+    age_logits, gender_logits, race_logits = logits
+    log_probs = age_logits.log_softmax(1)
+    target = age_targets(labels["age"], age_logits.shape[1], cfg.age_sigma)
+    kl = F.kl_div(log_probs, target, reduction="batchmean")
+    expected = (log_probs.exp() * torch.arange(age_logits.shape[1], dtype=torch.float32)).sum(1)
+    age = kl + cfg.age_l1_weight * (expected - labels["age"]).abs().mean()
+    gender = F.cross_entropy(gender_logits, labels["gender"], label_smoothing=cfg.label_smoothing)
+    race = F.cross_entropy(race_logits, labels["race"], label_smoothing=cfg.label_smoothing)
+    return {"age": age, "gender": gender, "race": race, "total": age + gender + race}
+
+
+class EMA:
+    """Exponential moving average of a model's parameters and buffers."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for key, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                self.state[key].mul_(decay).add_(value.detach(), alpha=1 - decay)
+            else:
+                self.state[key].copy_(value)
+
+
+@torch.no_grad()
+def evaluate_net(
+    net: FaceAttrNet, images: np.ndarray, labels: dict[str, torch.Tensor], spec: ModelSpec,
+    cfg: TrainConfig, batch_size: int = 256,
+) -> dict[str, float]:
+    """Validation losses and metrics (no augmentation)."""
+    net.eval()
+    sums = {"age": 0.0, "gender": 0.0, "race": 0.0, "total": 0.0, "abs_err": 0.0, "g_ok": 0.0, "r_ok": 0.0}
+    n = len(images)
+    for start in range(0, n, batch_size):
+        stop = min(n, start + batch_size)
+        x = to_input(torch.from_numpy(images[start:stop]), spec.input_size, spec.mean, spec.std)
+        batch = {k: v[start:stop] for k, v in labels.items()}
+        logits = net(x)
+        losses = multitask_loss(logits, batch, cfg)
+        for key, value in losses.items():
+            sums[key] += float(value) * (stop - start)
+        ages = (logits[0].softmax(1) * torch.arange(logits[0].shape[1])).sum(1)
+        sums["abs_err"] += float((ages - batch["age"]).abs().sum())
+        sums["g_ok"] += float((logits[1].argmax(1) == batch["gender"]).sum())
+        sums["r_ok"] += float((logits[2].argmax(1) == batch["race"]).sum())
+    out = {f"loss_{k}": sums[k] / n for k in ("age", "gender", "race", "total")}
+    out.update(age_mae=sums["abs_err"] / n, gender_acc=sums["g_ok"] / n, race_acc=sums["r_ok"] / n)
+    return out
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def selection_score(metrics: dict[str, float]) -> float:
+    """One number to pick the best epoch by (higher is better)."""
+    return metrics["gender_acc"] + metrics["race_acc"] - metrics["age_mae"] / 10
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
+    """Train a model into ``out_dir`` (config.json, last.pt, best.pt, history.json, curves)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    spec = ModelSpec.from_json(json.dumps(cfg.spec))
+    net_cfg = NetConfig.from_dict(cfg.net)
+    train_samples = load_split(cfg.split, "train", cfg.data)
+    if cfg.limit:
+        train_samples = train_samples[: cfg.limit]
+    val_samples = load_split(cfg.split, "val", cfg.data)
+    train_images = load_images(train_samples, cfg.source_size)
+    val_images = load_images(val_samples, cfg.source_size)
+    train_labels = labels_of(train_samples, spec.max_age)
+    val_labels = labels_of(val_samples, spec.max_age)
+
+    torch.manual_seed(cfg.seed)
+    net = FaceAttrNet(net_cfg)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = EMA(net, cfg.ema_decay)
+    history: list[dict] = []
+    start_epoch, best = 0, -math.inf
+    last_path = out / "last.pt"
+    if resume and last_path.exists():
+        ckpt = torch.load(last_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        ema.state = ckpt["ema_state"]
+        history, start_epoch, best = ckpt["history"], ckpt["epoch"] + 1, ckpt["best"]
+        print(f"resumed from {last_path} at epoch {start_epoch}")
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    steps_per_epoch = len(train_images) // cfg.batch_size
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(start_epoch, cfg.epochs):
+        generator.manual_seed(cfg.seed * 1000 + epoch)
+        order = torch.randperm(len(train_images), generator=generator)
+        net.train()
+        sums = {"age": 0.0, "gender": 0.0, "race": 0.0, "total": 0.0}
+        t0 = time.perf_counter()
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
+        for i in bar:
+            step = epoch * steps_per_epoch + i
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total_steps, warmup_steps, cfg.lr)
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            x = augment(
+                torch.from_numpy(train_images[idx.numpy()]), spec.input_size, spec.mean, spec.std,
+                generator, cfg.augment_strength,
+            ).contiguous(memory_format=torch.channels_last)
+            batch = {k: v[idx] for k, v in train_labels.items()}
+            losses = multitask_loss(net(x), batch, cfg)
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            optimizer.step()
+            ema.update(net, step)
+            for key in sums:
+                sums[key] += float(losses[key].detach())
+            bar.set_postfix(loss=f"{sums['total'] / (i + 1):.3f}")
+        train_metrics = {f"loss_{k}": v / steps_per_epoch for k, v in sums.items()}
+        eval_net = FaceAttrNet(net_cfg)
+        eval_net.load_state_dict(ema.state)
+        val_metrics = evaluate_net(eval_net, val_images, val_labels, spec, cfg)
+        record = {
+            "epoch": epoch + 1, "seconds": time.perf_counter() - t0,
+            "lr": optimizer.param_groups[0]["lr"],
+            **{f"train_{k}": v for k, v in train_metrics.items()},
+            **{f"val_{k}": v for k, v in val_metrics.items()},
+        }
+        history.append(record)
+        print(json.dumps(record), flush=True)
+        score = selection_score(val_metrics)
+        ckpt = {
+            "model_state": net.state_dict(), "ema_state": ema.state,
+            "optimizer_state": optimizer.state_dict(), "epoch": epoch, "history": history,
+            "best": max(best, score), "net_config": net_cfg.to_dict(), "spec": spec.to_json(),
+            "train_config": asdict(cfg),
+        }
+        torch.save(ckpt, out / "last.pt.tmp")
+        (out / "last.pt.tmp").replace(last_path)
+        if score > best:
+            best = score
+            torch.save({**ckpt, "model_state": ema.state}, out / "best.pt")
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        plot_curves(history, out)
+    return out
+
+
+def plot_curves(history: list[dict], out_dir: Path) -> None:
+    """Loss curves per head (train and val), like the seed's model_loss_age.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for ax, head in zip(axes, ("age", "gender", "race", "total"), strict=True):
+        ax.plot(epochs, [h[f"train_loss_{head}"] for h in history], label="train")
+        ax.plot(epochs, [h[f"val_loss_{head}"] for h in history], label="val")
+        ax.set_title(f"{head} loss")
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "loss_curves.png", dpi=100)
+    plt.close(fig)
+
+
+def with_overrides(cfg: TrainConfig, **overrides) -> TrainConfig:
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+__all__ = ["TrainConfig", "train", "with_overrides", "np"]
