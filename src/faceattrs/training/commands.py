@@ -71,3 +71,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--template", help="JSON with the measured alignment template")
     export.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
     export.set_defaults(func=_export)
+    register_baseline(sub)
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    _require_torch()
+    from faceattrs.training.baseline import BaselineConfig, run_baseline
+
+    cfg = BaselineConfig(epochs=args.epochs, patience=args.patience, limit=args.limit or 0)
+    metrics = run_baseline(cfg, args.out, args.report)
+    print(json.dumps({k: metrics[k] for k in ("age_mae", "gender_accuracy", "race_accuracy")}))
+    return 0
+
+
+def register_baseline(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("baseline", help="train and evaluate the seed's CNNs (needs [train])")
+    parser.add_argument("--out", default="runs/seed_baseline", help="run folder")
+    parser.add_argument("--report", default="reports/baseline", help="report folder")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--limit", type=int, help="use only the first N training images")
+    parser.set_defaults(func=_baseline)

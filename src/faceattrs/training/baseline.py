@@ -1,0 +1,149 @@
+"""The seed project's approach, for comparison: one small CNN per attribute at 200x200.
+
+Architecture as the seed README gives it (Keras): Conv 32/64/128 (3x3, valid, ReLU) each
+followed by 2x2 max-pooling, Flatten, Dense 64 ReLU, Dropout 0.5, then age: one ReLU
+output (regression, MSE loss), gender: sigmoid (binary cross-entropy), race: softmax over
+5. Adam (Keras defaults), pixels scaled to [0, 1], early stopping on the val loss.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from faceattrs.data.utkface import load_split
+from faceattrs.evaluation import compute_metrics, write_report
+from faceattrs.training.dataset import load_images
+
+HEADS = ("age", "gender", "race")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    data: str = "../shared/data/utkface"
+    split: str = "splits/utkface"
+    epochs: int = 10
+    patience: int = 3
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    threads: int = 2
+    limit: int = 0
+
+
+def seed_cnn(outputs: int) -> nn.Sequential:
+    """The seed's Sequential model for a 200x200x3 input."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(128 * 23 * 23, 64), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(64, outputs),
+    )
+
+
+def head_loss(head: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if head == "age":
+        return F.mse_loss(F.relu(out[:, 0]), target)
+    if head == "gender":
+        return F.binary_cross_entropy_with_logits(out[:, 0], target)
+    return F.cross_entropy(out, target.long())
+
+
+def to_batch(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray, head: str, batch: int = 128) -> np.ndarray:
+    model.eval()
+    outs = [model(to_batch(images[i : i + batch])) for i in range(0, len(images), batch)]
+    out = torch.cat(outs)
+    if head == "age":
+        return F.relu(out[:, 0]).numpy()
+    if head == "gender":
+        p = torch.sigmoid(out[:, 0]).numpy()
+        return np.stack([1 - p, p], 1)
+    return out.softmax(1).numpy()
+
+
+def train_head(head, images, targets, val_images, val_targets, cfg, out_dir) -> tuple[nn.Module, list]:
+    """Train one seed model with early stopping on the val loss; returns the best model."""
+    torch.manual_seed(cfg.seed)
+    model = seed_cnn(5 if head == "race" else 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history, best, best_state, waited = [], float("inf"), None, 0
+    gen = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = torch.randperm(len(images), generator=gen).numpy()
+        total, t0 = 0.0, time.perf_counter()
+        steps = range(0, len(images), cfg.batch_size)
+        for start in tqdm(steps, desc=f"seed {head} epoch {epoch + 1}/{cfg.epochs}", unit="batch"):
+            idx = np.sort(order[start : start + cfg.batch_size])
+            loss = head_loss(head, model(to_batch(images[idx])), targets[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        model.eval()
+        with torch.no_grad():
+            val = sum(
+                float(head_loss(head, model(to_batch(val_images[i : i + 128])),
+                                val_targets[i : i + 128])) * len(val_images[i : i + 128])
+                for i in range(0, len(val_images), 128)
+            ) / len(val_images)
+        history.append({"epoch": epoch + 1, "train_loss": total / len(images), "val_loss": val,
+                        "seconds": time.perf_counter() - t0})
+        print(json.dumps({"head": head, **history[-1]}), flush=True)
+        (out_dir / f"history_{head}.json").write_text(json.dumps(history, indent=1))
+        if val < best:
+            best, waited = val, 0
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    return model, history
+
+
+def run_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | Path) -> dict:
+    """Train the three seed models and evaluate them on the test split."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    splits = {name: load_split(cfg.split, name, cfg.data) for name in ("train", "val", "test")}
+    if cfg.limit:
+        splits["train"] = splits["train"][: cfg.limit]
+    images = {name: load_images(samples, 200) for name, samples in splits.items()}
+
+    def targets(samples, head):
+        return torch.tensor([getattr(s, head) for s in samples], dtype=torch.float32)
+
+    preds, histories = {}, {}
+    for head in HEADS:
+        model, histories[head] = train_head(
+            head, images["train"], targets(splits["train"], head), images["val"],
+            targets(splits["val"], head), cfg, out,
+        )
+        preds[head] = predict(model, images["test"], head)
+    test = splits["test"]
+    metrics = compute_metrics(
+        np.array([s.age for s in test]), np.array([s.gender for s in test]),
+        np.array([s.race for s in test]), preds["age"], preds["gender"], preds["race"],
+    )
+    metrics["model"] = "seed baseline (3 CNNs, 200x200)"
+    metrics["split"] = f"{cfg.split}:test"
+    metrics["config"] = asdict(cfg)
+    metrics["epochs_run"] = {head: len(h) for head, h in histories.items()}
+    write_report(metrics, report_dir, "Seed baseline on the UTKFace test split")
+    return metrics
