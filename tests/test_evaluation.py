@@ -11,8 +11,15 @@ def test_metrics_on_known_predictions():
     gender_probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]])
     race_true = np.array([0, 1, 2, 3, 4])
     race_probs = np.eye(5)[[0, 1, 2, 0, 4]] * 0.9 + 0.02
-    m = compute_metrics(age_true, gender_true, race_true, age_pred, gender_probs, race_probs,
-                        np.stack([age_true - 1, age_true + 1], 1) + np.array([[0, 0]] * 4 + [[9, 9]]))
+    m = compute_metrics(
+        age_true,
+        gender_true,
+        race_true,
+        age_pred,
+        gender_probs,
+        race_probs,
+        np.stack([age_true - 1, age_true + 1], 1) + np.array([[0, 0]] * 4 + [[9, 9]]),
+    )
     assert m["age_mae"] == pytest.approx((2 + 0 + 10 + 0 + 6) / 5)
     assert m["age_cs5"] == pytest.approx(3 / 5)
     assert m["gender_accuracy"] == pytest.approx(4 / 5)

@@ -7,8 +7,12 @@ from faceattrs.results import Face
 
 def make(**kw):
     base = dict(
-        xyxy=(10.0, 20.0, 110.0, 140.0), score=0.97, keypoints=((40.0, 60.0), (80.0, 60.0)),
-        age=27.44, age_interval=(23.0, 32.0), gender_probs={"male": 0.08, "female": 0.92},
+        xyxy=(10.0, 20.0, 110.0, 140.0),
+        score=0.97,
+        keypoints=((40.0, 60.0), (80.0, 60.0)),
+        age=27.44,
+        age_interval=(23.0, 32.0),
+        gender_probs={"male": 0.08, "female": 0.92},
         race_probs={"white": 0.02, "black": 0.01, "asian": 0.9, "indian": 0.03, "other": 0.04},
     )
     base.update(kw)
@@ -23,8 +27,17 @@ def test_labels_are_the_most_probable_classes():
 
 def test_to_dict_has_exactly_the_cli_schema():
     out = make().to_dict()
-    assert list(out) == ["box", "score", "keypoints", "age", "age_interval", "gender",
-                         "gender_probs", "race", "race_probs"]
+    assert list(out) == [
+        "box",
+        "score",
+        "keypoints",
+        "age",
+        "age_interval",
+        "gender",
+        "gender_probs",
+        "race",
+        "race_probs",
+    ]
     assert out["box"] == [10.0, 20.0, 110.0, 140.0]
     assert out["age"] == 27.4
     assert out["gender_probs"] == {"male": 0.08, "female": 0.92}

@@ -5,8 +5,12 @@ from faceattrs.spec import ModelSpec
 
 
 def test_json_round_trip_keeps_every_field():
-    spec = ModelSpec(input_size=72, crop_box=(0.1, 0.1, 0.9, 0.9), mean=(0.4, 0.5, 0.6),
-                     template=((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.5, 0.75)))
+    spec = ModelSpec(
+        input_size=72,
+        crop_box=(0.1, 0.1, 0.9, 0.9),
+        mean=(0.4, 0.5, 0.6),
+        template=((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.5, 0.75)),
+    )
     assert ModelSpec.from_json(spec.to_json()) == spec
 
 

@@ -104,8 +104,12 @@ def predict_crops(model, paths: Sequence[Path], batch_size: int = 256, progress:
         races.append(pred.race_probs)
         bar.update(len(frames))
     bar.close()
-    return (np.concatenate(ages), np.concatenate(intervals), np.concatenate(genders),
-            np.concatenate(races))
+    return (
+        np.concatenate(ages),
+        np.concatenate(intervals),
+        np.concatenate(genders),
+        np.concatenate(races),
+    )
 
 
 def evaluate_model(model_path, data_dir, split_dir, split: str = "test", progress=True) -> dict:
@@ -121,8 +125,13 @@ def evaluate_model(model_path, data_dir, split_dir, split: str = "test", progres
         model, [s.path for s in samples], progress=progress
     )
     metrics = compute_metrics(
-        np.array([s.age for s in samples]), np.array([s.gender for s in samples]),
-        np.array([s.race for s in samples]), age, gender_probs, race_probs, interval,
+        np.array([s.age for s in samples]),
+        np.array([s.gender for s in samples]),
+        np.array([s.race for s in samples]),
+        age,
+        gender_probs,
+        race_probs,
+        interval,
     )
     metrics["model"] = str(model_path)
     metrics["split"] = f"{split_dir}:{split}"
@@ -139,29 +148,48 @@ def years(value: float | None) -> str:
 
 def markdown_report(metrics: dict, title: str = "Evaluation") -> str:
     """A Markdown summary of ``compute_metrics`` output."""
-    lines = [f"# {title}", "", f"Model: `{metrics.get('model', '?')}`, split: "
-             f"`{metrics.get('split', '?')}`, {metrics['n']} faces.", "",
-             "| metric | value |", "| --- | --- |",
-             f"| age MAE (years) | {years(metrics['age_mae'])} |",
-             f"| age CS@5 | {pct(metrics['age_cs5'])} |",
-             f"| gender accuracy | {pct(metrics['gender_accuracy'])} |",
-             f"| race accuracy (5 classes) | {pct(metrics['race_accuracy'])} |",
-             f"| gender ECE | {metrics['gender_ece']:.3f} |",
-             f"| race ECE | {metrics['race_ece']:.3f} |"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Model: `{metrics.get('model', '?')}`, split: "
+        f"`{metrics.get('split', '?')}`, {metrics['n']} faces.",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        f"| age MAE (years) | {years(metrics['age_mae'])} |",
+        f"| age CS@5 | {pct(metrics['age_cs5'])} |",
+        f"| gender accuracy | {pct(metrics['gender_accuracy'])} |",
+        f"| race accuracy (5 classes) | {pct(metrics['race_accuracy'])} |",
+        f"| gender ECE | {metrics['gender_ece']:.3f} |",
+        f"| race ECE | {metrics['race_ece']:.3f} |",
+    ]
     if "age_interval_coverage" in metrics:
-        lines.append(f"| true age inside the age interval | {pct(metrics['age_interval_coverage'])} |")
+        lines.append(
+            f"| true age inside the age interval | {pct(metrics['age_interval_coverage'])} |"
+        )
     lines += ["", "## Age MAE by age band", "", "| band | n | MAE |", "| --- | --- | --- |"]
     for band, row in metrics["age_mae_by_band"].items():
         lines.append(f"| {band} | {row['n']} | {years(row['mae'])} |")
-    lines += ["", "## By race x gender (labels as annotated)", "",
-              "| group | n | gender acc. | race acc. | age MAE |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## By race x gender (labels as annotated)",
+        "",
+        "| group | n | gender acc. | race acc. | age MAE |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for group, row in metrics["by_group"].items():
-        lines.append(f"| {group} | {row['n']} | {pct(row['gender_accuracy'])} | "
-                     f"{pct(row['race_accuracy'])} | {years(row['age_mae'])} |")
+        lines.append(
+            f"| {group} | {row['n']} | {pct(row['gender_accuracy'])} | "
+            f"{pct(row['race_accuracy'])} | {years(row['age_mae'])} |"
+        )
     conf = metrics["race_confusion"]
-    lines += ["", "## Race confusion (rows: annotated, columns: predicted)", "",
-              "| | " + " | ".join(conf["labels"]) + " |",
-              "| --- |" + " --- |" * len(conf["labels"])]
+    lines += [
+        "",
+        "## Race confusion (rows: annotated, columns: predicted)",
+        "",
+        "| | " + " | ".join(conf["labels"]) + " |",
+        "| --- |" + " --- |" * len(conf["labels"]),
+    ]
     for label, row in zip(conf["labels"], conf["rows_true_cols_pred"], strict=True):
         lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
@@ -182,8 +210,15 @@ def plot_report(metrics: dict, out_dir: Path) -> list[Path]:
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(labels)), labels, rotation=30)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
@@ -225,15 +260,27 @@ def _evaluate_command(args) -> int:
     if args.out:
         for path in write_report(metrics, args.out, title):
             print(f"wrote {path}")
-    summary = {k: metrics[k] for k in ("n", "age_mae", "age_cs5", "gender_accuracy",
-                                       "race_accuracy", "gender_ece", "race_ece")}
+    summary = {
+        k: metrics[k]
+        for k in (
+            "n",
+            "age_mae",
+            "age_cs5",
+            "gender_accuracy",
+            "race_accuracy",
+            "gender_ece",
+            "race_ece",
+        )
+    }
     print(json.dumps(summary, indent=1))
     return 0
 
 
 def register_cli(sub) -> None:
     parser = sub.add_parser("evaluate", help="accuracy report of an ONNX model on a labelled split")
-    parser.add_argument("model", help="ONNX attribute model (e.g. src/faceattrs/models/attributes.onnx)")
+    parser.add_argument(
+        "model", help="ONNX attribute model (e.g. src/faceattrs/models/attributes.onnx)"
+    )
     parser.add_argument("--data", default="../shared/data/utkface", help="UTKFace-style folder")
     parser.add_argument("--split", default="test", help="split name: train, val or test")
     parser.add_argument("--splits", default="splits/utkface", help="folder with the split lists")

@@ -34,9 +34,16 @@ def make_folder(tmp_path, n=48):
 def test_tiny_run_writes_checkpoints_curves_and_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data, splits = make_folder(tmp_path)
-    cfg = TrainConfig(data=str(data), split=str(splits), epochs=2, batch_size=8, threads=1,
-                      net=tiny_config().to_dict(), source_size=40,
-                      spec=json.loads(ModelSpec(input_size=32).to_json()))
+    cfg = TrainConfig(
+        data=str(data),
+        split=str(splits),
+        epochs=2,
+        batch_size=8,
+        threads=1,
+        net=tiny_config().to_dict(),
+        source_size=40,
+        spec=json.loads(ModelSpec(input_size=32).to_json()),
+    )
     out = train(cfg, tmp_path / "run")
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]

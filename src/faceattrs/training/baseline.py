@@ -42,10 +42,19 @@ class BaselineConfig:
 def seed_cnn(outputs: int) -> nn.Sequential:
     """The seed's Sequential model for a 200x200x3 input."""
     return nn.Sequential(
-        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(128 * 23 * 23, 64), nn.ReLU(), nn.Dropout(0.5),
+        nn.Conv2d(3, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128 * 23 * 23, 64),
+        nn.ReLU(),
+        nn.Dropout(0.5),
         nn.Linear(64, outputs),
     )
 
@@ -75,7 +84,9 @@ def predict(model: nn.Module, images: np.ndarray, head: str, batch: int = 128) -
     return out.softmax(1).numpy()
 
 
-def train_head(head, images, targets, val_images, val_targets, cfg, out_dir) -> tuple[nn.Module, list]:
+def train_head(
+    head, images, targets, val_images, val_targets, cfg, out_dir
+) -> tuple[nn.Module, list]:
     """Train one seed model with early stopping on the val loss; returns the best model."""
     torch.manual_seed(cfg.seed)
     model = seed_cnn(5 if head == "race" else 1)
@@ -97,12 +108,22 @@ def train_head(head, images, targets, val_images, val_targets, cfg, out_dir) -> 
         model.eval()
         with torch.no_grad():
             val = sum(
-                float(head_loss(head, model(to_batch(val_images[i : i + 128])),
-                                val_targets[i : i + 128])) * len(val_images[i : i + 128])
+                float(
+                    head_loss(
+                        head, model(to_batch(val_images[i : i + 128])), val_targets[i : i + 128]
+                    )
+                )
+                * len(val_images[i : i + 128])
                 for i in range(0, len(val_images), 128)
             ) / len(val_images)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(images), "val_loss": val,
-                        "seconds": time.perf_counter() - t0})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / len(images),
+                "val_loss": val,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         print(json.dumps({"head": head, **history[-1]}), flush=True)
         (out_dir / f"history_{head}.json").write_text(json.dumps(history, indent=1))
         if val < best:
@@ -132,14 +153,23 @@ def run_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | Pat
     preds, histories = {}, {}
     for head in HEADS:
         model, histories[head] = train_head(
-            head, images["train"], targets(splits["train"], head), images["val"],
-            targets(splits["val"], head), cfg, out,
+            head,
+            images["train"],
+            targets(splits["train"], head),
+            images["val"],
+            targets(splits["val"], head),
+            cfg,
+            out,
         )
         preds[head] = predict(model, images["test"], head)
     test = splits["test"]
     metrics = compute_metrics(
-        np.array([s.age for s in test]), np.array([s.gender for s in test]),
-        np.array([s.race for s in test]), preds["age"], preds["gender"], preds["race"],
+        np.array([s.age for s in test]),
+        np.array([s.gender for s in test]),
+        np.array([s.race for s in test]),
+        preds["age"],
+        preds["gender"],
+        preds["race"],
     )
     metrics["model"] = "seed baseline (3 CNNs, 200x200)"
     metrics["split"] = f"{cfg.split}:test"

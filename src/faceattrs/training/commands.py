@@ -11,9 +11,7 @@ def _require_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError as exc:
-        raise ValueError(
-            "training needs the [train] extra: pip install -e '.[train]'"
-        ) from exc
+        raise ValueError("training needs the [train] extra: pip install -e '.[train]'") from exc
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -25,8 +23,15 @@ def _train(args: argparse.Namespace) -> int:
         raw = json.loads(Path(args.config).read_text())
         cfg = TrainConfig(**raw)
     cfg = with_overrides(
-        cfg, data=args.data, split=args.split, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, seed=args.seed, limit=args.limit, threads=args.threads,
+        cfg,
+        data=args.data,
+        split=args.split,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        limit=args.limit,
+        threads=args.threads,
     )
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
@@ -53,7 +58,9 @@ def _export(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train the multi-task attribute model (needs [train])")
     train.add_argument("--data", help="UTKFace-style folder (default ../shared/data/utkface)")
-    train.add_argument("--split", help="split folder with train/val/test.txt (default splits/utkface)")
+    train.add_argument(
+        "--split", help="split folder with train/val/test.txt (default splits/utkface)"
+    )
     train.add_argument("--out", required=True, help="run folder (checkpoints, config, curves)")
     train.add_argument("--config", help="JSON file with TrainConfig fields")
     train.add_argument("--epochs", type=int)

@@ -23,9 +23,9 @@ def load_images(
 
     The array is cached under ``cache_dir`` keyed by the file list and size.
     """
-    key = hashlib.sha1(
-        ("\n".join(str(s.path) for s in samples) + f"|{size}").encode()
-    ).hexdigest()[:16]
+    key = hashlib.sha1(("\n".join(str(s.path) for s in samples) + f"|{size}").encode()).hexdigest()[
+        :16
+    ]
     cache_path = Path(cache_dir) / f"crops_{size}_{key}.npy" if cache_dir else None
     if cache_path is not None and cache_path.exists():
         return np.load(cache_path)
@@ -57,7 +57,9 @@ def to_input(
     """(N, H, W, 3) uint8 RGB -> normalised NCHW float at ``size`` (no augmentation)."""
     x = rgb_uint8.permute(0, 3, 1, 2).float() / 255.0
     if x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     return normalise(x, mean, std)
 
 
@@ -98,10 +100,10 @@ def augment(
     brightness = 1.0 + strength * uniform(-0.3, 0.3).view(n, 1, 1, 1)
     contrast = 1.0 + strength * uniform(-0.3, 0.3).view(n, 1, 1, 1)
     saturation = 1.0 + strength * uniform(-0.4, 0.4).view(n, 1, 1, 1)
-    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    gray = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = x * brightness
     x = (x - gray.mean((2, 3), keepdim=True)) * contrast + gray.mean((2, 3), keepdim=True)
-    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    gray = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = gray + (x - gray) * saturation
     to_gray = (torch.rand(n, generator=generator) < 0.1 * strength).view(n, 1, 1, 1)
     x = torch.where(to_gray, gray.expand_as(x), x)

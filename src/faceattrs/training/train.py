@@ -86,12 +86,24 @@ class EMA:
 
 @torch.no_grad()
 def evaluate_net(
-    net: FaceAttrNet, images: np.ndarray, labels: dict[str, torch.Tensor], spec: ModelSpec,
-    cfg: TrainConfig, batch_size: int = 256,
+    net: FaceAttrNet,
+    images: np.ndarray,
+    labels: dict[str, torch.Tensor],
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    batch_size: int = 256,
 ) -> dict[str, float]:
     """Validation losses and metrics (no augmentation)."""
     net.eval()
-    sums = {"age": 0.0, "gender": 0.0, "race": 0.0, "total": 0.0, "abs_err": 0.0, "g_ok": 0.0, "r_ok": 0.0}
+    sums = {
+        "age": 0.0,
+        "gender": 0.0,
+        "race": 0.0,
+        "total": 0.0,
+        "abs_err": 0.0,
+        "g_ok": 0.0,
+        "r_ok": 0.0,
+    }
     n = len(images)
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
@@ -171,8 +183,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
                 group["lr"] = lr_at(step, total_steps, warmup_steps, cfg.lr)
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             x = augment(
-                torch.from_numpy(train_images[idx.numpy()]), spec.input_size, spec.mean, spec.std,
-                generator, cfg.augment_strength,
+                torch.from_numpy(train_images[idx.numpy()]),
+                spec.input_size,
+                spec.mean,
+                spec.std,
+                generator,
+                cfg.augment_strength,
             ).contiguous(memory_format=torch.channels_last)
             batch = {k: v[idx] for k, v in train_labels.items()}
             losses = multitask_loss(net(x), batch, cfg)
@@ -188,7 +204,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         eval_net.load_state_dict(ema.state)
         val_metrics = evaluate_net(eval_net, val_images, val_labels, spec, cfg)
         record = {
-            "epoch": epoch + 1, "seconds": time.perf_counter() - t0,
+            "epoch": epoch + 1,
+            "seconds": time.perf_counter() - t0,
             "lr": optimizer.param_groups[0]["lr"],
             **{f"train_{k}": v for k, v in train_metrics.items()},
             **{f"val_{k}": v for k, v in val_metrics.items()},
@@ -197,9 +214,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         print(json.dumps(record), flush=True)
         score = selection_score(val_metrics)
         ckpt = {
-            "model_state": net.state_dict(), "ema_state": ema.state,
-            "optimizer_state": optimizer.state_dict(), "epoch": epoch, "history": history,
-            "best": max(best, score), "net_config": net_cfg.to_dict(), "spec": spec.to_json(),
+            "model_state": net.state_dict(),
+            "ema_state": ema.state,
+            "optimizer_state": optimizer.state_dict(),
+            "epoch": epoch,
+            "history": history,
+            "best": max(best, score),
+            "net_config": net_cfg.to_dict(),
+            "spec": spec.to_json(),
             "train_config": asdict(cfg),
         }
         torch.save(ckpt, out / "last.pt.tmp")
