@@ -167,6 +167,10 @@ def markdown_report(metrics: dict, title: str = "Evaluation") -> str:
         lines.append(
             f"| true age inside the age interval | {pct(metrics['age_interval_coverage'])} |"
         )
+    if "scenes" in metrics:
+        from faceattrs.scene_eval import scene_summary_markdown
+
+        lines += ["", scene_summary_markdown(metrics["scenes"])]
     lines += ["", "## Age MAE by age band", "", "| band | n | MAE |", "| --- | --- | --- |"]
     for band, row in metrics["age_mae_by_band"].items():
         lines.append(f"| {band} | {row['n']} | {years(row['mae'])} |")
@@ -257,6 +261,15 @@ def _evaluate_command(args) -> int:
         raise ValueError(f"data folder not found: {data}")
     metrics = evaluate_model(args.model, data, args.splits, args.split, progress=not args.quiet)
     title = f"Evaluation on {Path(args.splits).name} {args.split}"
+    if args.scenes:
+        from faceattrs.analyzer import FaceAnalyzer
+        from faceattrs.data.utkface import load_split
+        from faceattrs.scene_eval import evaluate_in_scenes, scene_summary_markdown
+
+        samples = load_split(args.splits, args.split, data)
+        result = evaluate_in_scenes(FaceAnalyzer(args.model), samples, progress=not args.quiet)
+        metrics["scenes"] = result
+        print(scene_summary_markdown(result))
     if args.out:
         for path in write_report(metrics, args.out, title):
             print(f"wrote {path}")
@@ -285,5 +298,10 @@ def register_cli(sub) -> None:
     parser.add_argument("--split", default="test", help="split name: train, val or test")
     parser.add_argument("--splits", default="splits/utkface", help="folder with the split lists")
     parser.add_argument("--out", help="folder for metrics.json, report.md and figures")
+    parser.add_argument(
+        "--scenes",
+        action="store_true",
+        help="also paste each crop into a larger scene and run detection + alignment",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_evaluate_command)
