@@ -166,8 +166,8 @@ class FaceDetector:
     side, the larger of width and height) are dropped; the pyramid is built so
     faces from ``min_face`` up are found in large images. ``tile_pixels`` caps
     the input pixels of one fine-level pass (larger levels are split in
-    overlapping tiles); ``pyramid=False`` runs only the native-size pass, like
-    MediaPipe.
+    overlapping tiles); ``pyramid=False`` (default for "short") runs only the
+    native-size letterbox passes, like MediaPipe.
     """
 
     def __init__(
@@ -177,7 +177,7 @@ class FaceDetector:
         iou_threshold: float = 0.3,
         min_face: float = 20,
         *,
-        pyramid: bool = True,
+        pyramid: bool | None = None,
         tile_pixels: int = 1024 * 1024,
         threads: int | None = None,
     ) -> None:
@@ -188,7 +188,8 @@ class FaceDetector:
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.min_face = float(min_face)
-        self.pyramid = pyramid
+        # short-range is for close faces: its fine levels only add false positives
+        self.pyramid = (model == "full") if pyramid is None else pyramid
         self.tile_pixels = int(tile_pixels)
         options = ort.SessionOptions()
         if threads:
