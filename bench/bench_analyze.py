@@ -1,0 +1,156 @@
+"""Benchmark: end-to-end ``FaceAnalyzer.analyze`` latency and attribute-model throughput.
+
+Prints figures (not a test). Targets: <= 30 ms median per 1280x720 photo with
+several faces, >= 500 faces/s through the attribute model at batch 32.
+
+    python bench/bench_analyze.py                     # packaged model (or a random one)
+    python bench/bench_analyze.py --model runs/x.onnx --photo my.jpg --repeats 50
+
+Without the packaged model (src/faceattrs/models/attributes.onnx) a tiny randomly
+initialised model is exported (needs the train extra): its speed, not its accuracy,
+is what counts here, and it is smaller than the real one, so say so when reporting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceattrs.analyzer import FaceAnalyzer
+from faceattrs.attributes import DEFAULT_MODEL_PATH, AttributeModel
+from faceattrs.media import read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTO = ROOT.parent / "shared" / "media" / "facenet_pytorch" / "multiface.jpg"
+TARGET_LATENCY_MS = 30.0
+TARGET_FACES_PER_S = 500.0
+
+
+def cover(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to cover ``width`` x ``height`` and centre-crop to exactly that."""
+    h, w = bgr.shape[:2]
+    scale = max(width / w, height / h)
+    resized = cv2.resize(bgr, (max(width, round(w * scale)), max(height, round(h * scale))))
+    top = (resized.shape[0] - height) // 2
+    left = (resized.shape[1] - width) // 2
+    return np.ascontiguousarray(resized[top : top + height, left : left + width])
+
+
+def timed(fn, repeats: int, warmup: int = 3) -> list[float]:
+    """Wall-clock milliseconds of ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def summary(times: list[float]) -> str:
+    ordered = sorted(times)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return f"median {statistics.median(times):7.2f} ms   p90 {p90:7.2f} ms   (n={len(times)})"
+
+
+def report(name: str, times: list[float]) -> None:
+    print(f"  {name:<26} {summary(times)}")
+
+
+def resolve_model(path: str | None, tmp: Path) -> tuple[Path, str]:
+    if path:
+        return Path(path), "given"
+    if DEFAULT_MODEL_PATH.is_file():
+        return DEFAULT_MODEL_PATH, "packaged"
+    from faceattrs.training.export import export_random
+
+    return export_random(tmp / "random.onnx"), "RANDOM tiny model (packaged one missing)"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="attribute model ONNX (default: packaged, else random)")
+    parser.add_argument("--photo", default=str(DEFAULT_PHOTO), help="photo with several faces")
+    parser.add_argument("--detector", default="full", choices=("full", "short"))
+    parser.add_argument("--repeats", type=int, default=30, help="timed runs per figure")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path, origin = resolve_model(args.model, Path(tmp))
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+              f"python {platform.python_version()}")  # fmt: skip
+        print(f"model:   {model_path} ({origin})")
+        analyzer = FaceAnalyzer(model_path, detector=args.detector, threads=args.threads)
+        spec = analyzer.spec
+        print(f"spec:    input {spec.input_size}px, threads {analyzer.model.threads}")
+
+        photo = Path(args.photo)
+        if not photo.is_file():
+            print(f"photo not found: {photo} (pass --photo)", file=sys.stderr)
+            return 2
+        bgr = cover(read_image(photo), 1280, 720)
+        encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        faces = analyzer.analyze(bgr)
+        print(f"photo:   {photo.name} as 1280x720, {len(faces)} faces")
+
+        print("\nend-to-end latency, one photo (warm):")
+        analyze_ms = timed(lambda: analyzer.analyze(bgr), args.repeats)
+        report("analyze(bgr array)", analyze_ms)
+        report("analyze(JPEG bytes)", timed(lambda: analyzer.analyze(encoded), args.repeats))
+
+        from faceattrs.alignment import align
+
+        detector = analyzer.detector
+        keypoints = detector.detect(bgr).keypoints
+        crops = align(bgr, keypoints, spec)
+        print("  stages:")
+        report("  decode JPEG", timed(lambda: read_image(encoded), args.repeats))
+        report("  detect", timed(lambda: detector.detect(bgr), args.repeats))
+        report(
+            f"  align ({len(crops)} faces)",
+            timed(lambda: align(bgr, keypoints, spec), args.repeats),
+        )
+        if len(crops):
+            predict = timed(lambda: analyzer.model.predict(crops), args.repeats)
+            report(f"  predict ({len(crops)} faces)", predict)
+
+        print("\nattribute model throughput (aligned crops):")
+        rng = np.random.default_rng(0)
+        pool = rng.integers(0, 256, (256, spec.input_size, spec.input_size, 3), dtype=np.uint8)
+        rates = {}
+        for batch in (1, 32):
+            model = AttributeModel(model_path, threads=args.threads, batch_size=batch)
+            chunks = [pool[i : i + batch] for i in range(0, len(pool), batch)]
+            model.predict(chunks[0])
+            runs = max(3, args.repeats // 10)
+            start = time.perf_counter()
+            for _ in range(runs):
+                for chunk in chunks:
+                    model.predict(chunk)
+            rates[batch] = runs * len(pool) / (time.perf_counter() - start)
+            print(f"  batch {batch:2d}: {rates[batch]:8.0f} faces/s")
+
+        median = statistics.median(analyze_ms)
+        print("\ntargets:")
+        print(f"  latency    {median:6.1f} ms  <= {TARGET_LATENCY_MS:.0f} ms   "
+              f"{'OK' if median <= TARGET_LATENCY_MS else 'MISSED'}")  # fmt: skip
+        print(f"  throughput {rates[32]:6.0f} /s  >= {TARGET_FACES_PER_S:.0f} /s  "
+              f"{'OK' if rates[32] >= TARGET_FACES_PER_S else 'MISSED'}")  # fmt: skip
+        if origin.startswith("RANDOM"):
+            print("  (random tiny model: rerun with the trained model for the real figures)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
