@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from faceattrs.analyze_command import register as register_analyze
 from faceattrs.data.commands import register as register_data
 from faceattrs.training.commands import register as register_training
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate perceived age, gender and race of faces in images and videos.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_analyze(sub)
     register_data(sub)
     register_training(sub)
     return parser
