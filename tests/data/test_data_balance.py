@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
+from utk_synth import make_samples
 
 from faceattrs.data import balance as bal
-from faceattrs.data.utkface import Sample
-
-
-def make_samples(seed: int = 0, n: int = 600) -> list[Sample]:
-    """Skewed labels: many 20-29 year olds and many White faces, a few over 80."""
-    rng = np.random.default_rng(seed)
-    ages = np.concatenate([rng.integers(22, 26, n // 2), rng.integers(1, 100, n - n // 2)])
-    races = np.where(rng.random(n) < 0.6, 0, rng.integers(1, 5, n))
-    genders = rng.integers(0, 2, n)
-    return [
-        Sample(Path(f"{a}_{g}_{r}_{i:017d}.jpg.chip.jpg"), int(a), int(g), int(r))
-        for i, (a, g, r) in enumerate(zip(ages, genders, races, strict=True))
-    ]
 
 
 def test_age_cap_drops_only_older_faces() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from test_data_balance import make_samples
+from utk_synth import make_samples
 
 from faceattrs.data import balance as bal
 from faceattrs.data.plots import FIGURE_NAMES, plot_distributions

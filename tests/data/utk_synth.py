@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from faceattrs.data.utkface import Sample
+
 
 def jpeg_bytes(seed: int, size: tuple[int, int] = (200, 200)) -> bytes:
     """A distinct small JPEG (random blocks upscaled), deterministic for ``seed``."""
@@ -107,3 +109,15 @@ def build_folder(root: Path) -> SynthFolder:
     # A copy of a rejected (malformed) file keeps its own valid labels.
     synth.valid.append(add(name(25, 1, 3, 9_240), good))
     return synth
+
+
+def make_samples(seed: int = 0, n: int = 600) -> list[Sample]:
+    """Skewed labels: many 20-29 year olds and many White faces, a few over 80."""
+    rng = np.random.default_rng(seed)
+    ages = np.concatenate([rng.integers(22, 26, n // 2), rng.integers(1, 100, n - n // 2)])
+    races = np.where(rng.random(n) < 0.6, 0, rng.integers(1, 5, n))
+    genders = rng.integers(0, 2, n)
+    return [
+        Sample(Path(f"{a}_{g}_{r}_{i:017d}.jpg.chip.jpg"), int(a), int(g), int(r))
+        for i, (a, g, r) in enumerate(zip(ages, genders, races, strict=True))
+    ]
