@@ -260,3 +260,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_balance(p)
     p.add_argument("--out", default="reports/figures/data", help="output folder for the PNGs")
     p.set_defaults(func=cmd_plot)
+
+    from faceattrs.data.cache_commands import register_align_cache
+    from faceattrs.data.fairface_commands import register_fairface
+
+    register_fairface(data_sub)
+    register_align_cache(data_sub)

@@ -118,10 +118,12 @@ def parse_name(name: str) -> tuple[tuple[int, int, int], str]:
         raise ValueError(f"label out of range: gender={gender} (0..1)")
     if not 0 <= race < len(RACE_NAMES):
         raise ValueError(f"label out of range: race={race} (0..{len(RACE_NAMES) - 1})")
-    warning = ""
-    if suffix not in (".jpg.chip.jpg", ".jpg") or not _DATE_RE.fullmatch(date):
-        warning = f"odd date part {date!r} (labels kept)"
-    return (age, gender, race), warning
+    odd = []
+    if not _DATE_RE.fullmatch(date):
+        odd.append(f"odd date part {date!r}")
+    if suffix not in (".jpg.chip.jpg", ".jpg"):
+        odd.append(f"odd ending {suffix!r}")
+    return (age, gender, race), (f"{', '.join(odd)} (labels kept)" if odd else "")
 
 
 def check_image(data: bytes, size: tuple[int, int] | None = IMAGE_SIZE) -> None:
@@ -130,7 +132,13 @@ def check_image(data: bytes, size: tuple[int, int] | None = IMAGE_SIZE) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             actual = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:
         kind = "not an image" if isinstance(exc, UnidentifiedImageError) else "unreadable image"
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{kind}: {detail}") from None
