@@ -1,0 +1,83 @@
+"""Benchmark FaceDetector: median ms per image and faces found, with and without
+the small-face pyramid, on a 1280x720 frame and on large photos from ../shared/media.
+
+Run from the repository root (numbers depend on the CPU and its load)::
+
+    nice -n 15 python bench/bench_detect.py [--repeat 10] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceattrs.detection import FaceDetector
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+def frame_1280x720(bgr: np.ndarray) -> np.ndarray:
+    """Fit a photo into a 1280x720 frame (resized, centred on grey)."""
+    scale = min(1280 / bgr.shape[1], 720 / bgr.shape[0])
+    small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    y0, x0 = (720 - small.shape[0]) // 2, (1280 - small.shape[1]) // 2
+    frame[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    return frame
+
+
+def big_group(bgr: np.ndarray) -> np.ndarray:
+    """A 4000x3000 'group photo': the photo pasted at 40% in a textured canvas."""
+    rng = np.random.default_rng(0)
+    canvas = cv2.resize(rng.integers(60, 200, (30, 40, 3), np.uint8), (4000, 3000))
+    small = cv2.resize(bgr, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+    canvas[2000 : 2000 + small.shape[0], 2500 : 2500 + small.shape[1]] = small
+    return canvas
+
+
+def median_ms(detector: FaceDetector, bgr: np.ndarray, repeat: int) -> tuple[float, int]:
+    found = len(detector.detect(bgr))  # warm-up (session, anchors)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        detector.detect(bgr)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000), found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--min-face", type=float, default=20)
+    args = parser.parse_args()
+    if not MEDIA.is_dir():
+        raise SystemExit(f"needs the photos in {MEDIA}")
+    multiface = cv2.imread(str(MEDIA / "facenet_pytorch" / "multiface.jpg"))
+    images = {"1280x720 (multiface)": frame_1280x720(multiface)}
+    for name in ("deepface/selfie-many-people.jpg", "deepface/couple.jpg",
+                 "face_recognition/obama_and_biden.jpg"):
+        images[name] = cv2.imread(str(MEDIA / name))
+    images["4000x3000 (multiface at 40%)"] = big_group(multiface)
+    detectors = {
+        "native only": FaceDetector("full", min_face=args.min_face, pyramid=False,
+                                    threads=args.threads),
+        "pyramid": FaceDetector("full", min_face=args.min_face, threads=args.threads),
+        "short": FaceDetector("short", min_face=args.min_face, threads=args.threads),
+    }
+    print(f"{'image':34s} {'size':>10s} " + " ".join(f"{k:>20s}" for k in detectors))
+    for name, bgr in images.items():
+        cells = []
+        for det in detectors.values():
+            ms, found = median_ms(det, bgr, args.repeat)
+            cells.append(f"{ms:8.1f} ms {found:3d} faces")
+        size = f"{bgr.shape[1]}x{bgr.shape[0]}"
+        print(f"{name:34s} {size:>10s} " + " ".join(f"{c:>20s}" for c in cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
