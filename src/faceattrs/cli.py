@@ -7,6 +7,7 @@ import sys
 
 from faceattrs.analyze_command import register as register_analyze
 from faceattrs.data.commands import register as register_data
+from faceattrs.server import register_cli as register_serve
 from faceattrs.training.commands import register as register_training
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_analyze(sub)
     register_data(sub)
+    register_serve(sub)
     register_training(sub)
     return parser
 

@@ -1,0 +1,454 @@
+// faceattrs web page: images, a video and the live camera, over the HTTP API.
+// Plain JS, no dependencies. Boxes are drawn here, on canvases over the pictures.
+"use strict";
+
+const API = "api/v1";
+// Same colours as faceattrs.drawing (there BGR), so the video and the table agree.
+const COLOURS = ["rgb(80,200,80)", "rgb(255,160,60)", "rgb(60,160,255)", "rgb(220,80,200)",
+  "rgb(220,220,60)", "rgb(60,220,220)", "rgb(255,120,120)", "rgb(160,120,255)"];
+const UPLOADS_AT_ONCE = 2;
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "style") node.style.cssText = value;
+    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children.flat()) {
+    if (child != null) node.append(child instanceof Node ? child : document.createTextNode(child));
+  }
+  return node;
+}
+
+const colourOf = (face, index) => COLOURS[(face.track_id ?? index) % COLOURS.length];
+const percent = (p) => `${Math.round(p * 100)}%`;
+const faceName = (face, index) => (face.track_id != null ? `#${face.track_id}` : `${index + 1}`);
+const shortLabel = (face) => `${face.gender}, ${Math.round(face.age)}, ${face.race}`;
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return body.detail || body.error || `HTTP ${response.status}`;
+  } catch {
+    return `HTTP ${response.status} ${response.statusText}`;
+  }
+}
+
+// ---------- drawing ----------
+
+/** Draw boxes and labels of `faces` (in `srcW` x `srcH` pixels) onto a 2D context;
+ * sizes are in screen pixels, whatever the canvas resolution. */
+function drawFaces(ctx, faces, srcW, srcH) {
+  const { width, height } = ctx.canvas;
+  const sx = width / srcW;
+  const sy = height / srcH;
+  const shown = ctx.canvas.getBoundingClientRect().width;
+  const unit = shown > 0 ? width / shown : Math.max(width, height) / 640;
+  const font = Math.round(13 * unit);
+  ctx.lineWidth = Math.max(2, 2.2 * unit);
+  ctx.font = `600 ${font}px system-ui, sans-serif`;
+  ctx.textBaseline = "top";
+  faces.forEach((face, index) => {
+    const [x1, y1, x2, y2] = face.box;
+    const x = x1 * sx;
+    const y = y1 * sy;
+    const w = (x2 - x1) * sx;
+    const h = (y2 - y1) * sy;
+    const colour = colourOf(face, index);
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x, y, w, h);
+    const full = `${faceName(face, index)}  ${shortLabel(face)}`;
+    const text = ctx.measureText(full).width <= Math.max(w * 1.8, 120 * unit) ? full : faceName(face, index);
+    const pad = Math.round(font * 0.3);
+    const tw = ctx.measureText(text).width + 2 * pad;
+    const th = font + 2 * pad;
+    const ty = y - th >= 0 ? y - th : y + h;
+    const tx = Math.min(Math.max(0, x - ctx.lineWidth / 2), width - tw);
+    ctx.fillStyle = colour;
+    ctx.fillRect(tx, ty, tw, th);
+    ctx.fillStyle = "#111";
+    ctx.fillText(text, tx + pad, ty + pad);
+  });
+}
+
+function probRows(title, probs, colour) {
+  const rows = [el("span", { className: "group" }, title)];
+  const sorted = Object.entries(probs).sort((a, b) => b[1] - a[1]);
+  for (const [label, p] of sorted) {
+    rows.push(el("span", {}, label),
+      el("span", { className: "bar", style: `--c:${colour}` }, el("i", { style: `width:${(p * 100).toFixed(1)}%` })),
+      el("span", { className: "pct" }, percent(p)));
+  }
+  return rows;
+}
+
+/** The list item of one face: label, age interval and probability bars. */
+function faceItem(face, index, withBars = true) {
+  const colour = colourOf(face, index);
+  const [low, high] = face.age_interval;
+  const head = el("div", { className: "face-head" },
+    `${faceName(face, index)}  ${shortLabel(face)} `,
+    el("small", {}, `age ${Math.round(low)}–${Math.round(high)}`));
+  const item = el("li", { className: "face", style: `--c:${colour}` }, head);
+  if (withBars) {
+    item.append(el("div", { className: "probs" },
+      probRows("perceived gender", face.gender_probs, colour),
+      probRows("perceived race", face.race_probs, colour)));
+  }
+  return item;
+}
+
+// ---------- images ----------
+
+const imageQueue = [];
+let imagesRunning = 0;
+
+function addImages(files) {
+  for (const file of files) {
+    const canvas = el("canvas", { width: 4, height: 3 });
+    const title = el("div", { className: "card-title" }, el("span", {}, file.name), el("span", {}, ""));
+    const body = el("div", { className: "card-body" }, title, el("p", { className: "none" }, "Analysing…"));
+    const card = el("article", { className: "card pending", "data-state": "pending" }, canvas, body);
+    $("image-results").prepend(card);
+    imageQueue.push({ file, card, canvas, title, body });
+  }
+  pumpImages();
+}
+
+function pumpImages() {
+  while (imagesRunning < UPLOADS_AT_ONCE && imageQueue.length) {
+    imagesRunning += 1;
+    analyseImage(imageQueue.shift()).finally(() => {
+      imagesRunning -= 1;
+      pumpImages();
+    });
+  }
+}
+
+function loadPicture(file) {
+  return new Promise((resolve) => {
+    const url = URL.createObjectURL(file);
+    const img = new Image();
+    img.onload = () => resolve({ img, url });
+    img.onerror = () => { URL.revokeObjectURL(url); resolve({ img: null, url: null }); };
+    img.src = url;
+  });
+}
+
+async function analyseImage({ file, card, canvas, title, body }) {
+  const form = new FormData();
+  form.append("files", file, file.name);
+  let result;
+  try {
+    const response = await fetch(`${API}/images`, { method: "POST", body: form });
+    if (!response.ok) throw new Error(await errorText(response));
+    result = (await response.json()).images[0];
+  } catch (error) {
+    card.className = "card error";
+    card.dataset.state = "error";
+    canvas.remove();
+    body.lastChild.replaceWith(el("p", {}, String(error.message || error)));
+    return;
+  }
+  const { img, url } = await loadPicture(file);
+  card.className = "card";
+  const scale = Math.min(1, 1600 / Math.max(result.width, result.height));
+  canvas.width = Math.round(result.width * scale);
+  canvas.height = Math.round(result.height * scale);
+  const ctx = canvas.getContext("2d");
+  if (img) {
+    ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+    URL.revokeObjectURL(url);
+  } else {
+    ctx.fillStyle = "#333";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
+  drawFaces(ctx, result.faces, result.width, result.height);
+  const n = result.faces.length;
+  title.lastChild.textContent = `${n} face${n === 1 ? "" : "s"} · ${result.width}×${result.height}`;
+  const list = n
+    ? el("ul", { className: "faces" }, result.faces.map((face, i) => faceItem(face, i)))
+    : el("p", { className: "none" }, "No face found.");
+  body.lastChild.replaceWith(list);
+  card.dataset.state = "done";
+  card.dataset.faces = String(n);
+}
+
+// ---------- video ----------
+
+let videoJob = null; // { id, xhr, cancelled } of the video on show
+
+/** Cancel the current video job (or its upload) and delete it on the server. */
+function forgetVideoJob(keepalive = false) {
+  const job = videoJob;
+  videoJob = null;
+  if (!job) return;
+  job.cancelled = true;
+  if (job.xhr) job.xhr.abort();
+  if (job.id) fetch(`${API}/videos/${job.id}`, { method: "DELETE", keepalive }).catch(() => {});
+}
+
+function setVideoStatus(text, isError = false) {
+  const status = $("video-status");
+  status.textContent = text;
+  status.classList.toggle("error", isError);
+}
+
+function uploadVideo(job, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    job.xhr = xhr;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.open("POST", `${API}/videos`);
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      const body = xhr.response || {};
+      if (xhr.status === 202) resolve(body);
+      else reject(new Error(body.detail || `HTTP ${xhr.status}`));
+    };
+    xhr.onerror = () => reject(new Error("upload failed: the server could not be reached"));
+    xhr.onabort = () => reject(new Error("upload cancelled"));
+    xhr.send(form);
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function analyseVideo(file) {
+  forgetVideoJob();
+  const progress = $("video-progress");
+  $("video-result").hidden = true;
+  $("video-player").removeAttribute("src");
+  $("video-job").hidden = false;
+  $("video-cancel").disabled = false;
+  $("video-cancel").hidden = false;
+  $("video-name").textContent = file.name;
+  progress.value = 0;
+  setVideoStatus("Uploading…");
+  const job = { id: null, xhr: null, cancelled: false };
+  videoJob = job;
+  try {
+    const created = await uploadVideo(job, file, (f) => {
+      progress.value = f;
+      setVideoStatus(`Uploading… ${percent(f)}`);
+    });
+    job.id = created.id;
+    job.xhr = null;
+    if (job.cancelled) {
+      fetch(`${API}/videos/${job.id}`, { method: "DELETE" }).catch(() => {});
+      return;
+    }
+    let state = created;
+    while (!job.cancelled && (state.status === "queued" || state.status === "running")) {
+      progress.value = state.progress;
+      setVideoStatus(state.status === "queued" ? "Waiting for a free worker…"
+        : `Analysing… frame ${state.frames_done}${state.frames_total ? ` of ${state.frames_total}` : ""}`);
+      await sleep(400);
+      const response = await fetch(`${API}/videos/${job.id}`);
+      if (!response.ok) throw new Error(await errorText(response));
+      state = await response.json();
+    }
+    if (job.cancelled) return;
+    if (state.status !== "done") throw new Error(state.error || `the job was ${state.status}`);
+    progress.value = 1;
+    const summary = await (await fetch(state.links.summary)).json();
+    showVideoResult(state, summary);
+    setVideoStatus(`Done: ${state.frames_done} frames analysed.`);
+    $("video-cancel").hidden = true;
+  } catch (error) {
+    if (!job.cancelled) {
+      setVideoStatus(`Error: ${error.message || error}`, true);
+      $("video-cancel").disabled = true;
+    }
+  }
+}
+
+function showVideoResult(state, summary) {
+  const player = $("video-player");
+  player.src = state.links.video;
+  player.play().catch(() => {});
+  const tbody = $("video-summary").querySelector("tbody");
+  tbody.replaceChildren();
+  const tracks = summary.tracks || [];
+  for (const [index, track] of tracks.entries()) {
+    const id = track.track_id ?? index + 1;
+    const colour = COLOURS[id % COLOURS.length];
+    const seen = `${track.first_time.toFixed(1)}–${track.last_time.toFixed(1)} s`;
+    const best = (probs, label) => percent(probs[label]);
+    const [low, high] = track.age_interval;
+    tbody.append(el("tr", { "data-track": String(id) },
+      el("td", {}, el("span", { className: "swatch", style: `--c:${colour}` }), `#${id}`),
+      el("td", {}, seen, el("small", {}, `${track.frames} frames`)),
+      el("td", {}, `${Math.round(track.age)}`, el("small", {}, `${Math.round(low)}–${Math.round(high)}`)),
+      el("td", {}, track.gender, el("small", {}, best(track.gender_probs, track.gender))),
+      el("td", {}, track.race, el("small", {}, best(track.race_probs, track.race)))));
+  }
+  if (!tracks.length) tbody.append(el("tr", {}, el("td", { colSpan: 5 }, "No face found in the video.")));
+  $("video-links").replaceChildren("Download: ",
+    el("a", { href: state.links.video, download: "annotated.webm" }, "annotated video"), " · ",
+    el("a", { href: state.links.timeline, target: "_blank" }, "timeline (JSON Lines)"), " · ",
+    el("a", { href: state.links.summary, target: "_blank" }, "summary (JSON)"));
+  $("video-result").hidden = false;
+  $("video-result").dataset.tracks = String(tracks.length);
+}
+
+// ---------- camera ----------
+
+const camera = { running: false, stream: null, ws: null, grab: null, times: [] };
+
+function setCameraStatus(text, isError = false) {
+  $("camera-status").textContent = text;
+  $("camera-status").classList.toggle("error", isError);
+}
+
+async function startCamera() {
+  if (camera.running) return;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    setCameraStatus("This browser allows the camera only on secure pages: open this page on 127.0.0.1 (localhost) or over HTTPS.", true);
+    return;
+  }
+  $("camera-start").disabled = true;
+  try {
+    camera.stream = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (error) {
+    $("camera-start").disabled = false;
+    setCameraStatus(`No camera: ${error.message || error.name}`, true);
+    return;
+  }
+  const video = $("camera-video");
+  video.srcObject = camera.stream;
+  await video.play().catch(() => {});
+  camera.running = true;
+  camera.times = [];
+  camera.grab = document.createElement("canvas");
+  $("camera-stage").hidden = false;
+  $("camera-stop").disabled = false;
+  setCameraStatus("Connecting…");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}${location.pathname.replace(/[^/]*$/, "")}${API}/stream`);
+  ws.binaryType = "arraybuffer";
+  camera.ws = ws;
+  ws.onopen = () => { setCameraStatus("Live: frames are analysed and discarded."); sendFrame(); };
+  ws.onmessage = (event) => onCameraReply(JSON.parse(event.data));
+  ws.onclose = () => { if (camera.running) { stopCamera(); setCameraStatus("The server closed the connection.", true); } };
+}
+
+function sendFrame() {
+  const video = $("camera-video");
+  if (!camera.running || camera.ws.readyState !== WebSocket.OPEN) return;
+  if (!video.videoWidth) { setTimeout(sendFrame, 50); return; }
+  const scale = Math.min(1, 640 / video.videoWidth);
+  const grab = camera.grab;
+  grab.width = Math.round(video.videoWidth * scale);
+  grab.height = Math.round(video.videoHeight * scale);
+  grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+  grab.toBlob((blob) => {
+    if (blob && camera.running && camera.ws.readyState === WebSocket.OPEN) camera.ws.send(blob);
+  }, "image/jpeg", 0.8);
+}
+
+function onCameraReply(reply) {
+  if (!camera.running) return;
+  if (reply.error && reply.frame == null) {
+    setCameraStatus(`Error: ${reply.detail}`, true);
+    return;
+  }
+  camera.times.push(performance.now());
+  if (camera.times.length > 10) camera.times.shift();
+  const span = (camera.times[camera.times.length - 1] - camera.times[0]) / 1000;
+  const fps = span > 0 ? `${((camera.times.length - 1) / span).toFixed(1)} fps` : "– fps";
+  const video = $("camera-video");
+  const overlay = $("camera-overlay");
+  overlay.width = video.videoWidth || reply.width || 640;
+  overlay.height = video.videoHeight || reply.height || 480;
+  const ctx = overlay.getContext("2d");
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  const faces = reply.faces || [];
+  if (!reply.error) drawFaces(ctx, faces, reply.width, reply.height);
+  $("camera-fps").textContent = `${fps} · server ${Math.round(reply.ms ?? 0)} ms/frame`;
+  $("camera-stage").dataset.frames = String(reply.frame + 1);
+  $("camera-stage").dataset.faces = String(faces.length);
+  $("camera-faces").replaceChildren(...faces.map((face, i) => faceItem(face, i, false)));
+  sendFrame();
+}
+
+function stopCamera() {
+  camera.running = false;
+  if (camera.ws) camera.ws.close();
+  if (camera.stream) camera.stream.getTracks().forEach((track) => track.stop());
+  camera.ws = null;
+  camera.stream = null;
+  $("camera-video").srcObject = null;
+  const overlay = $("camera-overlay");
+  overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+  $("camera-stage").hidden = true;
+  $("camera-faces").replaceChildren();
+  $("camera-fps").innerHTML = "&nbsp;";
+  $("camera-start").disabled = false;
+  $("camera-stop").disabled = true;
+  setCameraStatus("Camera stopped and released.");
+}
+
+// ---------- page ----------
+
+function selectTab(name) {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const selected = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(selected));
+    $(tab.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (name !== "camera" && camera.running) stopCamera();
+}
+
+function dropZone(zoneId, inputId, onFiles) {
+  const zone = $(zoneId);
+  const input = $(inputId);
+  input.addEventListener("change", () => { onFiles([...input.files]); input.value = ""; });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    onFiles([...e.dataTransfer.files]);
+  });
+}
+
+const megabytes = (n) => `${Math.round(n / 2 ** 20)} MB`;
+
+async function showLimits() {
+  try {
+    const health = await (await fetch("health")).json();
+    const limits = health.limits;
+    $("version").textContent = `faceattrs ${health.version}`;
+    $("ttl-minutes").textContent = String(Math.round(limits.job_ttl_s / 60));
+    $("image-hint").textContent += ` · up to ${limits.max_images} at once, ${megabytes(limits.max_upload_bytes)}, ${Math.round(limits.max_pixels / 1e6)} megapixels each`;
+    $("video-hint").textContent += ` · up to ${megabytes(limits.max_upload_bytes)} and ${Math.round(limits.max_video_seconds)} s`;
+  } catch {
+    /* the page works without the hints */
+  }
+}
+
+function init() {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    tab.addEventListener("click", () => selectTab(tab.id.replace("tab-", "")));
+  }
+  dropZone("image-drop", "image-input", (files) => addImages(files));
+  dropZone("video-drop", "video-input", (files) => files.length && analyseVideo(files[0]));
+  $("video-cancel").addEventListener("click", () => {
+    forgetVideoJob();
+    $("video-cancel").disabled = true;
+    setVideoStatus("Cancelled; the upload and any results were deleted.");
+  });
+  $("camera-start").addEventListener("click", startCamera);
+  $("camera-stop").addEventListener("click", stopCamera);
+  window.addEventListener("pagehide", () => { forgetVideoJob(true); if (camera.running) stopCamera(); });
+  showLimits();
+}
+
+init();
