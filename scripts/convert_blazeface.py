@@ -113,7 +113,7 @@ def make_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
             node.input[1] = new_name
     # rename outputs: regressors first, then classificators (tflite order)
     renames = {}
-    for out, new in zip(graph.output, OUTPUT_NAMES):
+    for out, new in zip(graph.output, OUTPUT_NAMES, strict=True):
         renames[out.name] = new
     for node in graph.node:
         for i, name in enumerate(node.output):
@@ -124,7 +124,7 @@ def make_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
         dims = out.type.tensor_type.shape.dim
         dims[0].dim_param, dims[1].dim_param = "N", "anchors"
     dims = graph.input[0].type.tensor_type.shape.dim
-    for d, name in zip(dims, ("N", None, "H", "W")):
+    for d, name in zip(dims, ("N", None, "H", "W"), strict=True):
         if name:
             d.dim_param = name
     used = {i for n in graph.node for i in n.input}
@@ -178,7 +178,10 @@ def verify(tflite_path: Path, onnx_path: Path, size: int) -> None:
         worst_score = max(worst_score, float(np.abs(ref[1] - got[1]).max() / np.abs(ref[1]).max()))
         # same faces above threshold
         assert ((ref[1] > 0) == (got[1] > 0)).mean() > 0.999
-    print(f"  vs tflite on {len(xs)} inputs: max relative error box {worst_box:.1e}, logit {worst_score:.1e}")
+    print(
+        f"  vs tflite on {len(xs)} inputs: max relative error "
+        f"box {worst_box:.1e}, logit {worst_score:.1e}"
+    )
     assert worst_box < 1e-5 and worst_score < 1e-5, "ONNX output differs from the .tflite"
     # batch and size handling: a batch of 2 at 2x the native size, each item equal
     # to its single run, and the native-size crop of a big input close to the native run
@@ -216,8 +219,12 @@ def main() -> None:
             model.producer_name = "faceattrs scripts/convert_blazeface.py"
             helper.set_model_props(
                 model,
-                {"source": f"MediaPipe {src_name} via PyPI {WHEEL}", "license": "Apache-2.0",
-                 "source_sha256": digest, "native_size": str(size)},
+                {
+                    "source": f"MediaPipe {src_name} via PyPI {WHEEL}",
+                    "license": "Apache-2.0",
+                    "source_sha256": digest,
+                    "native_size": str(size),
+                },
             )
             out = args.out / f"blazeface_{name}.onnx"
             onnx.save(model, str(out))

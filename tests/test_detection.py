@@ -40,8 +40,15 @@ def test_blank_images_have_no_faces(detector: FaceDetector, shape: tuple[int, ..
         _check_valid(dets, shape)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8),
-                                 np.zeros((10, 10, 3), np.float32), "image.jpg"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        "image.jpg",
+    ],
+)
 def test_bad_input_raises_value_error(detector: FaceDetector, bad) -> None:
     with pytest.raises(ValueError):
         detector.detect(bad)
@@ -89,11 +96,16 @@ def test_pyramid_levels_reach_min_face() -> None:
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("name", "faces"),
-    [("facenet_pytorch/multiface.jpg", 6), ("face_recognition/obama.jpg", 1),
-     ("face_recognition/two_people.jpg", 2), ("deepface/couple.jpg", 2)],
+    [
+        ("facenet_pytorch/multiface.jpg", 6),
+        ("face_recognition/obama.jpg", 1),
+        ("face_recognition/two_people.jpg", 2),
+        ("deepface/couple.jpg", 2),
+    ],
 )
-def test_finds_the_faces_in_photos(detector: FaceDetector, shared_dir: Path, name: str,
-                                   faces: int) -> None:
+def test_finds_the_faces_in_photos(
+    detector: FaceDetector, shared_dir: Path, name: str, faces: int
+) -> None:
     bgr = _read(shared_dir, name)
     dets = detector.detect(bgr)
     _check_valid(dets, bgr.shape)
