@@ -71,7 +71,7 @@ def test_centre_face_maps_padded_keypoints_back() -> None:
 
 
 def test_off_centre_and_missing_faces_are_misses() -> None:
-    off = ac.find_centre_face(dotted_image(shift=(60, 60)), DotDetector(decoy=False), pad=0.5)
+    off = ac.find_centre_face(dotted_image(shift=(45, 40)), DotDetector(decoy=False), pad=0.5)
     assert not off.found and "near the centre" in off.reason
     empty = ac.find_centre_face(np.full((160, 160, 3), 128, np.uint8), DotDetector(), pad=0.5)
     assert not empty.found and empty.reason == "no face detected"

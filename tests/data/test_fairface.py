@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from utk_synth import jpeg_bytes
 
 from faceattrs.cli import main
 from faceattrs.data import fairface
 from faceattrs.data.fairface_report import audit_markdown, audit_summary
 from faceattrs.spec import RACES
-
-from .utk_synth import jpeg_bytes
 
 SPLIT_DIR = Path(__file__).resolve().parents[2] / "splits" / "fairface"
 HEADER = "file,age,gender,race,service_test\n"
