@@ -50,7 +50,9 @@ def _export(args: argparse.Namespace) -> int:
     if args.template:
         raw = json.loads(Path(args.template).read_text())
         spec = replace(spec, template=tuple(tuple(map(float, p)) for p in raw["template"]))
-    path = export_onnx(net, spec, args.output, flip=not args.no_flip)
+    path = export_onnx(
+        net, spec, args.output, flip=not args.no_flip, half_weights=args.half_weights
+    )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
@@ -77,6 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", required=True, help="ONNX file to write")
     export.add_argument("--template", help="JSON with the measured alignment template")
     export.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
+    export.add_argument(
+        "--half-weights", action="store_true", help="store weights as float16 (half the size)"
+    )
     export.set_defaults(func=_export)
     register_baseline(sub)
 

@@ -13,9 +13,18 @@ from faceattrs.training.model import FaceAttrNet, NetConfig, ProbabilityModel
 
 
 def export_onnx(
-    net: FaceAttrNet, spec: ModelSpec, path: str | Path, flip: bool = True, opset: int = 17
+    net: FaceAttrNet,
+    spec: ModelSpec,
+    path: str | Path,
+    flip: bool = True,
+    opset: int = 17,
+    half_weights: bool = False,
 ) -> Path:
-    """Write ``net`` (softmax heads, optional flip averaging) as ONNX with ``spec`` in metadata."""
+    """Write ``net`` (softmax heads, optional flip averaging) as ONNX with ``spec`` in metadata.
+
+    ``half_weights`` stores large weight tensors as float16 (half the file size); a Cast
+    node restores float32, which ONNX Runtime folds at load, so inference stays float32.
+    """
     import onnx
 
     path = Path(path)
@@ -36,6 +45,8 @@ def export_onnx(
                 dynamo=False,
             )
         model = onnx.load(str(raw))
+    if half_weights:
+        store_weights_as_float16(model)
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, spec.to_json()
     model.doc_string = "faceattrs perceived age/gender/race model"
@@ -45,6 +56,27 @@ def export_onnx(
     onnx.save(model, tmp_path)
     os.replace(tmp_path, path)
     return path
+
+
+def store_weights_as_float16(model, min_elements: int = 1024) -> None:
+    """Replace float32 initializers of ``min_elements`` or more by float16 + Cast to float32."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    casts = []
+    for init in list(graph.initializer):
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        array = numpy_helper.to_array(init)
+        if array.size < min_elements:
+            continue
+        half = numpy_helper.from_array(array.astype(np.float16), init.name + "_fp16")
+        graph.initializer.remove(init)
+        graph.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+    for node in reversed(casts):
+        graph.node.insert(0, node)
 
 
 def tiny_config() -> NetConfig:
