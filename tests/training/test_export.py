@@ -46,3 +46,16 @@ def test_flip_averaging_is_mirror_invariant(tmp_path):
     bgr = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     a, b = model.predict(bgr), model.predict(np.ascontiguousarray(bgr[:, :, ::-1]))
     np.testing.assert_allclose(a.race_probs, b.race_probs, atol=1e-5)
+
+
+def test_half_weights_halve_the_file_and_keep_the_outputs(tmp_path):
+    torch.manual_seed(3)
+    spec = ModelSpec(input_size=32)
+    net = FaceAttrNet(tiny_config()).eval()
+    full = export_onnx(net, spec, tmp_path / "full.onnx", flip=False)
+    half = export_onnx(net, spec, tmp_path / "half.onnx", flip=False, half_weights=True)
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    bgr = np.random.default_rng(4).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    a, b = AttributeModel(full).predict(bgr), AttributeModel(half).predict(bgr)
+    np.testing.assert_allclose(a.race_probs, b.race_probs, atol=2e-3)
+    np.testing.assert_allclose(a.age, b.age, atol=0.1)
