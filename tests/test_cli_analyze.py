@@ -79,6 +79,8 @@ def test_bad_inputs_become_error_records_and_exit_1(capsys, crops_dir, random_mo
     records = {Path(r["path"]).name: r for r in map(json.loads, out.splitlines())}
     assert len(records) == 5
     assert "not an image" in records["broken.jpg"]["error"]
+    assert "broken.jpg" not in records["broken.jpg"]["error"], "the path is in the record already"
+    assert f"{crops_dir / 'broken.jpg'}: not an image" in err
     assert "no such file" in records["missing.png"]["error"]
     assert records["broken.jpg"]["faces"] == [] and records["a.jpg"]["error"] is None
     assert "Traceback" not in err

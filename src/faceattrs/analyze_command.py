@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 failed += error is not None
                 faces_found += len(faces)
                 if error is not None and not args.quiet:
-                    progress.write(f"faceattrs: {error}", file=sys.stderr)
+                    progress.write(f"faceattrs: {path}: {error}", file=sys.stderr)
                 progress.update(1)
             writer.close()
     except BrokenPipeError:  # e.g. piped into `head`
@@ -240,10 +240,10 @@ def _prefetch(paths: Sequence[Path], max_pixels: int) -> Iterator[tuple[np.ndarr
     def load(path: Path) -> tuple[np.ndarray | None, str | None]:
         try:
             return read_image(path, max_pixels=max_pixels), None
-        except MediaError as exc:
-            return None, str(exc)
+        except MediaError as exc:  # the record holds the path: keep just the reason
+            return None, str(exc).removeprefix(f"{path}: ")
         except Exception as exc:  # never let one file stop the run
-            return None, f"{path}: {' '.join(str(exc).split()) or type(exc).__name__}"
+            return None, " ".join(str(exc).split()) or type(exc).__name__
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceattrs-read") as pool:
         pending: collections.deque[Future] = collections.deque()
@@ -264,10 +264,10 @@ def _write_annotated(bgr: np.ndarray, faces: list, destination: Path) -> str | N
     try:
         ok, encoded = cv2.imencode(suffix if suffix in ENCODABLE else ".png", annotate(bgr, faces))
         if not ok:
-            return f"{destination}: could not encode the annotated image"
+            return f"could not encode the annotated copy {destination}"
         write_bytes_atomic(destination, encoded.tobytes())
     except (OSError, cv2.error) as exc:
-        return f"{destination}: could not write the annotated image ({exc})"
+        return f"could not write the annotated copy {destination} ({exc})"
     return None
 
 
