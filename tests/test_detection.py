@@ -130,7 +130,7 @@ def test_short_range_model_finds_a_close_face(shared_dir: Path) -> None:
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("tile_pixels", [1024 * 1024, 300 * 300])
+@pytest.mark.parametrize("tile_pixels", [1024 * 1024, 512 * 512])
 def test_small_faces_in_a_large_photo(shared_dir: Path, tile_pixels: int) -> None:
     """The group photo pasted small into a big canvas: faces of ~30 px are lost by
     the single 192 px pass and found by the pyramid (in one pass or in tiles)."""

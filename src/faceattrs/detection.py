@@ -47,6 +47,7 @@ _MODELS = {
 }
 COARSE = 0.6  # extra letterbox pass at this fraction of the native scale (huge faces)
 MAX_SCALE = 1.0  # never upsample for the pyramid
+LEVEL_SLACK = 1.3  # no finer level when the last one is this close to the target scale
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ class FaceDetector:
             return levels
         target = min(cfg.min_px / max(self.min_face, 1.0), MAX_SCALE)
         scale = base
-        while scale < target * 0.999:
+        while scale * LEVEL_SLACK < target:
             scale = min(scale * cfg.level_ratio, target)
             levels.append((scale, False))
         return levels
