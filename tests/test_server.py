@@ -99,10 +99,10 @@ def make_client(tmp_path):
     """make_client(analyzer=None, processor=None, **settings) -> a started TestClient."""
     clients = []
 
-    def make(analyzer=None, processor=None, **settings):
+    def make(analyzer=None, processor=None, raise_server_exceptions=True, **settings):
         settings.setdefault("work_dir", str(tmp_path))
         app = create_app(ServerSettings(**settings), analyzer or FakeAnalyzer(), processor)
-        client = TestClient(app)
+        client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
         clients.append(client)
         return client
@@ -402,6 +402,28 @@ def test_stream_connection_limit(make_client):
             assert second.receive_json()["error"] == "too_many_streams"
         first.send_bytes(jpeg())
         assert first.receive_json()["faces"]
+
+
+class BrokenAnalyzer(FakeAnalyzer):
+    """Fails on images 50 pixels wide: a bug in the pipeline, not a client error."""
+
+    def analyze(self, bgr):
+        if bgr.shape[1] == 50:
+            raise RuntimeError("pipeline bug\nsecond line")
+        return super().analyze(bgr)
+
+
+def test_pipeline_bugs_are_json_500_and_do_not_end_the_stream(make_client):
+    client = make_client(analyzer=BrokenAnalyzer(), raise_server_exceptions=False)
+    response = client.post("/api/v1/images", files={"files": ("x.jpg", jpeg(50, 40))})
+    assert_error(response, 500, "internal_error", "pipeline bug")
+    with client.websocket_connect("/api/v1/stream") as ws:
+        ws.send_bytes(jpeg(50, 40))
+        reply = ws.receive_json()
+        assert reply["frame"] == 0 and reply["error"] == "internal_error"
+        assert reply["detail"] == "pipeline bug"
+        ws.send_bytes(jpeg(64, 48))
+        assert ws.receive_json()["faces"]
 
 
 # ---------- helpers and the real pipeline ----------

@@ -192,7 +192,7 @@ class VideoJobs:
         except Rejected as exc:
             self._end(job, FAILED, exc.detail)
         except Exception as exc:  # reported to the client as a one-line error
-            self._end(job, FAILED, _one_line(exc))
+            self._end(job, FAILED, one_line(exc))
         else:
             job.outputs = outputs
             self._end(job, CANCELLED if job.cancel.is_set() else DONE)
@@ -282,7 +282,8 @@ def video_processor(analyzer, max_seconds: float, every: int = 1) -> Processor:
     return process
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type's name)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

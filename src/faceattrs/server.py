@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import io
 import json
+import logging
 import os
 import time
 import warnings
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from faceattrs.jobs import Rejected as ApiError
+from faceattrs.jobs import one_line
+
+LOG = logging.getLogger("faceattrs.server")
 
 WEB_DIR = Path(__file__).with_name("web")
 API = "/api/v1"
@@ -277,6 +281,11 @@ def _add_error_handlers(app) -> None:
         )
         return _error(422, "invalid_request", problems or "invalid request")
 
+    @app.exception_handler(Exception)
+    async def internal(request, exc: Exception):
+        LOG.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", one_line(exc))
+
 
 def _add_image_routes(app, settings: ServerSettings, analyzer, jobs) -> None:
     from fastapi import File, UploadFile
@@ -383,6 +392,9 @@ def _add_stream_route(app, settings: ServerSettings, analyzer) -> None:
                     reply = await run_in_threadpool(analyze, data, session, index)
                 except ApiError as exc:
                     reply = {"frame": index, "error": exc.code, "detail": exc.detail}
+                except Exception as exc:  # a bug, not the client's fault: log, go on
+                    LOG.exception("camera frame %d failed", index)
+                    reply = {"frame": index, "error": "internal_error", "detail": one_line(exc)}
                 index += 1
                 await ws.send_json(reply)
         except WebSocketDisconnect:

@@ -40,7 +40,8 @@ async function errorText(response) {
 // ---------- drawing ----------
 
 /** Draw boxes and labels of `faces` (in `srcW` x `srcH` pixels) onto a 2D context;
- * sizes are in screen pixels, whatever the canvas resolution. */
+ * sizes are in screen pixels, whatever the canvas resolution. A label that would cover
+ * another goes below its box, else shrinks to the face number (the list has the rest). */
 function drawFaces(ctx, faces, srcW, srcH) {
   const { width, height } = ctx.canvas;
   const sx = width / srcW;
@@ -48,33 +49,40 @@ function drawFaces(ctx, faces, srcW, srcH) {
   const shown = ctx.canvas.getBoundingClientRect().width;
   const unit = shown > 0 ? width / shown : Math.max(width, height) / 640;
   const font = Math.round(13 * unit);
+  const pad = Math.round(font * 0.3);
+  const th = font + 2 * pad;
   ctx.lineWidth = Math.max(2, 2.2 * unit);
   ctx.font = `600 ${font}px system-ui, sans-serif`;
   ctx.textBaseline = "top";
-  faces.forEach((face, index) => {
-    const [x1, y1, x2, y2] = face.box;
-    const x = x1 * sx;
-    const y = y1 * sy;
-    const w = (x2 - x1) * sx;
-    const h = (y2 - y1) * sy;
-    const colour = colourOf(face, index);
-    ctx.strokeStyle = colour;
+  const boxes = faces.map(({ box: [x1, y1, x2, y2] }) => [x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy]);
+  boxes.forEach(([x, y, w, h], index) => {
+    ctx.strokeStyle = colourOf(faces[index], index);
     ctx.strokeRect(x, y, w, h);
+  });
+  const placed = [];
+  const free = (r) => placed.every((q) => r[0] >= q[0] + q[2] || q[0] >= r[0] + r[2] || r[1] >= q[1] + q[3] || q[1] >= r[1] + r[3]);
+  faces.forEach((face, index) => {
+    const [x, y, w, h] = boxes[index];
+    const rect = (text, below) => {
+      const tw = ctx.measureText(text).width + 2 * pad;
+      const up = below ? y + h : y - th;
+      const ty = up < 0 ? y + h : up + th > height ? y - th : up;
+      return [Math.min(Math.max(0, x - ctx.lineWidth / 2), width - tw), ty, tw, th, text];
+    };
     const full = `${faceName(face, index)}  ${shortLabel(face)}`;
-    const text = ctx.measureText(full).width <= Math.max(w * 1.8, 120 * unit) ? full : faceName(face, index);
-    const pad = Math.round(font * 0.3);
-    const tw = ctx.measureText(text).width + 2 * pad;
-    const th = font + 2 * pad;
-    const ty = y - th >= 0 ? y - th : y + h;
-    const tx = Math.min(Math.max(0, x - ctx.lineWidth / 2), width - tw);
-    ctx.fillStyle = colour;
+    const name = faceName(face, index);
+    const tries = [rect(full, false), rect(full, true), rect(name, false), rect(name, true)];
+    const label = tries.find(free) || tries[2];
+    placed.push(label);
+    const [tx, ty, tw, , text] = label;
+    ctx.fillStyle = colourOf(face, index);
     ctx.fillRect(tx, ty, tw, th);
     ctx.fillStyle = "#111";
     ctx.fillText(text, tx + pad, ty + pad);
   });
 }
 
-function probRows(title, probs, colour) {
+function probGroup(title, probs, colour) {
   const rows = [el("span", { className: "group" }, title)];
   const sorted = Object.entries(probs).sort((a, b) => b[1] - a[1]);
   for (const [label, p] of sorted) {
@@ -82,7 +90,7 @@ function probRows(title, probs, colour) {
       el("span", { className: "bar", style: `--c:${colour}` }, el("i", { style: `width:${(p * 100).toFixed(1)}%` })),
       el("span", { className: "pct" }, percent(p)));
   }
-  return rows;
+  return el("div", { className: "prob-group" }, rows);
 }
 
 /** The list item of one face: label, age interval and probability bars. */
@@ -95,8 +103,8 @@ function faceItem(face, index, withBars = true) {
   const item = el("li", { className: "face", style: `--c:${colour}` }, head);
   if (withBars) {
     item.append(el("div", { className: "probs" },
-      probRows("perceived gender", face.gender_probs, colour),
-      probRows("perceived race", face.race_probs, colour)));
+      probGroup("perceived gender", face.gender_probs, colour),
+      probGroup("perceived race", face.race_probs, colour)));
   }
   return item;
 }
@@ -109,11 +117,12 @@ let imagesRunning = 0;
 function addImages(files) {
   for (const file of files) {
     const canvas = el("canvas", { width: 4, height: 3 });
+    const picture = el("div", { className: "picture" }, canvas);
     const title = el("div", { className: "card-title" }, el("span", {}, file.name), el("span", {}, ""));
     const body = el("div", { className: "card-body" }, title, el("p", { className: "none" }, "Analysing…"));
-    const card = el("article", { className: "card pending", "data-state": "pending" }, canvas, body);
+    const card = el("article", { className: "card pending", "data-state": "pending" }, picture, body);
     $("image-results").prepend(card);
-    imageQueue.push({ file, card, canvas, title, body });
+    imageQueue.push({ file, card, canvas, picture, title, body });
   }
   pumpImages();
 }
@@ -138,7 +147,7 @@ function loadPicture(file) {
   });
 }
 
-async function analyseImage({ file, card, canvas, title, body }) {
+async function analyseImage({ file, card, canvas, picture, title, body }) {
   const form = new FormData();
   form.append("files", file, file.name);
   let result;
@@ -149,8 +158,9 @@ async function analyseImage({ file, card, canvas, title, body }) {
   } catch (error) {
     card.className = "card error";
     card.dataset.state = "error";
-    canvas.remove();
-    body.lastChild.replaceWith(el("p", {}, String(error.message || error)));
+    picture.remove();
+    const message = String(error.message || error);
+    body.lastChild.replaceWith(el("p", {}, message.replace(`${file.name}: `, "")));
     return;
   }
   const { img, url } = await loadPicture(file);
@@ -299,7 +309,9 @@ function showVideoResult(state, summary) {
 
 // ---------- camera ----------
 
-const camera = { running: false, stream: null, ws: null, grab: null, times: [] };
+// grab: the canvas of the frame in flight (one at a time); lag: smoothed reply delay (ms);
+// held: whether the overlay shows the analysed frame rather than the live picture.
+const camera = { running: false, stream: null, ws: null, grab: null, times: [], sentAt: 0, lag: null, held: false };
 
 function setCameraStatus(text, isError = false) {
   $("camera-status").textContent = text;
@@ -326,6 +338,8 @@ async function startCamera() {
   await video.play().catch(() => {});
   camera.running = true;
   camera.times = [];
+  camera.lag = null;
+  camera.held = false;
   camera.grab = document.createElement("canvas");
   $("camera-stage").hidden = false;
   $("camera-stop").disabled = false;
@@ -349,7 +363,10 @@ function sendFrame() {
   grab.height = Math.round(video.videoHeight * scale);
   grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
   grab.toBlob((blob) => {
-    if (blob && camera.running && camera.ws.readyState === WebSocket.OPEN) camera.ws.send(blob);
+    if (blob && camera.running && camera.ws.readyState === WebSocket.OPEN) {
+      camera.sentAt = performance.now();
+      camera.ws.send(blob);
+    }
   }, "image/jpeg", 0.8);
 }
 
@@ -359,8 +376,12 @@ function onCameraReply(reply) {
     setCameraStatus(`Error: ${reply.detail}`, true);
     return;
   }
-  camera.times.push(performance.now());
+  const now = performance.now();
+  camera.times.push(now);
   if (camera.times.length > 10) camera.times.shift();
+  // When replies lag the live picture, show the analysed frame itself so boxes match.
+  camera.lag = camera.lag == null ? now - camera.sentAt : 0.8 * camera.lag + 0.2 * (now - camera.sentAt);
+  camera.held = camera.held ? camera.lag > 150 : camera.lag > 250;
   const span = (camera.times[camera.times.length - 1] - camera.times[0]) / 1000;
   const fps = span > 0 ? `${((camera.times.length - 1) / span).toFixed(1)} fps` : "– fps";
   const video = $("camera-video");
@@ -369,9 +390,12 @@ function onCameraReply(reply) {
   overlay.height = video.videoHeight || reply.height || 480;
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
+  if (camera.held) ctx.drawImage(camera.grab, 0, 0, overlay.width, overlay.height);
   const faces = reply.faces || [];
   if (!reply.error) drawFaces(ctx, faces, reply.width, reply.height);
-  $("camera-fps").textContent = `${fps} · server ${Math.round(reply.ms ?? 0)} ms/frame`;
+  const held = camera.held ? " · showing analysed frames" : "";
+  $("camera-fps").textContent = `${fps} · server ${Math.round(reply.ms ?? 0)} ms/frame${held}`;
+  $("camera-stage").dataset.held = String(camera.held);
   $("camera-stage").dataset.frames = String(reply.frame + 1);
   $("camera-stage").dataset.faces = String(faces.length);
   $("camera-faces").replaceChildren(...faces.map((face, i) => faceItem(face, i, false)));
