@@ -195,6 +195,9 @@ class FaceDetector:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # No busy-waiting between ops (as in attributes.py): spinning threads burn a
+        # core for nothing when the detector shares the CPU with decoding or a server.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(MODELS_DIR / self.config.file), options, providers=["CPUExecutionProvider"]
         )
