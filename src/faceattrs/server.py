@@ -428,8 +428,8 @@ async def _sweep_forever(jobs, every_s: float) -> None:
 
 
 _HELP = {
-    "host": "address to bind (default 127.0.0.1: this machine only)",
-    "port": "port (default 8000)",
+    "host": "address to bind; 127.0.0.1 serves this machine only",
+    "port": "port",
     "max_upload_bytes": "largest request body in bytes",
     "max_images": "most images per request",
     "max_pixels": "largest image / frame in pixels",
@@ -458,9 +458,14 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         flag = "--" + f.name.replace("_", "-")
         extra = {"choices": ("full", "short")} if f.name == "detector" else {}
         parser.add_argument(
-            flag, dest=f.name, type=kind, default=None, help=_HELP.get(f.name), **extra
+            flag, dest=f.name, type=kind, default=None, help=_help(f.name, f.default), **extra
         )
     parser.set_defaults(func=_serve)
+
+
+def _help(name: str, default: Any) -> str:
+    text = _HELP[name]
+    return text if default is None else f"{text} (default: {default})"
 
 
 def _serve(args: argparse.Namespace) -> int:
