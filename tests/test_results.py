@@ -40,6 +40,7 @@ def test_to_dict_has_exactly_the_cli_schema():
     ]
     assert out["box"] == [10.0, 20.0, 110.0, 140.0]
     assert out["age"] == 27.4
+    assert out["age_interval"] == [23, 32] and isinstance(out["age_interval"][0], int)
     assert out["gender_probs"] == {"male": 0.08, "female": 0.92}
     assert "track_id" in make(track_id=3).to_dict()
 

@@ -10,6 +10,12 @@ def _round(value: float, digits: int = 4) -> float:
     return round(float(value), digits)
 
 
+def _whole_or_round(value: float) -> int | float:
+    """Whole numbers as ints (age intervals are whole years), others to 0.1."""
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 1)
+
+
 @dataclass(frozen=True)
 class Face:
     """A face found in an image, with perceived (estimated) age, gender and race.
@@ -57,7 +63,7 @@ class Face:
             "score": _round(self.score),
             "keypoints": [[_round(x, 1), _round(y, 1)] for x, y in self.keypoints],
             "age": _round(self.age, 1),
-            "age_interval": [_round(v, 1) for v in self.age_interval],
+            "age_interval": [_whole_or_round(v) for v in self.age_interval],
             "gender": self.gender,
             "gender_probs": {k: _round(v) for k, v in self.gender_probs.items()},
             "race": self.race,
