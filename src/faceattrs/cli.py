@@ -9,6 +9,7 @@ from faceattrs.analyze_command import register as register_analyze
 from faceattrs.data.commands import register as register_data
 from faceattrs.server import register_cli as register_serve
 from faceattrs.training.commands import register as register_training
+from faceattrs.video import register_cli as register_video
 
 
 class CliError(Exception):
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_data(sub)
     register_serve(sub)
     register_training(sub)
+    register_video(sub)
     return parser
 
 

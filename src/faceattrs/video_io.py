@@ -1,0 +1,224 @@
+"""Reading and writing video files with OpenCV's FFmpeg, in background threads.
+
+:class:`VideoReader` checks a file (exists, has a video stream and a first frame)
+and decodes ahead in a thread; :class:`VideoWriter` annotates and encodes in a
+thread (OpenCV releases the GIL, so both overlap with the analysis). Errors are
+:class:`VideoError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import queue
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from faceattrs.results import Face
+
+# Container (by output suffix) -> FourCC OpenCV's bundled FFmpeg can encode. H.264
+# ("avc1") is not in the opencv-python wheels; VP8 WebM plays in browsers but is slow.
+FOURCCS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+DEFAULT_FPS = 25.0
+PREFETCH = 8  # frames decoded (and annotated frames queued for encoding) ahead
+
+
+class VideoError(ValueError):
+    """A video that cannot be read or written; the message is one line."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    name: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None  # None when the container does not say
+
+
+class _Background:
+    """Runs ``produce(put, stopped)`` in a daemon thread; iterate for its items."""
+
+    _END = object()
+
+    def __init__(self, produce: Callable, size: int, name: str) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def _run(self, produce: Callable) -> None:
+        try:
+            produce(self._put, self._stop.is_set)
+        except BaseException as exc:  # handed to the consumer
+            self._put(exc)
+        self._put(self._END)
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+class VideoReader:
+    """Frames of a video file (or camera index): iterate for ``(index, time_s, bgr)``.
+
+    Opening checks that the file exists, has a video stream and a first frame;
+    iterating decodes ahead in a background thread and, at the end, checks that
+    no frames the container announces are missing (truncated or corrupt file).
+    """
+
+    def __init__(self, source: str | os.PathLike | int) -> None:
+        self.name = str(source)
+        if not isinstance(source, int):
+            path = Path(source)
+            if not path.exists():
+                raise VideoError(f"{path}: no such file")
+            if path.is_dir():
+                raise VideoError(f"{path}: is a folder, not a video")
+            if path.stat().st_size == 0:
+                raise VideoError(f"{path}: empty file")
+            source = str(path)
+        self._capture = cv2.VideoCapture(source)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise VideoError(
+                f"{self.name}: cannot read a video stream (not a video, unsupported format, "
+                "or truncated file)"
+            )
+        ok, first = self._capture.read()
+        if not ok or first is None:
+            self._capture.release()
+            raise VideoError(f"{self.name}: video has no frames (empty or corrupt)")
+        self._first: np.ndarray | None = first
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.info = VideoInfo(
+            name=self.name,
+            width=first.shape[1],
+            height=first.shape[0],
+            fps=fps if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS,
+            frame_count=int(count) if math.isfinite(count) and count > 0 else None,
+        )
+        self._background: _Background | None = None
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        if self._first is None:
+            raise VideoError(f"{self.name}: a VideoReader can be iterated only once")
+        first, self._first = self._first, None
+        self._background = _Background(self._decode, PREFETCH, "video-decode")
+        self.frames_read = 1
+        yield 0, 0.0, first
+        for bgr in self._background:
+            index = self.frames_read
+            self.frames_read += 1
+            yield index, index / self.info.fps, bgr
+        expected = self.info.frame_count
+        if expected is not None and self.frames_read < expected - max(2, 0.02 * expected):
+            raise VideoError(
+                f"{self.name}: video ends after {self.frames_read} of {expected} frames "
+                "(truncated or corrupt file)"
+            )
+
+    def _decode(self, put: Callable, stopped: Callable) -> None:
+        while not stopped():
+            ok, bgr = self._capture.read()
+            if not ok or bgr is None or not put(bgr):
+                return
+
+    def close(self) -> None:
+        if self._background is not None:
+            self._background.close()
+        self._capture.release()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoWriter:
+    """Annotates and encodes frames in a background thread into a temporary file."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        from faceattrs.drawing import annotate
+
+        self._annotate = annotate
+        check_video_output(path)
+        fourcc = FOURCCS[path.suffix.lower()]
+        self.path = path
+        self.size = size
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+        if not self._writer.isOpened():
+            raise VideoError(f"{path}: cannot encode {fourcc} video here")
+        self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="video-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain after a failure
+            try:
+                bgr, faces = item
+                canvas = self._annotate(bgr, faces)
+                if (canvas.shape[1], canvas.shape[0]) != self.size:
+                    canvas = cv2.resize(canvas, self.size, interpolation=cv2.INTER_AREA)
+                self._writer.write(canvas)
+            except BaseException as exc:
+                self._error = exc
+
+    def write(self, bgr: np.ndarray, faces: Iterable[Face]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((bgr, tuple(faces)))
+
+    def close(self) -> None:
+        """Finish encoding (raises what went wrong in the thread)."""
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.release()
+        if self._error is not None:
+            raise self._error
+
+
+def check_video_output(path: str | os.PathLike | None) -> None:
+    """Raise VideoError when ``path`` is not a video type this build can write."""
+    if path is not None and Path(path).suffix.lower() not in FOURCCS:
+        raise VideoError(f"{path}: unsupported video type; use one of {', '.join(FOURCCS)}")
+
+
+def temp_beside(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    os.chmod(name, 0o644)
+    return Path(name)
