@@ -13,6 +13,7 @@ import pytest
 from faceattrs.alignment import template_points
 from faceattrs.cli import main
 from faceattrs.data import aligned_cache as ac
+from faceattrs.data.cache_commands import load_spec
 from faceattrs.detection import Detections
 from faceattrs.spec import ModelSpec
 
@@ -133,10 +134,11 @@ def test_real_detector_on_utkface_crops(shared_dir: Path, tmp_path: Path) -> Non
 
     split = Path(__file__).resolve().parents[2] / "splits" / "utkface"
     samples = load_split(split, "test", shared_dir / "data" / "utkface")[:4]
+    spec, _ = load_spec(None)  # the measured UTKFace template when packaged
     report = ac.build_aligned_cache(
         [s.path for s in samples],
         tmp_path / "utk.npz",
-        SPEC,
+        spec,
         FaceDetector(),
         size=64,
         progress=False,

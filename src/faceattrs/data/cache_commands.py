@@ -36,14 +36,19 @@ def split_paths(dataset: str, split_dir: str, splits: tuple[str, ...], data: str
 
 
 def load_spec(template: str | None):
+    """``(spec, template file or None)``: the default spec with the template from
+    ``template`` (JSON), else the measured src/faceattrs/models/template.json if present."""
+    from faceattrs.detection import MODELS_DIR
     from faceattrs.spec import ModelSpec
 
     spec = ModelSpec()
+    packaged = MODELS_DIR / "template.json"
+    template = template or (str(packaged) if packaged.is_file() else None)
     if template:
         raw = json.loads(Path(template).read_text())
         points = raw["template"] if isinstance(raw, dict) else raw
         spec = replace(spec, template=tuple(tuple(map(float, p)) for p in points))
-    return spec
+    return spec, template
 
 
 def cmd_align_cache(args: argparse.Namespace) -> int:
@@ -57,6 +62,7 @@ def cmd_align_cache(args: argparse.Namespace) -> int:
         paths = [paths[i] for i in sorted(picked)]
     names = [p.relative_to(data).as_posix() for p in paths]
     out = Path(args.out or f"cache/aligned_{args.dataset}_{args.size}.npz")
+    spec, template = load_spec(args.template)
     detector = FaceDetector(
         args.detector,
         score_threshold=args.score_threshold,
@@ -66,7 +72,7 @@ def cmd_align_cache(args: argparse.Namespace) -> int:
     report = aligned_cache.build_aligned_cache(
         paths,
         out,
-        load_spec(args.template),
+        spec,
         detector,
         size=args.size,
         names=names,
@@ -80,7 +86,7 @@ def cmd_align_cache(args: argparse.Namespace) -> int:
             "split_dir": split_dir,
             "splits": list(args.splits),
             "limit": args.limit,
-            "template_file": args.template,
+            "template_file": template,
         },
     )
     summary = {k: report[k] for k in ("images", "found", "missed", "miss_rate", "ms_per_image")}
@@ -105,14 +111,23 @@ def register_align_cache(data_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="output .npz (default cache/aligned_<dataset>_<size>.npz)")
     p.add_argument("--size", type=int, default=80, help="crop side in pixels (default 80)")
-    p.add_argument("--template", help="JSON with the alignment template (e.g. template.json)")
+    p.add_argument(
+        "--template",
+        help="JSON with the alignment template (default: the measured "
+        "src/faceattrs/models/template.json)",
+    )
     p.add_argument(
         "--pad",
         type=float,
         default=aligned_cache.DEFAULT_PAD,
         help="pad the image by this fraction of its side on each side before detection",
     )
-    p.add_argument("--border", choices=sorted(aligned_cache.BORDERS), default="replicate")
+    p.add_argument(
+        "--border",
+        choices=sorted(aligned_cache.BORDERS),
+        default=aligned_cache.DEFAULT_BORDER,
+        help="padding fill: constant (black, default) or replicate",
+    )
     p.add_argument(
         "--max-offset",
         type=float,
