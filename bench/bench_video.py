@@ -179,6 +179,12 @@ def main() -> None:
         with Clock() as clock:
             summary = process_video(video, timeline_out=tmp / "t.jsonl", analyzer=analyzer)
         rows.append(report("analyse+track, no video out", summary["frames"], clock))
+        with Clock() as clock:
+            summary = process_video(video, tmp / "s.webm", analyzer=analyzer, video_max_side=640)
+        rows.append(report("analyse+track+write .webm (640 px)", summary["frames"], clock))
+        with Clock() as clock:
+            summary = process_video(video, tmp / "a.mp4", analyzer=analyzer, attributes_every_s=0)
+        rows.append(report("attributes every frame, every=1", summary["frames"], clock))
         raw = tmp / "raw.jsonl"
         process_video(video, timeline_out=raw, analyzer=analyzer, smooth_s=0)
         reference = timelines.get(1)

@@ -12,6 +12,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -302,12 +303,19 @@ def test_process_video_writes_video_timeline_and_summary(squares_video, tmp_path
     )
 
 
-def test_annotated_video_shows_boxes(squares_video, tmp_path):
+def test_annotated_video_shows_boxes_and_can_be_scaled_down(squares_video, tmp_path):
     out = process_video(squares_video, tmp_path / "a.avi", analyzer=SquareAnalyzer())
     assert out["frames"] == FRAMES
     original = next(iter(VideoReader(squares_video)))[2].astype(int)
     annotated = next(iter(VideoReader(tmp_path / "a.avi")))[2].astype(int)
     assert np.abs(annotated - original).mean() > 1.0  # boxes and labels drawn
+    small = tmp_path / "small.avi"
+    process_video(squares_video, small, analyzer=SquareAnalyzer(), video_max_side=160)
+    with VideoReader(small) as reader:
+        assert (reader.info.width, reader.info.height) == (160, 120)
+        first = next(iter(reader))[2].astype(int)
+    shrunk = cv2.resize(original.astype(np.uint8), (160, 120), interpolation=cv2.INTER_AREA)
+    assert np.abs(first - shrunk).mean() > 1.0
 
 
 def test_interrupting_leaves_no_partial_output(squares_video, tmp_path):
@@ -321,6 +329,11 @@ def test_interrupting_leaves_no_partial_output(squares_video, tmp_path):
             analyzer=SquareAnalyzer(), progress=interrupt,
         )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+    assert video_threads() == []
+
+
+def video_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("video-")]
 
 
 def test_video_without_faces_gives_an_empty_timeline(tmp_path):
@@ -550,3 +563,22 @@ def test_summaries_give_median_age_and_mean_probabilities():
     assert data["gender"] in ("female", "male") and data["race"] == "white"
     assert data["first_time"] == 0.0 and data["track_id"] == 1
     assert summarize_tracks([]) == []
+
+
+def test_stopping_the_real_pipeline_stops_its_threads(squares_video, attribute_model, tmp_path):
+    from faceattrs.video import default_analyzer
+
+    analyzer = default_analyzer(*SIZE, model_path=attribute_model)
+
+    def stop(done, total):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        process_video(squares_video, tmp_path / "v.mp4", analyzer=analyzer, progress=stop)
+    assert list(tmp_path.iterdir()) == []
+    assert video_threads() == []
+    results = analyze_video(squares_video, analyzer)
+    next(results)
+    results.close()  # a consumer that stops early
+    assert video_threads() == []

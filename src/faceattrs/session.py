@@ -40,6 +40,10 @@ class SceneCuts:
         return bool(distance > self.threshold)
 
 
+# a frame's detections: (bgr, xyxy (N, 4), scores (N,), keypoints (N, K, 2))
+Detected = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 class _SplitAnalyzer:
     """A FaceAnalyzer's detection and attribute steps, through its public parts."""
 
@@ -51,7 +55,7 @@ class _SplitAnalyzer:
         parts = ("detector", "model", "spec", "min_face", "score_threshold", "load_image")
         return all(hasattr(analyzer, name) for name in parts)
 
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def detect(self, image: np.ndarray) -> Detected:
         """(bgr, xyxy, scores, keypoints) of the faces the analyzer would keep."""
         an = self.analyzer
         bgr = an.load_image(image)
@@ -128,27 +132,45 @@ class VideoSession:
         self._since_analysed = 1 if analyse else self._since_analysed + 1
         return index, analyse, cut
 
-    def _analyse(self, index: int, bgr: np.ndarray, t: float, cut: bool) -> FrameResult:
+    @property
+    def detects_apart(self) -> bool:
+        """Whether detection runs as a step of its own (see ``detect``)."""
+        return self._split is not None and self.attributes_every_s > 0
+
+    def detect(self, bgr: np.ndarray) -> Detected | None:
+        """The detection step alone, when the analyzer allows it (else None): run it
+        ahead, e.g. in another thread, and pass it to ``process``/``push``."""
+        return self._split.detect(bgr) if self._split and self.detects_apart else None
+
+    def _analyse(
+        self, index: int, bgr: np.ndarray, t: float, cut: bool, detected: Detected | None
+    ) -> FrameResult:
         if cut:
             self.tracker.reset()
-        if self._split is None or self.attributes_every_s <= 0:
+        if detected is None:
+            detected = self.detect(bgr)
+        if detected is None:
             faces = self.tracker.update(self.analyzer.analyze(bgr), t)
         else:
-            bgr, xyxy, scores, keypoints = self._split.detect(bgr)
+            bgr, xyxy, scores, keypoints = detected
             fresh = self.tracker.stale(xyxy, t, self.attributes_every_s)
             found = self._split.faces(bgr, xyxy, scores, keypoints, fresh)
             faces = self.tracker.update(found, t, fresh)
         return FrameResult(index, t, tuple(faces))
 
-    def process(self, bgr: np.ndarray, t: float | None = None) -> FrameResult:
+    def process(
+        self, bgr: np.ndarray, t: float | None = None, detected: Detected | None = None
+    ) -> FrameResult:
         """The tracked faces of the next frame (``t``: seconds; default: now)."""
         t = time.monotonic() if t is None else float(t)
         index, analyse, cut = self._next(bgr)
         if analyse:
-            return self._analyse(index, bgr, t, cut)
+            return self._analyse(index, bgr, t, cut, detected)
         return FrameResult(index, t, tuple(self.tracker.predict(t)))
 
-    def push(self, bgr: np.ndarray, t: float, item: Any = None) -> list[tuple[Any, FrameResult]]:
+    def push(
+        self, bgr: np.ndarray, t: float, item: Any = None, detected: Detected | None = None
+    ) -> list[tuple[Any, FrameResult]]:
         """Feed the next frame; returns the ``(item, result)`` pairs now complete,
         in frame order (``item``: anything to carry along, e.g. the frame)."""
         index, analyse, cut = self._next(bgr)
@@ -156,7 +178,7 @@ class VideoSession:
             self._pending.append((index, t, item))
             return []
         done = self.flush() if cut else []
-        result = self._analyse(index, bgr, t, cut)
+        result = self._analyse(index, bgr, t, cut, detected)
         before = self._analysed
         for i, ti, held in self._pending:
             faces = interpolate_faces(before, result, ti) if before is not None else ()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -27,10 +28,12 @@ from faceattrs.tracking import Analyzer, FaceTracker, FrameResult
 from faceattrs.video_io import (
     DEFAULT_FPS,
     FOURCCS,
+    Background,
     VideoError,
     VideoReader,
     VideoWriter,
     check_video_output,
+    output_size,
     temp_beside,
 )
 
@@ -194,14 +197,32 @@ def _track(
     every: int,
     session_options: dict[str, Any],
 ) -> Iterator[tuple[np.ndarray, FrameResult]]:
-    session: VideoSession | None = None
-    for _, t, bgr in frames:
-        if session is None:
-            analyzer = analyzer or default_analyzer(bgr.shape[1], bgr.shape[0])
-            session = VideoSession(analyzer, every, **session_options)
-        yield from session.push(bgr, t, bgr)
-    if session is not None:
-        yield from session.flush()
+    """Track frames in order; with every=1 faces are detected one frame ahead in a
+    background thread (ONNX Runtime releases the GIL), overlapping the attributes."""
+    first = next(frames, None)
+    if first is None:
+        return
+    bgr = first[2]
+    analyzer = analyzer or default_analyzer(bgr.shape[1], bgr.shape[0])
+    session = VideoSession(analyzer, every, **session_options)
+    frames = itertools.chain([first], frames)
+    if every > 1 or not session.detects_apart:
+        for _, t, bgr in frames:
+            yield from session.push(bgr, t, bgr)
+    else:
+
+        def detect_ahead(put: Callable, stopped: Callable) -> None:
+            for _, t, bgr in frames:
+                if stopped() or not put((t, bgr, session.detect(bgr))):
+                    return
+
+        ahead = Background(detect_ahead, 2, "video-detect")
+        try:
+            for t, bgr, detected in ahead:
+                yield from session.push(bgr, t, bgr, detected)
+        finally:
+            ahead.close()
+    yield from session.flush()
 
 
 def analyze_video(
@@ -220,12 +241,15 @@ def process_video(
     analyzer: Analyzer | None = None,
     every: int = 1,
     progress: Callable[[int, int | None], None] | None = None,
-    **tracker_options: Any,
+    video_max_side: int | None = None,
+    **session_options: Any,
 ) -> dict[str, Any]:
     """Analyse a video file and write the requested outputs; returns the summary.
 
     ``progress(frames_done, frames_total_or_None)`` is called after every frame
     (raise from it to cancel). Outputs appear only when the whole video is done.
+    ``video_max_side`` scales the annotated video down (boxes stay in input
+    pixels in the timeline). ``session_options`` go to :class:`VideoSession`.
     """
     targets = [Path(p) for p in (video_out, timeline_out, summary_out) if p is not None]
     if any(p.resolve() == Path(source).resolve() for p in targets):
@@ -240,21 +264,23 @@ def process_video(
             for target in targets:
                 temps[target] = temp_beside(target)
             if video_out is not None:
-                size = (info.width, info.height)
+                size = output_size(info.width, info.height, video_max_side)
                 writer = VideoWriter(temps[Path(video_out)], info.fps, size)
             if timeline_out is not None:
                 timeline = open(temps[Path(timeline_out)], "w", encoding="utf-8")  # noqa: SIM115
             summarizer = TrackSummarizer()
             frames = 0
-            for bgr, result in _track(iter(reader), analyzer, every, tracker_options):
-                summarizer.add(result)
-                if writer is not None:
-                    writer.write(bgr, result.faces)
-                if timeline is not None:
-                    timeline.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
-                frames += 1
-                if progress is not None:
-                    progress(frames, info.frame_count)
+            tracked = _track(iter(reader), analyzer, every, session_options)
+            with contextlib.closing(tracked):  # stops its threads on errors too
+                for bgr, result in tracked:
+                    summarizer.add(result)
+                    if writer is not None:
+                        writer.write(bgr, result.faces)
+                    if timeline is not None:
+                        timeline.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
+                    frames += 1
+                    if progress is not None:
+                        progress(frames, info.frame_count)
         if writer is not None:
             writer, closing = None, writer
             closing.close()
@@ -303,6 +329,10 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o", "--output", metavar="OUT",
         help=f"annotated video ({', '.join(FOURCCS)}; .mp4: MPEG-4 Part 2, .webm: VP8, slow)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-side", type=_positive_int, metavar="PX",
+        help="scale the annotated video down to at most PX pixels wide and high",
     )  # fmt: skip
     parser.add_argument("--jsonl", metavar="FILE", help="per-frame timeline (JSON Lines)")
     parser.add_argument("--summary", metavar="FILE", help="per-track summary JSON file")
@@ -367,6 +397,7 @@ def _run(args: argparse.Namespace) -> int:
             analyzer=analyzer,
             every=args.every,
             progress=lambda done, total: bar.update(1),
+            video_max_side=args.max_side,
             smooth_s=args.smooth,
         )
     finally:

@@ -15,7 +15,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,12 @@ class VideoInfo:
     frame_count: int | None  # None when the container does not say
 
 
-class _Background:
-    """Runs ``produce(put, stopped)`` in a daemon thread; iterate for its items."""
+class Background:
+    """Runs ``produce(put, stopped)`` in a daemon thread; iterate for what it puts.
+
+    Its exceptions are raised in the consumer; ``close`` stops it (iteration
+    then ends, and a producer blocked on a full queue gives up).
+    """
 
     _END = object()
 
@@ -54,6 +58,10 @@ class _Background:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
         self._thread.start()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     def _put(self, item: Any) -> bool:
         while not self._stop.is_set():
@@ -70,8 +78,11 @@ class _Background:
         self._put(self._END)
 
     def __iter__(self) -> Iterator[Any]:
-        while True:
-            item = self._queue.get()
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
             if item is self._END:
                 return
             if isinstance(item, BaseException):
@@ -123,14 +134,14 @@ class VideoReader:
             fps=fps if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS,
             frame_count=int(count) if math.isfinite(count) and count > 0 else None,
         )
-        self._background: _Background | None = None
+        self._background: Background | None = None
         self.frames_read = 0
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self._first is None:
             raise VideoError(f"{self.name}: a VideoReader can be iterated only once")
         first, self._first = self._first, None
-        self._background = _Background(self._decode, PREFETCH, "video-decode")
+        self._background = Background(self._decode, PREFETCH, "video-decode")
         self.frames_read = 1
         yield 0, 0.0, first
         for bgr in self._background:
@@ -138,6 +149,8 @@ class VideoReader:
             self.frames_read += 1
             yield index, index / self.info.fps, bgr
         expected = self.info.frame_count
+        if self._background.stopped:
+            return
         if expected is not None and self.frames_read < expected - max(2, 0.02 * expected):
             raise VideoError(
                 f"{self.name}: video ends after {self.frames_read} of {expected} frames "
@@ -162,8 +175,23 @@ class VideoReader:
         self.close()
 
 
+def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """Frame size for an output video whose longer side is at most ``max_side``
+    (even sides, as codecs want)."""
+    scale = min(1.0, max_side / max(width, height)) if max_side else 1.0
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def scale_face(face: Face, sx: float, sy: float) -> Face:
+    """``face`` with its box and keypoints in an image scaled by (sx, sy)."""
+    x1, y1, x2, y2 = face.xyxy
+    keypoints = tuple((x * sx, y * sy) for x, y in face.keypoints)
+    return replace(face, xyxy=(x1 * sx, y1 * sy, x2 * sx, y2 * sy), keypoints=keypoints)
+
+
 class VideoWriter:
-    """Annotates and encodes frames in a background thread into a temporary file."""
+    """Annotates and encodes frames in a background thread into a temporary file
+    (frames of another size are scaled to ``size`` before drawing)."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
         from faceattrs.drawing import annotate
@@ -187,10 +215,11 @@ class VideoWriter:
                 continue  # drain after a failure
             try:
                 bgr, faces = item
-                canvas = self._annotate(bgr, faces)
-                if (canvas.shape[1], canvas.shape[0]) != self.size:
-                    canvas = cv2.resize(canvas, self.size, interpolation=cv2.INTER_AREA)
-                self._writer.write(canvas)
+                if (bgr.shape[1], bgr.shape[0]) != self.size:  # scale, then draw
+                    scale = (self.size[0] / bgr.shape[1], self.size[1] / bgr.shape[0])
+                    bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
+                    faces = [scale_face(face, *scale) for face in faces]
+                self._writer.write(self._annotate(bgr, faces))
             except BaseException as exc:
                 self._error = exc
 
