@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -127,6 +129,11 @@ def test_reader_reports_size_fps_and_all_frames(squares_video):
     assert [i for i, _, _ in frames] == list(range(FRAMES))
     assert frames[5][1] == pytest.approx(5 / FPS)
     assert frames[0][2].shape == (SIZE[1], SIZE[0], 3)
+    abandoned = iter(VideoReader(squares_video))
+    next(abandoned)
+    assert video_threads() == ["video-decode"]
+    del abandoned  # an iteration given up without closing the reader
+    assert video_threads() == []
 
 
 @pytest.fixture(scope="module")
@@ -303,11 +310,16 @@ def test_process_video_writes_video_timeline_and_summary(squares_video, tmp_path
     )
 
 
+def first_frame(path: Path) -> np.ndarray:
+    with VideoReader(path) as reader:
+        return next(iter(reader))[2]
+
+
 def test_annotated_video_shows_boxes_and_can_be_scaled_down(squares_video, tmp_path):
     out = process_video(squares_video, tmp_path / "a.avi", analyzer=SquareAnalyzer())
     assert out["frames"] == FRAMES
-    original = next(iter(VideoReader(squares_video)))[2].astype(int)
-    annotated = next(iter(VideoReader(tmp_path / "a.avi")))[2].astype(int)
+    original = first_frame(squares_video).astype(int)
+    annotated = first_frame(tmp_path / "a.avi").astype(int)
     assert np.abs(annotated - original).mean() > 1.0  # boxes and labels drawn
     small = tmp_path / "small.avi"
     process_video(squares_video, small, analyzer=SquareAnalyzer(), video_max_side=160)
@@ -582,3 +594,32 @@ def test_stopping_the_real_pipeline_stops_its_threads(squares_video, attribute_m
     next(results)
     results.close()  # a consumer that stops early
     assert video_threads() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_cli_killed_midway_leaves_no_partial_output(attribute_model, tmp_path, signum):
+    rng = np.random.default_rng(7)
+    frames = [synthetic_frame(i % FRAMES, rng)[::2, ::2] for i in range(1500)]
+    source = write_video(tmp_path / "long.avi", frames, "MJPG")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from faceattrs.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    argv = [str(source), "-o", str(out / "v.mp4"), "--jsonl", str(out / "t.jsonl"), "-q"]
+    argv += ["--model", str(attribute_model)]
+    process = subprocess.Popen([sys.executable, "-c", code, "video", *argv], stderr=subprocess.PIPE)
+    try:
+        for _ in range(2400):  # wait (up to 2 min) for the work to start
+            if len(list(out.iterdir())) == 2 or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "finished before it could be interrupted"
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert b"interrupted" in err
+    assert list(out.iterdir()) == []

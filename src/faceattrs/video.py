@@ -14,8 +14,10 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import statistics
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -366,6 +368,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _interrupt_on_sigterm() -> Any:
+    """Make SIGTERM (kill, a container stopping) interrupt like Ctrl-C, so that the
+    temporary outputs are removed; returns the previous handler (None: unchanged)."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -388,6 +402,7 @@ def _run(args: argparse.Namespace) -> int:
         total=info.frame_count, unit="frame", desc=Path(args.input).name,
         disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
     )  # fmt: skip
+    previous = _interrupt_on_sigterm()
     try:
         summary = process_video(
             args.input,
@@ -402,6 +417,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if args.summary is None:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:

@@ -142,20 +142,23 @@ class VideoReader:
             raise VideoError(f"{self.name}: a VideoReader can be iterated only once")
         first, self._first = self._first, None
         self._background = Background(self._decode, PREFETCH, "video-decode")
-        self.frames_read = 1
-        yield 0, 0.0, first
-        for bgr in self._background:
-            index = self.frames_read
-            self.frames_read += 1
-            yield index, index / self.info.fps, bgr
-        expected = self.info.frame_count
-        if self._background.stopped:
-            return
-        if expected is not None and self.frames_read < expected - max(2, 0.02 * expected):
-            raise VideoError(
-                f"{self.name}: video ends after {self.frames_read} of {expected} frames "
-                "(truncated or corrupt file)"
-            )
+        try:  # the decoding thread stops when iteration does, even unfinished
+            self.frames_read = 1
+            yield 0, 0.0, first
+            for bgr in self._background:
+                index = self.frames_read
+                self.frames_read += 1
+                yield index, index / self.info.fps, bgr
+            expected = self.info.frame_count
+            if self._background.stopped or expected is None:
+                return
+            if self.frames_read < expected - max(2, 0.02 * expected):
+                raise VideoError(
+                    f"{self.name}: video ends after {self.frames_read} of {expected} frames "
+                    "(truncated or corrupt file)"
+                )
+        finally:
+            self._background.close()
 
     def _decode(self, put: Callable, stopped: Callable) -> None:
         while not stopped():
