@@ -403,12 +403,13 @@ def test_broken_input_is_a_clear_error(squares_video, tmp_path, kind, message):
     assert list(out.iterdir()) == []
 
 
-def test_cli_exit_code_and_one_line_error(tmp_path, capsys):
-    bad = tmp_path / "bad.mp4"
-    bad.write_text("nope")
-    assert main(["video", str(bad), "-o", str(tmp_path / "o.mp4")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("faceattrs: error:") and "\n" not in err
+def test_cli_exit_code_and_one_line_error(squares_video, tmp_path):
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(squares_video.read_bytes()[:5000])
+    command = [sys.executable, "-m", "faceattrs.cli", "video", str(truncated)]
+    run = subprocess.run([*command, "-o", str(tmp_path / "o.mp4")], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.startswith("faceattrs: error:") and run.stderr.count("\n") == 1
     assert not (tmp_path / "o.mp4").exists()
 
 

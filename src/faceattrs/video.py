@@ -383,6 +383,9 @@ def _interrupt_on_sigterm() -> Any:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    # FFmpeg's own messages about broken files would precede our one-line error
+    # (read when the process opens its first video; set it to 32 to see them)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if args.smooth < 0:
         raise VideoError(f"--smooth must be >= 0, got {args.smooth}")
     check_video_output(args.output)
