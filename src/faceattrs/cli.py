@@ -7,6 +7,7 @@ import sys
 
 from faceattrs.analyze_command import register as register_analyze
 from faceattrs.data.commands import register as register_data
+from faceattrs.evaluation import register_cli as register_evaluate
 from faceattrs.server import register_cli as register_serve
 from faceattrs.training.commands import register as register_training
 from faceattrs.video import register_cli as register_video
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_data(sub)
     register_serve(sub)
     register_training(sub)
+    register_evaluate(sub)
     register_video(sub)
     return parser
 
