@@ -36,3 +36,41 @@ def test_ece_is_zero_when_confidence_matches_accuracy():
     probs = np.array([[0.75, 0.25]] * 4)
     assert expected_calibration_error(probs, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
     assert expected_calibration_error(probs, np.array([1, 1, 1, 1])) == pytest.approx(0.75)
+
+
+def test_evaluate_command_writes_the_report(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import cv2
+
+    from faceattrs.cli import main
+    from faceattrs.training.export import export_random
+
+    data, splits = tmp_path / "utk", tmp_path / "splits"
+    data.mkdir()
+    splits.mkdir()
+    names = []
+    for i, (age, gender, race) in enumerate([(5, 0, 0), (30, 1, 2), (70, 0, 3)]):
+        name = f"{age}_{gender}_{race}_2017011{i:011d}.jpg.chip.jpg"
+        cv2.imwrite(str(data / name), np.full((200, 200, 3), 60 * (i + 1), np.uint8))
+        names.append(name)
+    (splits / "test.txt").write_text("\n".join(names) + "\n")
+    model = export_random(tmp_path / "m.onnx")
+    out = tmp_path / "report"
+    code = main(
+        [
+            "evaluate",
+            str(model),
+            "--data",
+            str(data),
+            "--splits",
+            str(splits),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert '"n": 3' in capsys.readouterr().out
+    for name in ("metrics.json", "report.md", "race_confusion.png", "age_mae_by_band.png"):
+        assert (out / name).is_file()
+    assert main(["evaluate", str(model), "--data", str(tmp_path / "missing")]) == 2
