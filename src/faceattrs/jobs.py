@@ -97,7 +97,7 @@ class VideoJobs:
         self._max_jobs = max_jobs
         self._ttl_s = ttl_s
         self._root = Path(tempfile.mkdtemp(prefix="faceattrs-jobs-", dir=work_dir))
-        self._pool = ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="video-job")
+        self._pool = ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="faceattrs-job")
         self._jobs: dict[str, VideoJob] = {}
         self._lock = threading.Lock()
 
