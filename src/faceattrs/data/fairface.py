@@ -402,15 +402,11 @@ def write_split(
 ) -> None:
     """Write train/val/test.txt, excluded.txt and README.md into ``out_dir``."""
     from faceattrs.data.fairface_report import split_readme
+    from faceattrs.data.utkface import write_split_files
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in SPLIT_NAMES:
-        (out_dir / f"{name}.txt").write_text("".join(f"{n}\n" for n in splits[name]))
-    (out_dir / "excluded.txt").write_text(
-        "".join(f"{line}\n" for line in excluded_lines(result, splits))
+    write_split_files(
+        out_dir, splits, excluded_lines(result, splits), split_readme(result, splits, command)
     )
-    (out_dir / "README.md").write_text(split_readme(result, splits, command))
 
 
 def read_labels(data_dir: str | Path) -> dict[str, tuple[int, int, int]]:

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 from faceattrs.data import fairface
+from faceattrs.data.commands import _size, _write
 
 DEFAULT_SPLIT_DIR = "splits/fairface"
-
-
-def _size(text: str) -> tuple[int, int] | None:
-    if text.lower() in ("any", "none"):
-        return None
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WxH or 'any', got {text!r}") from None
-    return width, height
-
-
-def _write(path: str | None, text: str) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-        print(f"wrote {path}", file=sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

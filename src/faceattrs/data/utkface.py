@@ -304,14 +304,21 @@ def write_split(
     out_dir: str | Path, result: Audit, splits: dict[str, list[str]], command: str = ""
 ) -> None:
     """Write train/val/test.txt, excluded.txt and README.md into ``out_dir``."""
+    write_split_files(
+        out_dir, splits, excluded_lines(result, splits), split_readme(result, splits, command)
+    )
+
+
+def write_split_files(
+    out_dir: str | Path, splits: dict[str, list[str]], excluded: list[str], readme: str
+) -> None:
+    """The split folder layout shared by every dataset: one name per line, plus reasons."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in SPLIT_NAMES:
         (out_dir / f"{name}.txt").write_text("".join(f"{n}\n" for n in splits[name]))
-    (out_dir / "excluded.txt").write_text(
-        "".join(f"{line}\n" for line in excluded_lines(result, splits))
-    )
-    (out_dir / "README.md").write_text(split_readme(result, splits, command))
+    (out_dir / "excluded.txt").write_text("".join(f"{line}\n" for line in excluded))
+    (out_dir / "README.md").write_text(readme)
 
 
 def split_readme(result: Audit, splits: dict[str, list[str]], command: str = "") -> str:
