@@ -32,6 +32,11 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         limit=args.limit,
         threads=args.threads,
+        datasets=args.datasets,
+        source=args.source,
+        fairface_data=args.fairface_data,
+        fairface_split=args.fairface_split,
+        cache_dir=args.cache_dir,
     )
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
@@ -71,6 +76,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int)
     train.add_argument("--threads", type=int)
     train.add_argument("--limit", type=int, help="use only the first N training images")
+    train.add_argument(
+        "--datasets",
+        help="utkface (default), fairface or utkface+fairface (needs --source aligned)",
+    )
+    train.add_argument(
+        "--source",
+        choices=("crops", "aligned"),
+        help="crops: UTKFace files (default); aligned: the caches of `faceattrs data align-cache`",
+    )
+    train.add_argument("--fairface-data", help="FairFace folder (default ../shared/data/fairface)")
+    train.add_argument("--fairface-split", help="FairFace split folder (default splits/fairface)")
+    train.add_argument("--cache-dir", help="folder of the aligned caches (default cache)")
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
     train.set_defaults(func=_train)
 

@@ -17,6 +17,13 @@ from faceattrs.data.utkface import load_split
 from faceattrs.spec import ModelSpec
 from faceattrs.training.dataset import augment, labels_of, load_images, to_input
 from faceattrs.training.model import FaceAttrNet, NetConfig
+from faceattrs.training.sources import (
+    FaceSet,
+    aligned_sets,
+    cache_template,
+    concat,
+    parse_datasets,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,12 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     limit: int = 0  # use only the first N training samples (smoke tests)
+    datasets: str = "utkface"  # "utkface", "fairface" or "utkface+fairface"
+    source: str = "crops"  # "crops": decode UTKFace files; "aligned": the aligned caches
+    fairface_data: str = "../shared/data/fairface"
+    fairface_split: str = "splits/fairface"
+    cache_dir: str = "cache"
+    interval_weight: float = 1.0  # weight of the interval-censored age loss
     spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
     net: dict = field(default_factory=lambda: NetConfig().to_dict())
 
@@ -50,18 +63,31 @@ def age_targets(age: torch.Tensor, num_ages: int, sigma: float) -> torch.Tensor:
     return dist / dist.sum(1, keepdim=True)
 
 
+def age_loss(log_probs: torch.Tensor, low: torch.Tensor, high: torch.Tensor, cfg: TrainConfig):
+    """Per-sample age loss. Exact ages (``low == high``): KL to a Gaussian label distribution
+    plus L1 on the expected age. Intervals (age bins): interval-censored likelihood
+    ``-log sum_{low <= a <= high} p(a)`` plus the expected age's distance to the interval."""
+    num_ages = log_probs.shape[1]
+    bins = torch.arange(num_ages, dtype=torch.float32)
+    expected = (log_probs.exp() * bins).sum(1)
+    target = age_targets(low, num_ages, cfg.age_sigma)
+    kl = (target * (target.clamp_min(1e-12).log() - log_probs)).sum(1)
+    exact = kl + cfg.age_l1_weight * (expected - low).abs()
+    inside = (bins[None] >= low[:, None]) & (bins[None] <= high[:, None])
+    nll = -torch.logsumexp(log_probs.masked_fill(~inside, float("-inf")), 1)
+    outside = F.relu(low - expected) + F.relu(expected - high)
+    interval = cfg.interval_weight * (nll + cfg.age_l1_weight * outside)
+    return torch.where(low == high, exact, interval)
+
+
 def multitask_loss(
     logits: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     labels: dict[str, torch.Tensor],
     cfg: TrainConfig,
 ) -> dict[str, torch.Tensor]:
-    """Age: label-distribution KL plus L1 on the expected age; gender, race: cross-entropy."""
+    """Age: :func:`age_loss` (exact ages and age intervals); gender, race: cross-entropy."""
     age_logits, gender_logits, race_logits = logits
-    log_probs = age_logits.log_softmax(1)
-    target = age_targets(labels["age"], age_logits.shape[1], cfg.age_sigma)
-    kl = F.kl_div(log_probs, target, reduction="batchmean")
-    expected = (log_probs.exp() * torch.arange(age_logits.shape[1], dtype=torch.float32)).sum(1)
-    age = kl + cfg.age_l1_weight * (expected - labels["age"]).abs().mean()
+    age = age_loss(age_logits.log_softmax(1), labels["age_low"], labels["age_high"], cfg).mean()
     gender = F.cross_entropy(gender_logits, labels["gender"], label_smoothing=cfg.label_smoothing)
     race = F.cross_entropy(race_logits, labels["race"], label_smoothing=cfg.label_smoothing)
     return {"age": age, "gender": gender, "race": race, "total": age + gender + race}
@@ -93,18 +119,15 @@ def evaluate_net(
     cfg: TrainConfig,
     batch_size: int = 256,
 ) -> dict[str, float]:
-    """Validation losses and metrics (no augmentation)."""
+    """Validation losses and metrics (no augmentation): age MAE over exact ages, age-bin
+    accuracy over intervals (most probable bin of the label's binning), gender, race."""
     net.eval()
-    sums = {
-        "age": 0.0,
-        "gender": 0.0,
-        "race": 0.0,
-        "total": 0.0,
-        "abs_err": 0.0,
-        "g_ok": 0.0,
-        "r_ok": 0.0,
-    }
+    sums = dict.fromkeys(
+        ("age", "gender", "race", "total", "abs_err", "g_ok", "r_ok", "bin_ok"), 0.0
+    )
     n = len(images)
+    exact = labels["age_low"] == labels["age_high"]
+    lows = torch.unique(labels["age_low"][~exact]) if (~exact).any() else torch.zeros(0)
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
         x = to_input(torch.from_numpy(images[start:stop]), spec.input_size, spec.mean, spec.std)
@@ -113,13 +136,103 @@ def evaluate_net(
         losses = multitask_loss(logits, batch, cfg)
         for key, value in losses.items():
             sums[key] += float(value) * (stop - start)
-        ages = (logits[0].softmax(1) * torch.arange(logits[0].shape[1])).sum(1)
-        sums["abs_err"] += float((ages - batch["age"]).abs().sum())
+        probs = logits[0].softmax(1)
+        ages = (probs * torch.arange(probs.shape[1])).sum(1)
+        is_exact = exact[start:stop]
+        sums["abs_err"] += float(((ages - batch["age_low"]).abs() * is_exact).sum())
+        if len(lows):
+            mass = torch.stack(
+                [probs[:, int(lo) :].sum(1) for lo in lows], 1
+            )  # P(age >= lower edge) per bin
+            per_bin = mass - torch.cat([mass[:, 1:], torch.zeros(len(mass), 1)], 1)
+            predicted = lows[per_bin.argmax(1)]
+            sums["bin_ok"] += float(((predicted == batch["age_low"]) & ~is_exact).sum())
         sums["g_ok"] += float((logits[1].argmax(1) == batch["gender"]).sum())
         sums["r_ok"] += float((logits[2].argmax(1) == batch["race"]).sum())
     out = {f"loss_{k}": sums[k] / n for k in ("age", "gender", "race", "total")}
-    out.update(age_mae=sums["abs_err"] / n, gender_acc=sums["g_ok"] / n, race_acc=sums["r_ok"] / n)
+    out.update(gender_acc=sums["g_ok"] / n, race_acc=sums["r_ok"] / n)
+    if exact.any():
+        out["age_mae"] = sums["abs_err"] / int(exact.sum())
+    if (~exact).any():
+        out["age_bin_acc"] = sums["bin_ok"] / int((~exact).sum())
     return out
+
+
+def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[FaceSet, list[FaceSet]]:
+    """The training set and one validation set per dataset."""
+    datasets = parse_datasets(cfg.datasets)
+    if cfg.source == "crops":
+        if datasets != ("utkface",):
+            raise ValueError("source 'crops' reads UTKFace files only; use source 'aligned'")
+        sets = []
+        for split in ("train", "val"):
+            samples = load_split(cfg.split, split, cfg.data)
+            if split == "train" and cfg.limit:
+                samples = samples[: cfg.limit]
+            images = load_images(samples, cfg.source_size, cfg.cache_dir)
+            sets.append(FaceSet(f"utkface_{split}", images, labels_of(samples, spec.max_age), []))
+        return sets[0], sets[1:]
+    if cfg.source != "aligned":
+        raise ValueError(f"unknown source {cfg.source!r}; expected 'crops' or 'aligned'")
+    trains, vals = [], []
+    for dataset in datasets:
+        data, split = (
+            (cfg.data, cfg.split)
+            if dataset == "utkface"
+            else (cfg.fairface_data, cfg.fairface_split)
+        )
+        cache = Path(cfg.cache_dir) / f"aligned_{dataset}_{cfg.source_size}.npz"
+        train_set, val_set = aligned_sets(
+            dataset, ("train", "val"), data, split, cache, spec.max_age
+        )
+        if cfg.limit:
+            train_set = FaceSet(
+                train_set.name,
+                train_set.images[: cfg.limit],
+                {k: v[: cfg.limit] for k, v in train_set.labels.items()},
+                train_set.missed,
+            )
+        trains.append(train_set)
+        vals.append(val_set)
+    return concat(trains, "train"), vals
+
+
+def aligned_template(cfg: TrainConfig) -> tuple[tuple[float, float], ...]:
+    """The template the aligned caches were cut with (all caches must agree)."""
+    templates = {
+        tuple(
+            tuple(p)
+            for p in cache_template(Path(cfg.cache_dir) / f"aligned_{d}_{cfg.source_size}.npz")
+        )
+        for d in parse_datasets(cfg.datasets)
+    }
+    if len(templates) != 1:
+        raise ValueError("the aligned caches were made with different templates; rebuild them")
+    return templates.pop()
+
+
+def evaluate_sets(
+    net: FaceAttrNet, sets: list[FaceSet], spec: ModelSpec, cfg: TrainConfig
+) -> dict[str, float]:
+    """Metrics per validation set (keys ``<set>_<metric>``) and losses averaged over all faces
+    (keys ``loss_<head>``, for the curves)."""
+    out: dict[str, float] = {}
+    total = sum(len(s) for s in sets)
+    for face_set in sets:
+        metrics = evaluate_net(net, face_set.images, face_set.labels, spec, cfg)
+        for key, value in metrics.items():
+            out[f"{face_set.name}_{key}"] = value
+            if key.startswith("loss_"):
+                out[key] = out.get(key, 0.0) + value * len(face_set) / total
+    return out
+
+
+def split_metrics(metrics: dict[str, float], sets: list[FaceSet]) -> list[dict[str, float]]:
+    """Undo the ``<set>_`` prefixes of :func:`evaluate_sets`."""
+    return [
+        {k[len(s.name) + 1 :]: v for k, v in metrics.items() if k.startswith(s.name + "_")}
+        for s in sets
+    ]
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -131,7 +244,12 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 def selection_score(metrics: dict[str, float]) -> float:
     """One number to pick the best epoch by (higher is better)."""
-    return metrics["gender_acc"] + metrics["race_acc"] - metrics["age_mae"] / 10
+    score = metrics["gender_acc"] + metrics["race_acc"]
+    if "age_mae" in metrics:
+        score -= metrics["age_mae"] / 10
+    if "age_bin_acc" in metrics:
+        score += metrics["age_bin_acc"]
+    return score
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
@@ -141,14 +259,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     torch.set_num_threads(cfg.threads)
     spec = ModelSpec.from_json(json.dumps(cfg.spec))
     net_cfg = NetConfig.from_dict(cfg.net)
-    train_samples = load_split(cfg.split, "train", cfg.data)
-    if cfg.limit:
-        train_samples = train_samples[: cfg.limit]
-    val_samples = load_split(cfg.split, "val", cfg.data)
-    train_images = load_images(train_samples, cfg.source_size)
-    val_images = load_images(val_samples, cfg.source_size)
-    train_labels = labels_of(train_samples, spec.max_age)
-    val_labels = labels_of(val_samples, spec.max_age)
+    if cfg.source == "aligned":
+        spec = replace(spec, template=aligned_template(cfg))
+    train_set, val_sets = load_data(cfg, spec)
+    train_images, train_labels = train_set.images, train_set.labels
+    for face_set in (train_set, *val_sets):
+        if face_set.missed:
+            print(f"{face_set.name}: {len(face_set.missed)} faces the detector missed left out")
 
     torch.manual_seed(cfg.seed)
     net = FaceAttrNet(net_cfg)
@@ -202,7 +319,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         train_metrics = {f"loss_{k}": v / steps_per_epoch for k, v in sums.items()}
         eval_net = FaceAttrNet(net_cfg)
         eval_net.load_state_dict(ema.state)
-        val_metrics = evaluate_net(eval_net, val_images, val_labels, spec, cfg)
+        val_metrics = evaluate_sets(eval_net, val_sets, spec, cfg)
         record = {
             "epoch": epoch + 1,
             "seconds": time.perf_counter() - t0,
@@ -212,7 +329,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         }
         history.append(record)
         print(json.dumps(record), flush=True)
-        score = selection_score(val_metrics)
+        score = sum(selection_score(m) for m in split_metrics(val_metrics, val_sets))
         ckpt = {
             "model_state": net.state_dict(),
             "ema_state": ema.state,
