@@ -1,0 +1,335 @@
+// Face detection in the page: BlazeFace full-range (ONNX Runtime Web), mirroring
+// faceattrs/detection.py step for step: the same pyramid (coarse and native letterbox
+// passes, finer levels, tiles), the same resizing (2x area halvings, then one OpenCV-style
+// bilinear step), anchors, decoding, score threshold and weighted NMS.
+// Images are plain {data, width, height} RGBA objects (ImageData-like).
+
+const NUM_KEYPOINTS = 6;
+const RAW_SCORE_LIMIT = 80.0;
+const COARSE = 0.6;
+const MAX_SCALE = 1.0;
+const LEVEL_SLACK = 1.3;
+
+export const MODELS = {
+  full: { file: "blazeface_full.onnx", native: 192, strides: [4], anchorsPerLayer: 1, minPx: 10, maxPx: 128, levelRatio: 6 },
+  short: { file: "blazeface_short.onnx", native: 128, strides: [8, 16, 16, 16], anchorsPerLayer: 2, minPx: 16, maxPx: 128, levelRatio: 4 },
+};
+
+/** Python's round(): halves to even. */
+export function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+const ceil32 = (value) => Math.max(32, Math.ceil(value / 32) * 32);
+
+/** Anchor centres in input pixels (A x 2, flat), in the model's output order. */
+export function anchorCenters(config, height, width) {
+  const out = [];
+  const { strides } = config;
+  let layer = 0;
+  while (layer < strides.length) {
+    let last = layer;
+    while (last < strides.length && strides[last] === strides[layer]) last += 1;
+    const repeats = (last - layer) * config.anchorsPerLayer;
+    const stride = strides[layer];
+    const rows = Math.floor(height / stride);
+    const cols = Math.floor(width / stride);
+    for (let y = 0; y < rows; y += 1) {
+      for (let x = 0; x < cols; x += 1) {
+        for (let r = 0; r < repeats; r += 1) out.push((x + 0.5) * stride, (y + 0.5) * stride);
+      }
+    }
+    layer = last;
+  }
+  return Float32Array.from(out);
+}
+
+/** Exact 2x area halving of an RGBA image, as cv2.INTER_AREA does it ((a+b+c+d+2)>>2). */
+export function halve(image) {
+  const w = Math.floor(image.width / 2);
+  const h = Math.floor(image.height / 2);
+  const src = image.data;
+  const stride = image.width * 4;
+  const data = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < h; y += 1) {
+    const row0 = 2 * y * stride;
+    const row1 = row0 + stride;
+    for (let x = 0; x < w; x += 1) {
+      const s = 8 * x;
+      const d = (y * w + x) * 4;
+      for (let c = 0; c < 3; c += 1) {
+        data[d + c] = (src[row0 + s + c] + src[row0 + s + 4 + c] + src[row1 + s + c] + src[row1 + s + 4 + c] + 2) >> 2;
+      }
+      data[d + 3] = 255;
+    }
+  }
+  return { data, width: w, height: h };
+}
+
+/** Source index and 11-bit fixed-point weight per output position (cv2 INTER_LINEAR). */
+function linearTaps(srcSize, dstSize) {
+  const scale = srcSize / dstSize;
+  const index = new Int32Array(dstSize);
+  const weight = new Int32Array(dstSize);
+  for (let d = 0; d < dstSize; d += 1) {
+    let f = (d + 0.5) * scale - 0.5;
+    let s = Math.floor(f);
+    f -= s;
+    if (s < 0) { f = 0; s = 0; }
+    if (s >= srcSize - 1) { f = 0; s = srcSize - 1; }
+    index[d] = s;
+    weight[d] = Math.round(f * 2048);
+  }
+  return { index, weight };
+}
+
+/** Bilinear resize of an RGBA image with OpenCV's fixed-point arithmetic (uint8). */
+export function resizeLinear(image, width, height) {
+  const src = image.data;
+  const sw = image.width;
+  const xs = linearTaps(sw, width);
+  const ys = linearTaps(image.height, height);
+  const rows = new Int32Array(width * 3 * 2);
+  const data = new Uint8ClampedArray(width * height * 4);
+  const horizontal = (sy, offset) => {
+    const base = sy * sw * 4;
+    for (let x = 0; x < width; x += 1) {
+      const s0 = xs.index[x];
+      const s1 = Math.min(s0 + 1, sw - 1);
+      const a1 = xs.weight[x];
+      const a0 = 2048 - a1;
+      for (let c = 0; c < 3; c += 1) {
+        rows[offset + 3 * x + c] = src[base + 4 * s0 + c] * a0 + src[base + 4 * s1 + c] * a1;
+      }
+    }
+  };
+  for (let y = 0; y < height; y += 1) {
+    const s0 = ys.index[y];
+    const s1 = Math.min(s0 + 1, image.height - 1);
+    const b1 = ys.weight[y];
+    const b0 = 2048 - b1;
+    horizontal(s0, 0);
+    horizontal(s1, width * 3);
+    for (let x = 0; x < width; x += 1) {
+      const d = (y * width + x) * 4;
+      for (let c = 0; c < 3; c += 1) {
+        const r0 = rows[3 * x + c];
+        const r1 = rows[width * 3 + 3 * x + c];
+        data[d + c] = (((b0 * (r0 >> 4)) >> 16) + ((b1 * (r1 >> 4)) >> 16) + 2) >> 2;
+      }
+      data[d + 3] = 255;
+    }
+  }
+  return { data, width, height };
+}
+
+/** Resize down like detection.downscale: exact 2x halvings, then one linear step. */
+export function downscale(image, width, height) {
+  let out = image;
+  while (out.width >= 2 * width && out.height >= 2 * height) out = halve(out);
+  if (out.width === width && out.height === height) return out;
+  return resizeLinear(out, width, height);
+}
+
+/** The region (x0, y0, w, h) of an image, top-left in a zero (black) canvas of padW x padH. */
+function padded(image, x0, y0, w, h, padW, padH) {
+  return { image, x0, y0, w: Math.min(w, image.width - x0), h: Math.min(h, image.height - y0), padW, padH };
+}
+
+/** Greedy NMS; for each kept box, the indices of the boxes it absorbed (kept one first). */
+export function nms(xyxy, scores, iouThreshold) {
+  let order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]);
+  const area = (i) => (xyxy[4 * i + 2] - xyxy[4 * i]) * (xyxy[4 * i + 3] - xyxy[4 * i + 1]);
+  const groups = [];
+  while (order.length) {
+    const [best, ...rest] = order;
+    const group = [best];
+    const remaining = [];
+    for (const j of rest) {
+      const w = Math.max(0, Math.min(xyxy[4 * best + 2], xyxy[4 * j + 2]) - Math.max(xyxy[4 * best], xyxy[4 * j]));
+      const h = Math.max(0, Math.min(xyxy[4 * best + 3], xyxy[4 * j + 3]) - Math.max(xyxy[4 * best + 1], xyxy[4 * j + 1]));
+      const inter = w * h;
+      const iou = inter / Math.max(area(best) + area(j) - inter, 1e-6);
+      (iou > iouThreshold ? group : remaining).push(j);
+    }
+    groups.push(group);
+    order = remaining;
+  }
+  return groups;
+}
+
+/** MediaPipe-style weighted NMS over candidates {xyxy, scores, keypoints} (flat arrays). */
+export function weightedNms({ xyxy, scores, keypoints }, iouThreshold) {
+  const faces = [];
+  for (const group of nms(xyxy, scores, iouThreshold)) {
+    const box = [0, 0, 0, 0];
+    const kps = new Array(2 * NUM_KEYPOINTS).fill(0);
+    let total = 0;
+    for (const i of group) {
+      const w = scores[i];
+      total += w;
+      for (let k = 0; k < 4; k += 1) box[k] += xyxy[4 * i + k] * w;
+      for (let k = 0; k < 2 * NUM_KEYPOINTS; k += 1) kps[k] += keypoints[2 * NUM_KEYPOINTS * i + k] * w;
+    }
+    faces.push({
+      xyxy: box.map((v) => v / total),
+      score: scores[group[0]],
+      keypoints: kps.map((v) => v / total),
+    });
+  }
+  return faces;
+}
+
+export class FaceDetector {
+  /** `session`: an ort.InferenceSession of the BlazeFace model; `ort`: the runtime module. */
+  constructor(ort, session, { model = "full", scoreThreshold = 0.5, iouThreshold = 0.3, minFace = 20, pyramid = null, tilePixels = 1024 * 1024 } = {}) {
+    this.ort = ort;
+    this.session = session;
+    this.config = MODELS[model];
+    this.scoreThreshold = scoreThreshold;
+    this.iouThreshold = iouThreshold;
+    this.minFace = minFace;
+    this.pyramid = pyramid ?? model === "full";
+    this.tilePixels = tilePixels;
+    this.anchorCache = new Map();
+  }
+
+  /** Pyramid levels [scale, letterboxed?] for an image size (detection.py scales()). */
+  scales(height, width) {
+    const cfg = this.config;
+    const base = Math.min(cfg.native / Math.max(height, width), 1.0);
+    const levels = [[base * COARSE, true], [base, true]];
+    if (!this.pyramid) return levels;
+    const target = Math.min(cfg.minPx / Math.max(this.minFace, 1.0), MAX_SCALE);
+    let scale = base;
+    while (scale * LEVEL_SLACK < target) {
+      scale = Math.min(scale * cfg.levelRatio, target);
+      levels.push([scale, false]);
+    }
+    return levels;
+  }
+
+  tiles(small) {
+    const sh = small.height;
+    const sw = small.width;
+    if (sh * sw <= this.tilePixels) return [padded(small, 0, 0, sw, sh, ceil32(sw), ceil32(sh))];
+    const side = Math.max(256, Math.floor(Math.floor(Math.sqrt(this.tilePixels)) / 32) * 32);
+    const overlap = Math.ceil((this.config.maxPx * 1.25) / 32) * 32;
+    const step = side - overlap;
+    const out = [];
+    for (let y0 = 0; y0 < Math.max(1, sh - overlap); y0 += step) {
+      for (let x0 = 0; x0 < Math.max(1, sw - overlap); x0 += step) {
+        const w = Math.min(side, sw - x0);
+        const h = Math.min(side, sh - y0);
+        out.push(padded(small, x0, y0, w, h, ceil32(w), ceil32(h)));
+      }
+    }
+    return out;
+  }
+
+  anchors(height, width) {
+    const key = `${height}x${width}`;
+    if (!this.anchorCache.has(key)) this.anchorCache.set(key, anchorCenters(this.config, height, width));
+    return this.anchorCache.get(key);
+  }
+
+  /** Run one batch of same-size padded inputs; candidates per input, in its own pixels. */
+  async run(batch) {
+    const { padW: width, padH: height } = batch[0];
+    const plane = width * height;
+    const x = new Float32Array(batch.length * 3 * plane).fill(-1.0);
+    batch.forEach(({ image, x0, y0, w, h }, n) => {
+      const src = image.data;
+      for (let y = 0; y < h; y += 1) {
+        for (let xx = 0; xx < w; xx += 1) {
+          const s = ((y0 + y) * image.width + x0 + xx) * 4;
+          const d = n * 3 * plane + y * width + xx;
+          x[d] = src[s] * (2.0 / 255.0) - 1.0;
+          x[d + plane] = src[s + 1] * (2.0 / 255.0) - 1.0;
+          x[d + 2 * plane] = src[s + 2] * (2.0 / 255.0) - 1.0;
+        }
+      }
+    });
+    const input = new this.ort.Tensor("float32", x, [batch.length, 3, height, width]);
+    const outputs = await this.session.run({ [this.session.inputNames[0]]: input });
+    const rawBoxes = outputs[this.session.outputNames[0]];
+    const rawScores = outputs[this.session.outputNames[1]];
+    const count = rawScores.dims[1];
+    const anchors = this.anchors(height, width);
+    const found = batch.map((_, n) => {
+      const xyxy = [];
+      const scores = [];
+      const keypoints = [];
+      for (let a = 0; a < count; a += 1) {
+        const logit = Math.min(Math.max(rawScores.data[n * count + a], -RAW_SCORE_LIMIT), RAW_SCORE_LIMIT);
+        const score = 1.0 / (1.0 + Math.exp(-logit));
+        if (!(score >= this.scoreThreshold)) continue;
+        const raw = rawBoxes.data.subarray((n * count + a) * 16, (n * count + a + 1) * 16);
+        const ax = anchors[2 * a];
+        const ay = anchors[2 * a + 1];
+        const halfW = raw[2] / 2;
+        const halfH = raw[3] / 2;
+        if (!(halfW > 0 && halfH > 0)) continue;
+        const cx = raw[0] + ax;
+        const cy = raw[1] + ay;
+        xyxy.push(cx - halfW, cy - halfH, cx + halfW, cy + halfH);
+        scores.push(score);
+        for (let k = 0; k < NUM_KEYPOINTS; k += 1) keypoints.push(raw[4 + 2 * k] + ax, raw[5 + 2 * k] + ay);
+      }
+      return { xyxy, scores, keypoints };
+    });
+    rawBoxes.dispose?.();
+    rawScores.dispose?.();
+    return found;
+  }
+
+  /** Every pyramid level; candidates in image pixels (detection.py _passes()). */
+  async passes(image) {
+    const { width: w, height: h } = image;
+    const letterboxed = [];
+    const tiles = [];
+    let small = image;
+    const levels = this.scales(h, w).sort((a, b) => b[0] - a[0] || Number(b[1]) - Number(a[1]));
+    for (const [scale, native] of levels) {
+      small = downscale(small, Math.max(1, roundHalfEven(w * scale)), Math.max(1, roundHalfEven(h * scale)));
+      if (native) {
+        const side = Math.max(this.config.native, ceil32(Math.max(small.width, small.height)));
+        letterboxed.push({ scale, ...padded(small, 0, 0, small.width, small.height, side, side) });
+      } else {
+        for (const tile of this.tiles(small)) tiles.push({ scale, ...tile });
+      }
+    }
+    const sameSize = new Set(letterboxed.map((t) => t.padW)).size === 1;
+    const groups = sameSize ? [letterboxed] : letterboxed.map((t) => [t]);
+    for (const tile of tiles) groups.push([tile]);
+    const all = { xyxy: [], scores: [], keypoints: [] };
+    for (const group of groups) {
+      const results = await this.run(group);
+      group.forEach(({ scale, x0, y0 }, n) => {
+        const found = results[n];
+        found.xyxy.forEach((v, i) => all.xyxy.push((v + (i % 2 ? y0 : x0)) / scale));
+        all.scores.push(...found.scores);
+        found.keypoints.forEach((v, i) => all.keypoints.push((v + (i % 2 ? y0 : x0)) / scale));
+      });
+    }
+    return all;
+  }
+
+  /** Faces in an RGBA image: [{xyxy, score, keypoints (flat, 12)}], best score first. */
+  async detect(image) {
+    if (!image.width || !image.height) return [];
+    const candidates = await this.passes(image);
+    const faces = weightedNms(candidates, this.iouThreshold);
+    const out = [];
+    for (const face of faces) {
+      const [x1, y1, x2, y2] = face.xyxy;
+      const box = [
+        Math.min(Math.max(x1, 0), image.width), Math.min(Math.max(y1, 0), image.height),
+        Math.min(Math.max(x2, 0), image.width), Math.min(Math.max(y2, 0), image.height),
+      ];
+      if (Math.max(box[2] - box[0], box[3] - box[1]) >= this.minFace) out.push({ ...face, xyxy: box });
+    }
+    return out;
+  }
+}
