@@ -11,6 +11,7 @@ from faceattrs.evaluation import register_cli as register_evaluate
 from faceattrs.server import register_cli as register_serve
 from faceattrs.training.commands import register as register_training
 from faceattrs.video import register_cli as register_video
+from faceattrs.webexport import register_cli as register_export_web
 
 
 class CliError(Exception):
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_training(sub)
     register_evaluate(sub)
     register_video(sub)
+    register_export_web(sub)
     return parser
 
 

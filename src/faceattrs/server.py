@@ -213,6 +213,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
 
     from faceattrs import __version__
     from faceattrs.jobs import VideoJobs, add_video_routes
+    from faceattrs.webexport import add_model_routes
 
     settings = settings or ServerSettings()
     if analyzer is None:
@@ -250,6 +251,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
     add_video_routes(app, jobs, settings.max_pixels, settings.max_video_seconds, _ERRORS)
     _add_stream_route(app, settings, analyzer)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    add_model_routes(app, settings.model_path)  # the page's in-browser mode loads these
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
 
