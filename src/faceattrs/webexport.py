@@ -79,6 +79,8 @@ def _check_target(out: Path, force: bool) -> None:
     parent = out if out.is_dir() else out.parent
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():
+        raise ExportError(f"cannot write to {out}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ExportError(f"cannot write to {out}: permission denied")
 

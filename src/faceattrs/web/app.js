@@ -1,5 +1,7 @@
-// faceattrs web page: images, a video and the live camera, over the HTTP API.
-// Plain JS, no dependencies. Boxes are drawn here, on canvases over the pictures.
+// faceattrs web page: images, a video and the live camera, analysed over the HTTP API
+// or inside the page (inbrowser/, ONNX Runtime Web; nothing uploaded). Plain JS; boxes are
+// drawn here, on canvases over the pictures. Without a faceattrs server behind the page (a
+// static site from `faceattrs export-web`) only the in-browser mode is offered.
 "use strict";
 
 const API = "api/v1";
@@ -7,6 +9,9 @@ const API = "api/v1";
 const COLOURS = ["rgb(80,200,80)", "rgb(255,160,60)", "rgb(60,160,255)", "rgb(220,80,200)",
   "rgb(220,220,60)", "rgb(60,220,220)", "rgb(255,120,120)", "rgb(160,120,255)"];
 const UPLOADS_AT_ONCE = 2;
+const LOCAL_MAX_SIDE = 640; // camera and video frames analysed in the page, like the server's camera
+const LOCAL_VIDEO_STEP = 0.2; // seconds between the video frames analysed in the page
+const LOCAL_MAX_PIXELS = 40_000_000; // the server's default image limit
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,6 +40,38 @@ async function errorText(response) {
   } catch {
     return `HTTP ${response.status} ${response.statusText}`;
   }
+}
+
+// ---------- where to analyse ----------
+
+// current: "server" or "browser"; serverUp: whether a faceattrs server answers /health.
+const mode = { current: "server", serverUp: false, local: null };
+const inBrowser = () => mode.current === "browser";
+
+/** The in-page pipeline ({pipeline module, analyzer, video module}), loaded once on demand. */
+function localPipeline() {
+  if (!mode.local) {
+    mode.local = Promise.all([import("./inbrowser/analyzer.js"), import("./inbrowser/video.js")])
+      .then(async ([pipeline, video]) => ({ pipeline, video, analyzer: await pipeline.createAnalyzer() }))
+      .catch((error) => {
+        mode.local = null;
+        throw new Error(`the in-browser models could not be loaded: ${error.message || error}`);
+      });
+  }
+  return mode.local;
+}
+
+function setMode(name) {
+  mode.current = name;
+  $(`mode-${name}`).checked = true;
+  $("privacy-server").hidden = name !== "server";
+  $("privacy-browser").hidden = name !== "browser";
+  $("camera-status").textContent = name === "server"
+    ? "The camera picture is sent to this server frame by frame, analysed and discarded."
+    : "The camera picture is analysed inside this page; nothing is uploaded.";
+  document.body.dataset.mode = name;
+  if (camera.running) stopCamera();
+  if (name === "browser") localPipeline().catch(() => {}); // start loading the models now
 }
 
 // ---------- drawing ----------
@@ -147,14 +184,39 @@ function loadPicture(file) {
   });
 }
 
-async function analyseImage({ file, card, canvas, picture, title, body }) {
+async function serverImageResult(file) {
   const form = new FormData();
   form.append("files", file, file.name);
+  const response = await fetch(`${API}/images`, { method: "POST", body: form });
+  if (!response.ok) throw new Error(await errorText(response));
+  return (await response.json()).images[0];
+}
+
+/** Decode and analyse an image inside the page (EXIF orientation applied, no colour
+ * conversion, transparency on white: as faceattrs.media reads it). */
+async function localImageResult(file) {
+  const { pipeline, analyzer } = await localPipeline();
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", imageOrientation: "from-image" });
+  } catch {
+    throw new Error(`${file.name}: not an image this browser can decode`);
+  }
+  try {
+    if (bitmap.width * bitmap.height > LOCAL_MAX_PIXELS) {
+      throw new Error(`${file.name}: ${bitmap.width}x${bitmap.height} pixels is over the limit of ${LOCAL_MAX_PIXELS.toLocaleString("en")}`);
+    }
+    return await analyzer.analyze(pipeline.toImageData(bitmap, bitmap.width, bitmap.height));
+  } finally {
+    bitmap.close();
+  }
+}
+
+async function analyseImage({ file, card, canvas, picture, title, body }) {
+  const where = mode.current;
   let result;
   try {
-    const response = await fetch(`${API}/images`, { method: "POST", body: form });
-    if (!response.ok) throw new Error(await errorText(response));
-    result = (await response.json()).images[0];
+    result = await (where === "browser" ? localImageResult(file) : serverImageResult(file));
   } catch (error) {
     card.className = "card error";
     card.dataset.state = "error";
@@ -178,13 +240,16 @@ async function analyseImage({ file, card, canvas, picture, title, body }) {
   }
   drawFaces(ctx, result.faces, result.width, result.height);
   const n = result.faces.length;
-  title.lastChild.textContent = `${n} face${n === 1 ? "" : "s"} · ${result.width}×${result.height}`;
+  const timing = result.ms ? ` · in this browser, ${Math.round(result.ms.total)} ms` : "";
+  title.lastChild.textContent = `${n} face${n === 1 ? "" : "s"} · ${result.width}×${result.height}${timing}`;
   const list = n
     ? el("ul", { className: "faces" }, result.faces.map((face, i) => faceItem(face, i)))
     : el("p", { className: "none" }, "No face found.");
   body.lastChild.replaceWith(list);
   card.dataset.state = "done";
   card.dataset.faces = String(n);
+  card.dataset.mode = where;
+  card.result = result; // for scripts and tests: the faces as analysed
 }
 
 // ---------- video ----------
@@ -197,6 +262,7 @@ function forgetVideoJob(keepalive = false) {
   videoJob = null;
   if (!job) return;
   job.cancelled = true;
+  if (job.url) URL.revokeObjectURL(job.url);
   if (job.xhr) job.xhr.abort();
   if (job.id) fetch(`${API}/videos/${job.id}`, { method: "DELETE", keepalive }).catch(() => {});
 }
@@ -229,16 +295,22 @@ function uploadVideo(job, file, onProgress) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function analyseVideo(file) {
+function resetVideoView(file) {
   forgetVideoJob();
-  const progress = $("video-progress");
   $("video-result").hidden = true;
   $("video-player").removeAttribute("src");
+  $("video-player").ontimeupdate = null;
+  $("video-overlay").hidden = true;
   $("video-job").hidden = false;
   $("video-cancel").disabled = false;
   $("video-cancel").hidden = false;
   $("video-name").textContent = file.name;
-  progress.value = 0;
+  $("video-progress").value = 0;
+}
+
+async function analyseVideo(file) {
+  resetVideoView(file);
+  const progress = $("video-progress");
   setVideoStatus("Uploading…");
   const job = { id: null, xhr: null, cancelled: false };
   videoJob = job;
@@ -278,9 +350,67 @@ async function analyseVideo(file) {
   }
 }
 
+/** Analyse a video file inside the page: a frame every LOCAL_VIDEO_STEP s, then the video
+ * plays with the boxes of the nearest analysed frame drawn over it. Nothing is uploaded. */
+async function analyseVideoLocally(file) {
+  resetVideoView(file);
+  const progress = $("video-progress");
+  const job = { id: null, xhr: null, cancelled: false, url: URL.createObjectURL(file) };
+  videoJob = job;
+  try {
+    setVideoStatus("Loading the models…");
+    const { pipeline, analyzer, video: walker } = await localPipeline();
+    const source = await walker.openVideo(job.url);
+    const started = performance.now();
+    const result = await walker.walkVideo(source,
+      (frame) => analyzer.analyze(pipeline.toImageData(frame, frame.videoWidth, frame.videoHeight, LOCAL_MAX_SIDE)),
+      {
+        step: LOCAL_VIDEO_STEP,
+        job,
+        onProgress: (f, n) => {
+          progress.value = f;
+          setVideoStatus(`Analysing in this browser… ${n} frames (every ${LOCAL_VIDEO_STEP} s)`);
+        },
+      });
+    source.removeAttribute("src");
+    if (job.cancelled) return;
+    progress.value = 1;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    showVideoResult({ video: job.url, frames: result.frames }, { tracks: result.tracks });
+    setVideoStatus(`Done in this browser: ${result.frames.length} frames analysed in ${seconds} s.`);
+    $("video-cancel").hidden = true;
+  } catch (error) {
+    if (!job.cancelled) {
+      setVideoStatus(`Error: ${error.message || error}`, true);
+      $("video-cancel").disabled = true;
+    }
+  }
+}
+
+/** Draw the faces of the analysed frame nearest before the player's time. */
+function drawVideoOverlay(frames) {
+  const player = $("video-player");
+  const overlay = $("video-overlay");
+  overlay.width = player.videoWidth || 640;
+  overlay.height = player.videoHeight || 360;
+  const ctx = overlay.getContext("2d");
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  let shown = null;
+  for (const frame of frames) if (frame.time <= player.currentTime + 1e-3) shown = frame;
+  if (shown) drawFaces(ctx, shown.faces, shown.width, shown.height);
+}
+
+/** Show a finished video: the server's job `state` with its links, or a local result
+ * ({video: object URL, frames}) whose boxes are drawn over the original video. */
 function showVideoResult(state, summary) {
   const player = $("video-player");
-  player.src = state.links.video;
+  const local = !state.links;
+  player.src = local ? state.video : state.links.video;
+  $("video-overlay").hidden = !local;
+  if (local) {
+    player.ontimeupdate = () => drawVideoOverlay(state.frames);
+    player.onloadeddata = () => drawVideoOverlay(state.frames);
+  }
   player.play().catch(() => {});
   const tbody = $("video-summary").querySelector("tbody");
   tbody.replaceChildren();
@@ -299,7 +429,9 @@ function showVideoResult(state, summary) {
       el("td", {}, track.race, el("small", {}, best(track.race_probs, track.race)))));
   }
   if (!tracks.length) tbody.append(el("tr", {}, el("td", { colSpan: 5 }, "No face found in the video.")));
-  $("video-links").replaceChildren("Download: ",
+  if (local) {
+    $("video-links").replaceChildren("Analysed in this browser; nothing was uploaded.");
+  } else $("video-links").replaceChildren("Download: ",
     el("a", { href: state.links.video, download: "annotated.webm" }, "annotated video"), " · ",
     el("a", { href: state.links.timeline, target: "_blank" }, "timeline (JSON Lines)"), " · ",
     el("a", { href: state.links.summary, target: "_blank" }, "summary (JSON)"));
@@ -311,7 +443,8 @@ function showVideoResult(state, summary) {
 
 // grab: the canvas of the frame in flight (one at a time); lag: smoothed reply delay (ms);
 // held: whether the overlay shows the analysed frame rather than the live picture.
-const camera = { running: false, stream: null, ws: null, grab: null, times: [], sentAt: 0, lag: null, held: false };
+// local: the in-page pipeline and tracker when analysing in this browser (no WebSocket).
+const camera = { running: false, stream: null, ws: null, grab: null, times: [], sentAt: 0, lag: null, held: false, local: null, frame: 0 };
 
 function setCameraStatus(text, isError = false) {
   $("camera-status").textContent = text;
@@ -325,6 +458,18 @@ async function startCamera() {
     return;
   }
   $("camera-start").disabled = true;
+  camera.local = null;
+  if (inBrowser()) {
+    try {
+      setCameraStatus("Loading the models…");
+      const local = await localPipeline();
+      camera.local = { ...local, tracker: new local.video.FaceTracker() };
+    } catch (error) {
+      $("camera-start").disabled = false;
+      setCameraStatus(String(error.message || error), true);
+      return;
+    }
+  }
   try {
     camera.stream = await navigator.mediaDevices.getUserMedia({
       video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
@@ -343,6 +488,12 @@ async function startCamera() {
   camera.grab = document.createElement("canvas");
   $("camera-stage").hidden = false;
   $("camera-stop").disabled = false;
+  camera.frame = 0;
+  if (camera.local) {
+    setCameraStatus("Live, in this browser: frames are analysed inside this page; nothing is uploaded.");
+    analyseCameraFrame();
+    return;
+  }
   setCameraStatus("Connecting…");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}${location.pathname.replace(/[^/]*$/, "")}${API}/stream`);
@@ -353,15 +504,43 @@ async function startCamera() {
   ws.onclose = () => { if (camera.running) { stopCamera(); setCameraStatus("The server closed the connection.", true); } };
 }
 
-function sendFrame() {
-  const video = $("camera-video");
-  if (!camera.running || camera.ws.readyState !== WebSocket.OPEN) return;
-  if (!video.videoWidth) { setTimeout(sendFrame, 50); return; }
+/** Copy the current camera picture (at most 640 px wide) into camera.grab. */
+function grabFrame(video) {
   const scale = Math.min(1, 640 / video.videoWidth);
   const grab = camera.grab;
   grab.width = Math.round(video.videoWidth * scale);
   grab.height = Math.round(video.videoHeight * scale);
-  grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+  const ctx = grab.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(video, 0, 0, grab.width, grab.height);
+  return ctx;
+}
+
+/** In-browser camera: analyse the current picture in the page, then the next one. */
+async function analyseCameraFrame() {
+  const video = $("camera-video");
+  const local = camera.local;
+  if (!camera.running || !local) return;
+  if (!video.videoWidth) { setTimeout(analyseCameraFrame, 50); return; }
+  const ctx = grabFrame(video);
+  camera.sentAt = performance.now();
+  let reply;
+  try {
+    const result = await local.analyzer.analyze(ctx.getImageData(0, 0, camera.grab.width, camera.grab.height));
+    const faces = local.tracker.update(result.faces, camera.sentAt / 1000);
+    reply = { frame: camera.frame, width: result.width, height: result.height, faces, ms: result.ms.total };
+  } catch (error) {
+    reply = { frame: camera.frame, error: "internal_error", detail: String(error.message || error) };
+  }
+  camera.frame += 1;
+  if (camera.running && camera.local === local) onCameraReply(reply);
+}
+
+function sendFrame() {
+  const video = $("camera-video");
+  if (!camera.running || camera.ws.readyState !== WebSocket.OPEN) return;
+  if (!video.videoWidth) { setTimeout(sendFrame, 50); return; }
+  const grab = camera.grab;
+  grabFrame(video);
   grab.toBlob((blob) => {
     if (blob && camera.running && camera.ws.readyState === WebSocket.OPEN) {
       camera.sentAt = performance.now();
@@ -394,16 +573,20 @@ function onCameraReply(reply) {
   const faces = reply.faces || [];
   if (!reply.error) drawFaces(ctx, faces, reply.width, reply.height);
   const held = camera.held ? " · showing analysed frames" : "";
-  $("camera-fps").textContent = `${fps} · server ${Math.round(reply.ms ?? 0)} ms/frame${held}`;
+  const where = camera.local ? "in browser" : "server";
+  $("camera-fps").textContent = `${fps} · ${where} ${Math.round(reply.ms ?? 0)} ms/frame${held}`;
+  $("camera-stage").dataset.ms = String(reply.ms ?? "");
   $("camera-stage").dataset.held = String(camera.held);
   $("camera-stage").dataset.frames = String(reply.frame + 1);
   $("camera-stage").dataset.faces = String(faces.length);
   $("camera-faces").replaceChildren(...faces.map((face, i) => faceItem(face, i, false)));
-  sendFrame();
+  if (camera.local) setTimeout(analyseCameraFrame, 0);
+  else sendFrame();
 }
 
 function stopCamera() {
   camera.running = false;
+  camera.local = null;
   if (camera.ws) camera.ws.close();
   if (camera.stream) camera.stream.getTracks().forEach((track) => track.stop());
   camera.ws = null;
@@ -445,9 +628,30 @@ function dropZone(zoneId, inputId, onFiles) {
 
 const megabytes = (n) => `${Math.round(n / 2 ** 20)} MB`;
 
+/** No faceattrs server behind the page (a static site): offer only the in-browser mode. */
+function staticSite() {
+  mode.serverUp = false;
+  document.body.dataset.server = "none";
+  $("mode-server").disabled = true;
+  $("mode-server").closest("label").title = "no faceattrs server answers here (static site)";
+  $("server-links").hidden = true;
+  $("footer-where").textContent = "static site: everything is analysed in this browser; nothing is uploaded";
+  $("version").textContent = "faceattrs (in-browser)";
+  setMode("browser");
+}
+
 async function showLimits() {
+  let health;
   try {
-    const health = await (await fetch("health")).json();
+    health = await (await fetch("health", { cache: "no-store" })).json();
+    if (health.status !== "ok") throw new Error("not a faceattrs server");
+  } catch {
+    staticSite();
+    return;
+  }
+  mode.serverUp = true;
+  document.body.dataset.server = "up";
+  try {
     const limits = health.limits;
     $("version").textContent = `faceattrs ${health.version}`;
     $("ttl-minutes").textContent = String(Math.round(limits.job_ttl_s / 60));
@@ -463,7 +667,7 @@ function init() {
     tab.addEventListener("click", () => selectTab(tab.id.replace("tab-", "")));
   }
   dropZone("image-drop", "image-input", (files) => addImages(files));
-  dropZone("video-drop", "video-input", (files) => files.length && analyseVideo(files[0]));
+  dropZone("video-drop", "video-input", (files) => files.length && (inBrowser() ? analyseVideoLocally(files[0]) : analyseVideo(files[0])));
   $("video-cancel").addEventListener("click", () => {
     forgetVideoJob();
     $("video-cancel").disabled = true;
@@ -471,6 +675,9 @@ function init() {
   });
   $("camera-start").addEventListener("click", startCamera);
   $("camera-stop").addEventListener("click", stopCamera);
+  for (const input of document.querySelectorAll('input[name="mode"]')) {
+    input.addEventListener("change", () => input.checked && setMode(input.value));
+  }
   window.addEventListener("pagehide", () => { forgetVideoJob(true); if (camera.running) stopCamera(); });
   showLimits();
 }

@@ -1,0 +1,110 @@
+// Video files and camera frames in the page: a small IoU tracker (stable ids and colours,
+// a per-person summary) and a video walker that seeks through a file in fixed steps.
+// Simpler than faceattrs/tracking.py: no attribute smoothing, no scene-cut detection.
+
+const iou = (a, b) => {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = w * h;
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+  return union > 0 ? inter / union : 0;
+};
+
+export class FaceTracker {
+  /** Greedy IoU matching with the last box of each track seen within `maxGap` seconds. */
+  constructor({ minIou = 0.3, maxGap = 1.0 } = {}) {
+    this.minIou = minIou;
+    this.maxGap = maxGap;
+    this.tracks = [];
+    this.nextId = 1;
+  }
+
+  /** Give each face a track_id and add it to its track's record; returns the faces. */
+  update(faces, time) {
+    const live = this.tracks.filter((t) => time - t.last_time <= this.maxGap);
+    const pairs = [];
+    faces.forEach((face, f) => live.forEach((track, t) => {
+      const overlap = iou(face.box, track.box);
+      if (overlap >= this.minIou) pairs.push([overlap, f, t]);
+    }));
+    pairs.sort((a, b) => b[0] - a[0]);
+    const usedFaces = new Set();
+    const usedTracks = new Set();
+    const out = faces.map((face) => ({ ...face }));
+    for (const [, f, t] of pairs) {
+      if (usedFaces.has(f) || usedTracks.has(t)) continue;
+      usedFaces.add(f);
+      usedTracks.add(t);
+      out[f].track_id = live[t].track_id;
+    }
+    out.forEach((face) => {
+      let track = this.tracks.find((t) => t.track_id === face.track_id);
+      if (!track) {
+        face.track_id = this.nextId;
+        this.nextId += 1;
+        track = { track_id: face.track_id, first_time: time, frames: 0, ages: [], lows: [], highs: [], gender: {}, race: {} };
+        this.tracks.push(track);
+      }
+      track.box = face.box;
+      track.last_time = time;
+      track.frames += 1;
+      track.ages.push(face.age);
+      track.lows.push(face.age_interval[0]);
+      track.highs.push(face.age_interval[1]);
+      for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
+      for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
+    });
+    return out;
+  }
+
+  /** One record per person: when seen, mean age, interval and probabilities. */
+  summary() {
+    const mean = (values) => values.reduce((s, v) => s + v, 0) / values.length;
+    const probs = (sums, n) => Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n]));
+    const best = (p) => Object.keys(p).reduce((a, b) => (p[b] > p[a] ? b : a));
+    return this.tracks.map((t) => {
+      const gender = probs(t.gender, t.frames);
+      const race = probs(t.race, t.frames);
+      return {
+        track_id: t.track_id, first_time: t.first_time, last_time: t.last_time, frames: t.frames,
+        age: mean(t.ages), age_interval: [Math.round(mean(t.lows)), Math.round(mean(t.highs))],
+        gender: best(gender), gender_probs: gender, race: best(race), race_probs: race,
+      };
+    });
+  }
+}
+
+const seek = (video, time) => new Promise((resolve, reject) => {
+  const done = () => { video.removeEventListener("seeked", done); video.removeEventListener("error", fail); resolve(); };
+  const fail = () => { video.removeEventListener("seeked", done); reject(new Error("the browser cannot decode this video")); };
+  video.addEventListener("seeked", done);
+  video.addEventListener("error", fail);
+  video.currentTime = time;
+});
+
+/** Load a video file into a (detached) video element; rejects when the browser cannot play it. */
+export function openVideo(url) {
+  return new Promise((resolve, reject) => {
+    const video = document.createElement("video");
+    video.muted = true;
+    video.preload = "auto";
+    video.onloadeddata = () => resolve(video);
+    video.onerror = () => reject(new Error("this browser cannot decode the video (try MP4/H.264 or WebM)"));
+    video.src = url;
+  });
+}
+
+/** Analyse a video every `step` seconds: frames [{time, faces}] with track ids, and the
+ * per-person summary. `analyse(video)` analyses the current frame; `job.cancelled` stops. */
+export async function walkVideo(video, analyse, { step = 0.2, onProgress = () => {}, job = {} } = {}) {
+  const tracker = new FaceTracker({ maxGap: Math.max(1.0, 3 * step) });
+  const frames = [];
+  const duration = Number.isFinite(video.duration) ? video.duration : 0;
+  for (let time = 0; time <= duration && !job.cancelled; time += step) {
+    if (time > 0) await seek(video, time);
+    const result = await analyse(video);
+    frames.push({ time, width: result.width, height: result.height, faces: tracker.update(result.faces, time) });
+    onProgress(duration > 0 ? Math.min(1, time / duration) : 1, frames.length);
+  }
+  return { frames, tracks: tracker.summary() };
+}
