@@ -44,8 +44,8 @@ def _site_files(model_path: str | os.PathLike | None) -> dict[str, Path]:
     missing = [name for name in RUNTIME_FILES if not (WEB_DIR / "vendor" / name).is_file()]
     if missing:
         raise ExportError(
-            f"the onnxruntime-web runtime is missing from {WEB_DIR / 'vendor'} ({', '.join(missing)}); "
-            "build it with: npm ci && npm run build-web"
+            f"the onnxruntime-web runtime is missing from {WEB_DIR / 'vendor'} "
+            f"({', '.join(missing)}); build it with: npm ci && npm run build-web"
         )
     files = {
         path.relative_to(WEB_DIR).as_posix(): path
@@ -155,7 +155,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("out", metavar="OUT", help="folder to write (new or empty)")
-    parser.add_argument("--model", metavar="ONNX", help="attribute model (default: the packaged one)")
+    parser.add_argument(
+        "--model", metavar="ONNX", help="attribute model (default: the packaged one)"
+    )
     parser.add_argument(
         "--force", action="store_true", help="write into a non-empty OUT (its other files are kept)"
     )
