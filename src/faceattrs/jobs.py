@@ -365,6 +365,8 @@ def add_video_routes(
                     )
                 name = upload.filename or "video"
                 first = await upload.read(64)
+                if not first:
+                    raise Rejected(400, "empty_file", f"{name}: empty file")
                 kind = sniff_video(first)
                 if kind is None:
                     raise Rejected(

@@ -29,6 +29,21 @@ class MediaError(ValueError):
     """An input that is not a readable image (missing, corrupt, unsupported, too large)."""
 
 
+def sniff_image(head: bytes) -> str | None:
+    """The still-image type from the first bytes (not the file name), or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    return None
+
+
 def read_image(
     source: str | os.PathLike | bytes | bytearray | memoryview,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from faceattrs.jobs import Rejected as ApiError
 from faceattrs.jobs import one_line
+from faceattrs.media import sniff_image
 
 LOG = logging.getLogger("faceattrs.server")
 
@@ -92,21 +93,6 @@ def _parse(name: str, raw: str, kind: type) -> Any:
         raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected a number, got {raw!r}") from None
 
 
-def sniff_image(head: bytes) -> str | None:
-    """The image type from the first bytes (not the file name), or None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head.startswith(b"BM"):
-        return "bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return None
-
-
 def decode_image(data: bytes, name: str, max_pixels: int):
     """Type-check (by content), size-check and decode an uploaded image to BGR."""
     from PIL import Image
@@ -126,8 +112,10 @@ def decode_image(data: bytes, name: str, max_pixels: int):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
-    except Image.DecompressionBombError:
-        width, height = max_pixels + 1, 1
+    except Image.DecompressionBombError:  # PIL's own limit, far above ours
+        raise ApiError(
+            413, "too_many_pixels", f"{name}: over the limit of {max_pixels:,} pixels"
+        ) from None
     except Exception:
         raise ApiError(422, "unreadable_image", f"{name}: corrupt or unreadable image") from None
     if width * height > max_pixels:

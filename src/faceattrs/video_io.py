@@ -112,8 +112,12 @@ class VideoReader:
                 raise VideoError(f"{path}: is a folder, not a video")
             if path.stat().st_size == 0:
                 raise VideoError(f"{path}: empty file")
+            still = _still_image_type(path)
+            if still is not None:  # FFmpeg would read it as a one-frame video
+                raise VideoError(f"{path}: a still image ({still.upper()}), not a video")
             source = str(path)
-        self._capture = cv2.VideoCapture(source)
+        with _quiet_opencv():  # OpenCV logs why it cannot open; VideoError says it once
+            self._capture = cv2.VideoCapture(source)
         if not self._capture.isOpened():
             self._capture.release()
             raise VideoError(
@@ -176,6 +180,28 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _still_image_type(path: Path) -> str | None:
+    from faceattrs.media import sniff_image
+
+    try:
+        with open(path, "rb") as file:
+            return sniff_image(file.read(16))
+    except OSError as exc:
+        raise VideoError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log silenced for the block (restored after)."""
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
 
 
 def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
