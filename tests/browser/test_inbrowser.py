@@ -1,0 +1,190 @@
+"""In-browser mode in real headless Chromium: the site from ``faceattrs export-web``,
+served by a plain static file server (``python -m http.server``), analyses images, a
+video file and the fake camera inside the page, and its numbers match the Python
+pipeline's for the same image.
+
+Tolerances (in-browser vs FaceAnalyzer, same image): same number of faces, box IoU >=
+0.9, |age difference| <= 1.0 year, every gender and race probability within 0.03.
+Measured on the shared photos (two_people, multiface, selfie-many-people; 13 faces):
+IoU >= 0.9998, age within 0.06 years, probabilities within 0.005; the margin covers the
+remaining arithmetic differences (OpenCV's fixed-point resizing and warping emulated in
+JS, float32 WebAssembly kernels) and image decoding across Chromium versions.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_CLIP, clip_frames
+
+MAX_AGE_DIFF = 1.0
+MAX_PROB_DIFF = 0.03
+MIN_IOU = 0.9
+PHOTOS = ["face_recognition/two_people.jpg", "facenet_pytorch/multiface.jpg"]
+
+
+@pytest.fixture(scope="session")
+def static_site(tmp_path_factory):
+    """The exported site served by ``python -m http.server`` on 127.0.0.1; yields its URL."""
+    from faceattrs.webexport import export_web
+
+    site = tmp_path_factory.mktemp("static") / "site"
+    export_web(site)
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(site), "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://...) ..."
+        match = re.search(r"port (\d+)", line)
+        if not match:
+            pytest.fail(f"the static file server did not start: {line!r}")
+        url = f"http://127.0.0.1:{match.group(1)}/"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(url + "index.html", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the static file server does not answer")
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+
+
+@pytest.fixture()
+def static_page(browser, static_site):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["camera"], origin=static_site.rstrip("/"))
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.requests = []
+    page.on("request", lambda request: page.requests.append((request.method, request.url)))
+    page.goto(static_site)
+    page.wait_for_selector("body[data-server=none]")
+    yield page
+    context.close()
+
+
+def iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def assert_matches_python(browser_faces: list[dict], python_faces) -> None:
+    assert len(browser_faces) == len(python_faces)
+    for ours, theirs in zip(browser_faces, python_faces, strict=True):
+        assert iou(ours["box"], theirs.xyxy) >= MIN_IOU, (ours["box"], theirs.xyxy)
+        assert abs(ours["age"] - theirs.age) <= MAX_AGE_DIFF, (ours["age"], theirs.age)
+        for key in ("gender_probs", "race_probs"):
+            expected = getattr(theirs, key)
+            assert set(ours[key]) == set(expected)
+            for label, p in expected.items():
+                assert abs(ours[key][label] - p) <= MAX_PROB_DIFF, (key, label, ours[key], p)
+
+
+def uploads(page) -> list:
+    """Requests that carried data to a server (anything but fetching the site's files)."""
+    return [(m, u) for m, u in page.requests if m != "GET" or "/api/" in u]
+
+
+def test_static_site_offers_only_the_in_browser_mode(static_page, artifacts):
+    assert static_page.is_checked("#mode-browser")
+    assert static_page.is_disabled("#mode-server")
+    notice = static_page.inner_text("#notice")
+    assert "never uploaded" in notice and "perceived" in notice
+    assert static_page.is_hidden("#server-links")
+    static_page.screenshot(path=artifacts / "static-home.png", full_page=True)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_static_site_image_matches_the_python_pipeline(
+    static_page, shared_dir, analyzer, artifacts, name
+):
+    photo = shared_dir / "media" / name
+    static_page.set_input_files("#image-input", str(photo))
+    card = static_page.wait_for_selector(".card[data-state=done]")
+    assert card.get_attribute("data-mode") == "browser"
+    result = card.evaluate("card => card.result")
+    python_faces = analyzer.analyze(photo)
+    assert python_faces, f"the Python pipeline finds faces in {name}"
+    assert_matches_python(result["faces"], python_faces)
+    assert int(card.get_attribute("data-faces")) == len(python_faces)
+    assert "in this browser" in card.inner_text()
+    assert not uploads(static_page)
+    static_page.screenshot(path=artifacts / f"static-image-{Path(name).stem}.png", full_page=True)
+
+
+def test_static_site_non_image_shows_an_error(static_page, tmp_path):
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("not really a picture")
+    static_page.set_input_files("#image-input", str(fake))
+    card = static_page.wait_for_selector(".card[data-state=error]")
+    assert "not an image" in card.inner_text()
+
+
+def test_static_site_camera_shows_live_boxes_in_the_browser(static_page, artifacts):
+    static_page.click("#tab-camera")
+    static_page.click("#camera-start")
+    static_page.wait_for_function(
+        "Number(document.querySelector('#camera-stage').dataset.frames || 0) >= 3"
+    )
+    if TEST_CLIP.is_file():
+        static_page.wait_for_function(
+            "Number(document.querySelector('#camera-stage').dataset.faces || 0) >= 1"
+        )
+    assert re.search(r"fps · in browser \d+ ms/frame", static_page.inner_text("#camera-fps"))
+    static_page.screenshot(path=artifacts / "static-camera.png", full_page=True)
+    static_page.click("#camera-stop")
+    assert static_page.evaluate("document.querySelector('#camera-video').srcObject") is None
+    assert not uploads(static_page)
+
+
+def test_static_site_video_file_is_analysed_in_the_browser(static_page, artifacts, tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.webm"  # VP8: a codec every Chromium build decodes
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), 25, (640, 360))
+    for bgr in clip_frames(25):
+        writer.write(bgr)
+    writer.release()
+    static_page.click("#tab-video")
+    static_page.set_input_files("#video-input", str(path))
+    static_page.wait_for_selector("#video-result:not([hidden])")
+    assert "Done in this browser" in static_page.inner_text("#video-status")
+    rows = static_page.query_selector_all("#video-summary tbody tr[data-track]")
+    if TEST_CLIP.is_file():
+        assert rows, "the test clip has faces, so the summary lists people"
+    static_page.screenshot(path=artifacts / "static-video.png", full_page=True)
+    assert not uploads(static_page)
+
+
+def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, analyzer):
+    """Under `faceattrs serve` the same page loads the models from /models/ and uploads nothing."""
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+    page.goto(live_server)
+    page.wait_for_selector("body[data-server=up]")
+    assert page.is_checked("#mode-server")
+    page.check("#mode-browser")
+    photo = shared_dir / "media" / PHOTOS[0]
+    page.set_input_files("#image-input", str(photo))
+    card = page.wait_for_selector(".card[data-state=done]", timeout=120_000)
+    assert card.get_attribute("data-mode") == "browser"
+    assert_matches_python(card.evaluate("card => card.result")["faces"], analyzer.analyze(photo))
+    assert not [r for r in requests if r[0] != "GET" or "/api/" in r[1]]
