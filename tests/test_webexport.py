@@ -69,6 +69,15 @@ def test_vendored_runtime_is_the_npm_pinned_version():
     assert (WEB_DIR / "vendor" / "VERSION").read_text().split() == ["onnxruntime-web", pinned]
 
 
+@pytest.mark.skipif(
+    not (ROOT / "node_modules" / "onnxruntime-web").is_dir(), reason="npm ci not run here"
+)
+def test_vendored_runtime_equals_the_npm_package_files():
+    dist = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+    for name in ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"):
+        assert (WEB_DIR / "vendor" / name).read_bytes() == (dist / name).read_bytes(), name
+
+
 def test_other_model_goes_into_the_site(tmp_path, random_model_path):  # noqa: F811
     export_web(tmp_path / "site", model_path=random_model_path)
     assert (tmp_path / "site" / "models" / "attributes.onnx").read_bytes() == Path(
