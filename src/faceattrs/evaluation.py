@@ -53,10 +53,7 @@ def compute_metrics(
         "age_mae": float(abs_err.mean()),
         "age_cs5": float((abs_err <= 5).mean()),
         "age_mae_by_band": {},
-        "gender_accuracy": float((gender_pred == gender_true).mean()),
-        "race_accuracy": float((race_pred == race_true).mean()),
-        "gender_ece": expected_calibration_error(gender_probs, gender_true),
-        "race_ece": expected_calibration_error(race_probs, race_true),
+        **classification_metrics(gender_true, race_true, gender_probs, race_probs),
     }
     if age_interval is not None:
         inside = (age_true >= age_interval[:, 0]) & (age_true <= age_interval[:, 1])
@@ -67,21 +64,51 @@ def compute_metrics(
             "n": int(mask.sum()),
             "mae": float(abs_err[mask].mean()) if mask.any() else None,
         }
-    confusion = np.zeros((len(RACES), len(RACES)), np.int64)
-    np.add.at(confusion, (race_true, race_pred), 1)
-    out["race_confusion"] = {"labels": list(RACES), "rows_true_cols_pred": confusion.tolist()}
+    out["race_confusion"] = confusion(race_true, race_pred, RACES)
+    out["by_group"] = by_group(
+        gender_true,
+        race_true,
+        {
+            "gender_accuracy": gender_pred == gender_true,
+            "race_accuracy": race_pred == race_true,
+            "age_mae": abs_err,
+        },
+    )
+    return out
+
+
+def classification_metrics(
+    gender_true: np.ndarray, race_true: np.ndarray, gender_probs: np.ndarray, race_probs: np.ndarray
+) -> dict:
+    """Gender and race accuracy and ECE."""
+    return {
+        "gender_accuracy": float((gender_probs.argmax(1) == gender_true).mean()),
+        "race_accuracy": float((race_probs.argmax(1) == race_true).mean()),
+        "gender_ece": expected_calibration_error(gender_probs, gender_true),
+        "race_ece": expected_calibration_error(race_probs, race_true),
+    }
+
+
+def confusion(true: np.ndarray, pred: np.ndarray, labels: Sequence[str]) -> dict:
+    """Counts with rows = annotated class, columns = predicted class."""
+    counts = np.zeros((len(labels), len(labels)), np.int64)
+    np.add.at(counts, (np.asarray(true, np.int64), np.asarray(pred, np.int64)), 1)
+    return {"labels": list(labels), "rows_true_cols_pred": counts.tolist()}
+
+
+def by_group(
+    gender_true: np.ndarray, race_true: np.ndarray, columns: dict[str, np.ndarray]
+) -> dict[str, dict]:
+    """Mean of each per-face column in every race x gender group (None when empty)."""
     groups = {}
     for r, race in enumerate(RACES):
         for g, gender in enumerate(GENDERS):
             mask = (race_true == r) & (gender_true == g)
-            groups[f"{race}/{gender}"] = {
-                "n": int(mask.sum()),
-                "gender_accuracy": float((gender_pred[mask] == g).mean()) if mask.any() else None,
-                "race_accuracy": float((race_pred[mask] == r).mean()) if mask.any() else None,
-                "age_mae": float(abs_err[mask].mean()) if mask.any() else None,
-            }
-    out["by_group"] = groups
-    return out
+            row: dict = {"n": int(mask.sum())}
+            for key, values in columns.items():
+                row[key] = float(np.mean(values[mask])) if mask.any() else None
+            groups[f"{race}/{gender}"] = row
+    return groups
 
 
 def predict_crops(model, paths: Sequence[Path], batch_size: int = 256, progress: bool = True):
@@ -174,43 +201,52 @@ def markdown_report(metrics: dict, title: str = "Evaluation") -> str:
     lines += ["", "## Age MAE by age band", "", "| band | n | MAE |", "| --- | --- | --- |"]
     for band, row in metrics["age_mae_by_band"].items():
         lines.append(f"| {band} | {row['n']} | {years(row['mae'])} |")
-    lines += [
-        "",
-        "## By race x gender (labels as annotated)",
-        "",
-        "| group | n | gender acc. | race acc. | age MAE |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for group, row in metrics["by_group"].items():
-        lines.append(
-            f"| {group} | {row['n']} | {pct(row['gender_accuracy'])} | "
-            f"{pct(row['race_accuracy'])} | {years(row['age_mae'])} |"
-        )
-    conf = metrics["race_confusion"]
-    lines += [
-        "",
-        "## Race confusion (rows: annotated, columns: predicted)",
-        "",
-        "| | " + " | ".join(conf["labels"]) + " |",
-        "| --- |" + " --- |" * len(conf["labels"]),
-    ]
-    for label, row in zip(conf["labels"], conf["rows_true_cols_pred"], strict=True):
-        lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    lines += ["", "## By race x gender (labels as annotated)", ""]
+    lines += group_table(
+        metrics["by_group"],
+        (
+            ("gender acc.", "gender_accuracy", pct),
+            ("race acc.", "race_accuracy", pct),
+            ("age MAE", "age_mae", years),
+        ),
+    )
+    lines += ["", "## Race confusion (rows: annotated, columns: predicted)", ""]
+    lines += confusion_table(metrics["race_confusion"])
     return "\n".join(lines) + "\n"
 
 
-def plot_report(metrics: dict, out_dir: Path) -> list[Path]:
-    """Confusion matrix and per-band MAE figures (PNG)."""
+def group_table(groups: dict[str, dict], columns: Sequence[tuple]) -> list[str]:
+    """Markdown rows of a ``by_group`` dict; ``columns`` holds (header, key, formatter)."""
+    lines = [
+        "| group | n | " + " | ".join(c[0] for c in columns) + " |",
+        "| --- | --- |" + " --- |" * len(columns),
+    ]
+    for group, row in groups.items():
+        cells = " | ".join(fmt(row[key]) for _, key, fmt in columns)
+        lines.append(f"| {group} | {row['n']} | {cells} |")
+    return lines
+
+
+def confusion_table(conf: dict) -> list[str]:
+    """Markdown rows of a ``confusion`` dict."""
+    lines = ["| | " + " | ".join(conf["labels"]) + " |", "| --- |" + " --- |" * len(conf["labels"])]
+    for label, row in zip(conf["labels"], conf["rows_true_cols_pred"], strict=True):
+        lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    return lines
+
+
+def plot_confusion(conf: dict, path: Path, title: str) -> Path:
+    """A row-normalised confusion matrix figure (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
-    conf = np.array(metrics["race_confusion"]["rows_true_cols_pred"], float)
-    norm = conf / np.maximum(conf.sum(1, keepdims=True), 1)
-    labels = metrics["race_confusion"]["labels"]
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    counts = np.array(conf["rows_true_cols_pred"], float)
+    norm = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    labels = conf["labels"]
+    side = max(5.0, 0.55 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=(side, side * 0.84))
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
@@ -227,12 +263,27 @@ def plot_report(metrics: dict, out_dir: Path) -> list[Path]:
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("annotated")
-    ax.set_title("race confusion (row-normalised)")
+    ax.set_title(title)
     fig.tight_layout()
-    paths.append(out_dir / "race_confusion.png")
-    fig.savefig(paths[-1], dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path
 
+
+def plot_report(metrics: dict, out_dir: Path) -> list[Path]:
+    """Confusion matrix and per-band MAE figures (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = [
+        plot_confusion(
+            metrics["race_confusion"],
+            out_dir / "race_confusion.png",
+            "race confusion (row-normalised)",
+        )
+    ]
     bands = metrics["age_mae_by_band"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.bar(list(bands), [row["mae"] or 0 for row in bands.values()], color="#4c72b0")
@@ -255,53 +306,8 @@ def write_report(metrics: dict, out_dir: str | Path, title: str = "Evaluation") 
     return [out / "metrics.json", out / "report.md", *plot_report(metrics, out)]
 
 
-def _evaluate_command(args) -> int:
-    data = Path(args.data)
-    if not data.is_dir():
-        raise ValueError(f"data folder not found: {data}")
-    metrics = evaluate_model(args.model, data, args.splits, args.split, progress=not args.quiet)
-    title = f"Evaluation on {Path(args.splits).name} {args.split}"
-    if args.scenes:
-        from faceattrs.analyzer import FaceAnalyzer
-        from faceattrs.data.utkface import load_split
-        from faceattrs.scene_eval import evaluate_in_scenes, scene_summary_markdown
-
-        samples = load_split(args.splits, args.split, data)
-        result = evaluate_in_scenes(FaceAnalyzer(args.model), samples, progress=not args.quiet)
-        metrics["scenes"] = result
-        print(scene_summary_markdown(result))
-    if args.out:
-        for path in write_report(metrics, args.out, title):
-            print(f"wrote {path}")
-    summary = {
-        k: metrics[k]
-        for k in (
-            "n",
-            "age_mae",
-            "age_cs5",
-            "gender_accuracy",
-            "race_accuracy",
-            "gender_ece",
-            "race_ece",
-        )
-    }
-    print(json.dumps(summary, indent=1))
-    return 0
-
-
 def register_cli(sub) -> None:
-    parser = sub.add_parser("evaluate", help="accuracy report of an ONNX model on a labelled split")
-    parser.add_argument(
-        "model", help="ONNX attribute model (e.g. src/faceattrs/models/attributes.onnx)"
-    )
-    parser.add_argument("--data", default="../shared/data/utkface", help="UTKFace-style folder")
-    parser.add_argument("--split", default="test", help="split name: train, val or test")
-    parser.add_argument("--splits", default="splits/utkface", help="folder with the split lists")
-    parser.add_argument("--out", help="folder for metrics.json, report.md and figures")
-    parser.add_argument(
-        "--scenes",
-        action="store_true",
-        help="also paste each crop into a larger scene and run detection + alignment",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_evaluate_command)
+    """Add ``evaluate`` and ``evaluate-cross`` (see :mod:`faceattrs.evaluate_commands`)."""
+    from faceattrs.evaluate_commands import register
+
+    register(sub)
