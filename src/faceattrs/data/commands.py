@@ -33,9 +33,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from faceattrs.data.report import audit_markdown, audit_summary
 
     result = utkface.audit(args.dir, size=args.size, progress=args.progress)
-    summary = audit_summary(result)
+    return emit_audit(args, audit_summary(result), audit_markdown)
+
+
+def emit_audit(args: argparse.Namespace, summary: dict, markdown) -> int:
+    """Write the audit summary where asked (JSON, Markdown) and print one of them."""
     text_json = json.dumps(summary, indent=1) + "\n"
-    text_md = audit_markdown(summary)
+    text_md = markdown(summary)
     _write(args.report_json, text_json)
     _write(args.report_md, text_md)
     print(text_json if args.json else text_md, end="")
@@ -43,14 +47,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    result = utkface.audit(args.dir, size=args.size, progress=args.progress)
-    splits = utkface.split(result.records, seed=args.seed)
-    command = f"faceattrs data split {args.dir} --out {args.out}"
-    if args.seed != utkface.SEED:
+    return run_split(args, utkface, "split")
+
+
+def run_split(args: argparse.Namespace, dataset, action: str) -> int:
+    """Audit, split and write the lists; ``dataset`` is the module (utkface or fairface)."""
+    result = dataset.audit(args.dir, size=args.size, progress=args.progress)
+    splits = dataset.split(result.records, seed=args.seed)
+    command = f"faceattrs data {action} {args.dir} --out {args.out}"
+    if args.seed != dataset.SEED:
         command += f" --seed {args.seed}"
-    utkface.write_split(args.out, result, splits, command)
+    dataset.write_split(args.out, result, splits, command)
     counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
-    excluded = len(utkface.excluded_lines(result))
+    excluded = len(dataset.excluded_lines(result))
     print(f"wrote {args.out}: {counts}; excluded {excluded} (see excluded.txt)")
     return 0
 
@@ -213,13 +222,20 @@ def _add_balance(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", help="UTKFace-style folder (AGE_GENDER_RACE_DATETIME.jpg.chip.jpg)")
+    add_dir_args(
+        parser, "UTKFace-style folder (AGE_GENDER_RACE_DATETIME.jpg.chip.jpg)", utkface.IMAGE_SIZE
+    )
+
+
+def add_dir_args(parser: argparse.ArgumentParser, help: str, size: tuple[int, int]) -> None:
+    """The dataset folder, the required image size and --progress."""
+    parser.add_argument("dir", help=help)
     parser.add_argument(
         "--size",
         type=_size,
-        default=utkface.IMAGE_SIZE,
+        default=size,
         metavar="WxH",
-        help="required image size, or 'any' (default 200x200)",
+        help=f"required image size, or 'any' (default {size[0]}x{size[1]})",
     )
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
 

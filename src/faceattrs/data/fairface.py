@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,8 +26,12 @@ from faceattrs.data.utkface import (
     SEED,
     SPLIT_FRACTIONS,
     SPLIT_NAMES,
+    Audit,
+    DuplicateGroup,
+    check_fractions,
     check_image,
     read_names,
+    stratified_split,
 )
 from faceattrs.spec import RACES
 
@@ -114,27 +117,8 @@ class RowRecord:
 
 
 @dataclass(frozen=True)
-class DuplicateGroup:
-    """Byte-identical images (same SHA-256) named by different rows."""
-
-    sha256: str
-    names: tuple[str, ...]
-    conflicting: bool
-    kept: str | None
-
-
-@dataclass(frozen=True)
-class FairAudit:
-    directory: Path
-    records: tuple[RowRecord, ...]
-    duplicate_groups: tuple[DuplicateGroup, ...]
-
-    def with_status(self, *statuses: str) -> list[RowRecord]:
-        return [r for r in self.records if r.status in statuses]
-
-    @property
-    def kept(self) -> list[RowRecord]:
-        return self.with_status(KEPT)
+class FairAudit(Audit):
+    """The UTKFace audit result with one :class:`RowRecord` per CSV row or unlisted file."""
 
     def samples(self) -> list[FairSample]:
         return [sample_of(self.directory, r.name, r.labels) for r in self.kept]
@@ -355,29 +339,16 @@ def split(
 ) -> dict[str, list[str]]:
     """Deterministic stratified split of kept rows into train/val/test name lists.
 
-    The UTKFace rule (``faceattrs.data.utkface.split``) on FairFace cells: per cell, names
-    sorted, shuffled with ``random.Random(f"{seed}/{cell}")``, val and test get
-    ``round(n * fraction)`` each (half up), train the rest; cells under 5 go to train.
+    The UTKFace rule (:func:`faceattrs.data.utkface.stratified_split`) on FairFace cells
+    (age bin x gender x race, 7 classes), names in natural order (``train/2.jpg`` before
+    ``train/10.jpg``).
     """
-    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
-        raise ValueError(
-            f"split fractions must be three non-negative numbers summing to 1: {list(fractions)}"
-        )
+    check_fractions(fractions)
     cells: dict[str, list[str]] = defaultdict(list)
     for r in records:
         if r.status == KEPT:
             cells[cell_of(r.labels)].append(r.name)
-    out: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
-    for cell in sorted(cells):
-        names = sorted(cells[cell], key=natural_key)
-        random.Random(f"{seed}/{cell}").shuffle(names)
-        n = len(names)
-        n_val = int(n * fractions[1] + 0.5)
-        n_test = int(n * fractions[2] + 0.5)
-        out["val"] += names[:n_val]
-        out["test"] += names[n_val : n_val + n_test]
-        out["train"] += names[n_val + n_test :]
-    return {name: sorted(names, key=natural_key) for name, names in out.items()}
+    return stratified_split(cells, seed, fractions, key=natural_key)
 
 
 def excluded_lines(result: FairAudit, splits: dict[str, list[str]] | None = None) -> list[str]:

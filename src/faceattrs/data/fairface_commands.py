@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from faceattrs.data import fairface
-from faceattrs.data.commands import _size, _write
+from faceattrs.data.commands import add_dir_args, emit_audit, run_split
 
 DEFAULT_SPLIT_DIR = "splits/fairface"
 
@@ -14,38 +13,18 @@ DEFAULT_SPLIT_DIR = "splits/fairface"
 def cmd_audit(args: argparse.Namespace) -> int:
     from faceattrs.data.fairface_report import audit_markdown, audit_summary
 
-    summary = audit_summary(fairface.audit(args.dir, size=args.size, progress=args.progress))
-    text_json = json.dumps(summary, indent=1) + "\n"
-    text_md = audit_markdown(summary)
-    _write(args.report_json, text_json)
-    _write(args.report_md, text_md)
-    print(text_json if args.json else text_md, end="")
-    return 0
+    result = fairface.audit(args.dir, size=args.size, progress=args.progress)
+    return emit_audit(args, audit_summary(result), audit_markdown)
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    result = fairface.audit(args.dir, size=args.size, progress=args.progress)
-    splits = fairface.split(result.records, seed=args.seed)
-    command = f"faceattrs data split-fairface {args.dir} --out {args.out}"
-    if args.seed != fairface.SEED:
-        command += f" --seed {args.seed}"
-    fairface.write_split(args.out, result, splits, command)
-    counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
-    excluded = len(fairface.excluded_lines(result))
-    print(f"wrote {args.out}: {counts}; excluded {excluded} (see excluded.txt)")
-    return 0
+    return run_split(args, fairface, "split-fairface")
 
 
 def _add_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", help="FairFace folder (fairface_label_*.csv + the images it names)")
-    parser.add_argument(
-        "--size",
-        type=_size,
-        default=fairface.IMAGE_SIZE,
-        metavar="WxH",
-        help="required image size, or 'any' (default 160x160)",
+    add_dir_args(
+        parser, "FairFace folder (fairface_label_*.csv + the images it names)", fairface.IMAGE_SIZE
     )
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
 def register_fairface(data_sub: argparse._SubParsersAction) -> None:

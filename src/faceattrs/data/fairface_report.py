@@ -13,10 +13,9 @@ from faceattrs.data.fairface import (
     RACE7,
     FairAudit,
 )
+from faceattrs.data.report import STATUSES, count_table
 from faceattrs.data.utkface import CONFLICT, DUPLICATE, KEPT, REJECTED, SEED, SPLIT_FRACTIONS
 from faceattrs.spec import RACES
-
-STATUSES = (KEPT, REJECTED, DUPLICATE, CONFLICT)
 
 
 def label_counts(labels: Iterable[tuple[int, int, int]]) -> dict[str, dict[str, int] | int]:
@@ -64,13 +63,6 @@ def audit_summary(result: FairAudit) -> dict:
     }
 
 
-def _table(counts: dict[str, int], header: str) -> list[str]:
-    total = sum(counts.values()) or 1
-    lines = [f"| {header} | rows | share |", "| --- | ---: | ---: |"]
-    lines += [f"| {k} | {v} | {100 * v / total:.1f}% |" for k, v in counts.items()]
-    return lines
-
-
 def audit_markdown(summary: dict, limit: int = 200) -> str:
     """The audit summary as Markdown (at most ``limit`` rows listed per section)."""
     s = summary["status_counts"]
@@ -98,7 +90,7 @@ def audit_markdown(summary: dict, limit: int = 200) -> str:
         ("race7", "race (FairFace)"),
         ("race5", "race (product classes)"),
     ):
-        lines += _table(counts[key], header) + [""]
+        lines += count_table(counts[key], header, "rows") + [""]
     lines += ["## Not kept", ""]
     items = summary["not_kept"]
     lines += [

@@ -66,9 +66,10 @@ def audit_summary(result: Audit) -> dict:
     }
 
 
-def _table(counts: dict[str, int], header: str) -> list[str]:
+def count_table(counts: dict[str, int], header: str, unit: str = "files") -> list[str]:
+    """Markdown rows: each key with its count (of ``unit``) and share."""
     total = sum(counts.values()) or 1
-    lines = [f"| {header} | files | share |", "| --- | ---: | ---: |"]
+    lines = [f"| {header} | {unit} | share |", "| --- | ---: | ---: |"]
     lines += [f"| {k} | {v} | {100 * v / total:.1f}% |" for k, v in counts.items()]
     return lines
 
@@ -99,9 +100,9 @@ def audit_markdown(summary: dict) -> str:
         "",
     ]
     counts = summary["counts_kept"]
-    lines += _table(counts["age_band"], "age band") + [""]
-    lines += _table(counts["gender"], "gender") + [""]
-    lines += _table(counts["race"], "race") + [""]
+    lines += count_table(counts["age_band"], "age band") + [""]
+    lines += count_table(counts["gender"], "gender") + [""]
+    lines += count_table(counts["race"], "race") + [""]
     lines += ["## Rejected files", ""]
     lines += [f"- `{r['name']}`: {r['reason']}" for r in summary["rejected"]] or ["none"]
     lines += ["", "## Warnings (file kept)", ""]

@@ -13,9 +13,10 @@ import io
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -255,21 +256,41 @@ def split(
 ) -> dict[str, list[str]]:
     """Deterministic stratified split of kept records into train/val/test name lists.
 
-    Within each cell (age band x gender x race) names are sorted, shuffled with a
-    generator seeded by ``(seed, cell)``, and cut: val and test get ``round(n * fraction)``
-    each (half rounded up), train the rest. Cells with fewer than 5 files go to train.
+    Cells are age band x gender x race; see :func:`stratified_split` for the rule.
     """
-    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
-        raise ValueError(
-            f"split fractions must be three non-negative numbers summing to 1: {list(fractions)}"
-        )
+    check_fractions(fractions)
     cells: dict[str, list[str]] = defaultdict(list)
     for r in records:
         if r.status == KEPT:
             cells[cell_of(r.age, r.gender, r.race)].append(r.name)
+    return stratified_split(cells, seed, fractions)
+
+
+def check_fractions(fractions: Sequence[float]) -> None:
+    """Raise ValueError unless ``fractions`` are three non-negative numbers summing to 1."""
+    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
+        raise ValueError(
+            f"split fractions must be three non-negative numbers summing to 1: {list(fractions)}"
+        )
+
+
+def stratified_split(
+    cells: dict[str, list[str]],
+    seed: int = SEED,
+    fractions: Sequence[float] = SPLIT_FRACTIONS,
+    key: Callable[[str], Any] | None = None,
+) -> dict[str, list[str]]:
+    """Train/val/test name lists from names grouped by stratification cell.
+
+    Within each cell (cells in sorted order) names are sorted by ``key``, shuffled with
+    ``random.Random(f"{seed}/{cell}")``, and cut: val and test get ``round(n * fraction)``
+    each (half rounded up), train the rest, so cells with fewer than 5 names go to train.
+    Each list comes back sorted by ``key``.
+    """
+    check_fractions(fractions)
     out: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
     for cell in sorted(cells):
-        names = sorted(cells[cell])
+        names = sorted(cells[cell], key=key)
         random.Random(f"{seed}/{cell}").shuffle(names)
         n = len(names)
         n_val = int(n * fractions[1] + 0.5)
@@ -277,7 +298,7 @@ def split(
         out["val"] += names[:n_val]
         out["test"] += names[n_val : n_val + n_test]
         out["train"] += names[n_val + n_test :]
-    return {name: sorted(names) for name, names in out.items()}
+    return {name: sorted(names, key=key) for name, names in out.items()}
 
 
 def excluded_lines(result: Audit, splits: dict[str, list[str]] | None = None) -> list[str]:
