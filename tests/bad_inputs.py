@@ -134,6 +134,41 @@ def mp4_bytes(frames: int = 10, size: tuple[int, int] = (64, 48)) -> bytes:
         return path.read_bytes()
 
 
+def _atoms(data: bytes, start: int = 0, end: int | None = None):
+    """(type, start, size) of the MP4 boxes in data[start:end] (32-bit sizes only)."""
+    end = len(data) if end is None else end
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start : start + 8])
+        if size < 8:
+            raise ValueError("unexpected MP4 box size")
+        yield kind, start, size
+        start += size
+
+
+def mp4_moov_first(data: bytes) -> bytes:
+    """The MP4 rewritten with its index (moov) before the media data, as a streaming
+    ("faststart") file is: cut short, it still opens and fails only part-way through."""
+    top = {kind: (start, size) for kind, start, size in _atoms(data)}
+    (moov_at, moov_size), (mdat_at, mdat_size) = top[b"moov"], top[b"mdat"]
+    ftyp = data[: sum(size for kind, _, size in _atoms(data) if kind == b"ftyp")]
+    moov = bytearray(data[moov_at : moov_at + moov_size])
+    shift = len(ftyp) + moov_size - mdat_at  # how far the media data moves
+    _shift_chunk_offsets(moov, 8, len(moov), shift)
+    return ftyp + bytes(moov) + data[mdat_at : mdat_at + mdat_size]
+
+
+def _shift_chunk_offsets(moov: bytearray, start: int, end: int, shift: int) -> None:
+    for kind, at, size in list(_atoms(bytes(moov), start, end)):
+        if kind in (b"trak", b"mdia", b"minf", b"stbl"):
+            _shift_chunk_offsets(moov, at + 8, at + size, shift)
+        elif kind == b"stco":
+            count = struct.unpack(">I", moov[at + 12 : at + 16])[0]
+            for i in range(count):
+                pos = at + 16 + 4 * i
+                offset = struct.unpack(">I", moov[pos : pos + 4])[0]
+                moov[pos : pos + 4] = struct.pack(">I", offset + shift)
+
+
 @functools.cache
 def _jpeg() -> bytes:
     return jpeg_bytes(picture_bgr())
@@ -147,6 +182,11 @@ def _png() -> bytes:
 @functools.cache
 def _mp4() -> bytes:
     return mp4_bytes()
+
+
+def _cut_stream() -> bytes:
+    whole = mp4_moov_first(mp4_bytes(40))
+    return whole[: len(whole) * 6 // 10]
 
 
 def _random(size: int) -> Callable[[], bytes]:
@@ -174,6 +214,7 @@ SPECS: tuple[tuple[str, str, bool, bool, Callable[[], bytes]], ...] = (
     ("drawing_svg.jpg", "an SVG drawing named .jpg", False, False, lambda: SVG),
     ("noframes.mp4", "an MP4 with no frames", False, False, lambda: mp4_bytes(0)),
     ("truncated.mp4", "an MP4 cut in half", False, False, lambda: _mp4()[: len(_mp4()) // 2]),
+    ("cut_stream.mp4", "a streaming MP4 (index first) cut at 60%", False, False, _cut_stream),
     ("png_named.mp4", "a PNG named .mp4", True, False, _png),
     ("jpeg_named.mp4", "a JPEG named .mp4", True, False, _jpeg),
     ("mp4_named.jpg", "an MP4 named .jpg", False, True, _mp4),

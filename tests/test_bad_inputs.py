@@ -216,6 +216,14 @@ def test_http_images(server, corpus, name):
     assert leftovers(temp, jobs_root) == []
 
 
+def finished_job(client, job: str) -> dict:
+    deadline = time.monotonic() + 60
+    while (status := client.get(job).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "video job did not finish"
+        time.sleep(0.05)
+    return status
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_http_videos(server, corpus, name):
     client, temp, jobs_root = server
@@ -225,13 +233,14 @@ def test_http_videos(server, corpus, name):
     if item.video_ok and data[4:8] == b"ftyp":  # by content, MP4/MOV/WebM/AVI only
         assert response.status_code == 202, response.text
         job = response.json()["links"]["self"]
-        deadline = time.monotonic() + 60
-        while (status := client.get(job).json()["status"]) in ("queued", "running"):
-            assert time.monotonic() < deadline, "video job did not finish"
-            time.sleep(0.05)
-        assert status == "done", client.get(job).json()
+        assert finished_job(client, job)["status"] == "done"
         assert client.get(job + "/summary").status_code == 200
         assert client.delete(job).status_code == 204
+    elif response.status_code == 202:  # readable at first, broken part-way: the job fails
+        status = finished_job(client, response.json()["links"]["self"])
+        assert status["status"] == "failed", status
+        assert_one_line(status["error"], name=name)
+        assert client.get(status["links"]["self"] + "/video").status_code == 409
     else:
         assert_client_error(response, name)
     assert client.get("/health").json()["video_jobs_active"] == 0

@@ -1,0 +1,370 @@
+"""Every figure faceattrs quotes, in one table: accuracy, latency, throughput, video, server.
+
+    python bench/run_all.py                # full run (a few minutes), writes reports/bench/latest.*
+    python bench/run_all.py --quick        # short smoke run (about a minute)
+    python bench/run_all.py --skip load video --out /tmp/bench
+
+Sections (each also runs alone; this script runs them and reads their output):
+
+* accuracy: the UTKFace test split metrics of the shipped model and of the seed
+  baseline, read from the reports ``faceattrs evaluate`` and ``faceattrs baseline``
+  wrote (``--evaluate`` recomputes the shipped model's instead, into a temp folder);
+* analyze: ``bench/bench_analyze.py`` (latency per photo, attribute throughput);
+* video: ``bench/bench_video.py`` (frames per second);
+* load: ``bench/load_test.py`` (server throughput and latency under load, memory).
+
+Writes ``OUT/latest.json`` (every figure, the machine, the commands and their raw
+output) and ``OUT/latest.md`` (the table). Exit code 1 if a section failed.
+Benchmarks measured while other work runs on the machine are slower; the load
+average at the start is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_test import DEFAULT_PHOTO, MEDIA, machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PACKAGED_MODEL = ROOT / "src" / "faceattrs" / "models" / "attributes.onnx"
+OURS_REPORT = ROOT / "reports" / "eval" / "utkface_test" / "metrics.json"
+BASELINE_REPORT = ROOT / "reports" / "baseline" / "metrics.json"
+OURS_COMMAND = (
+    "faceattrs evaluate src/faceattrs/models/attributes.onnx --split test --scenes "
+    "--out reports/eval/utkface_test"
+)
+BASELINE_COMMAND = "faceattrs baseline --epochs 1 --patience 1"
+VIDEO = MEDIA / "facenet_pytorch" / "video.mp4"  # 1080p, 25 fps, people walking
+VIDEO_STAGES = {  # bench_video.py stage -> label in the table
+    "analyse+track+write, every=1": "every frame + annotated .mp4",
+    "analyse+track, no video out": "every frame, no video out",
+    "analyse+track+write, every=2": "every 2nd frame + .mp4",
+    "analyse+track+write, every=3": "every 3rd frame + .mp4",
+    "decode": "decode only",
+}
+SECTIONS = ("accuracy", "analyze", "video", "load")
+QUICK_VIDEO_FRAMES = 25
+
+
+def run(command: list[str], timeout_s: float) -> str:
+    """Run a benchmark script; its stdout (raises with its last output on failure)."""
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"exit code {done.returncode}: {' | '.join(tail)}")
+    return done.stdout
+
+
+def shown(command: list[str]) -> str:
+    """The command as a user would type it (paths relative to the repository)."""
+    words = ["python" if word == sys.executable else word for word in command]
+    shared = str(ROOT.parent / "shared") + "/"
+    return shlex.join(w.removeprefix(str(ROOT) + "/").replace(shared, "../shared/") for w in words)
+
+
+def photo_args(args: argparse.Namespace) -> list[str]:
+    return [] if args.photo == str(DEFAULT_PHOTO) else ["--photo", args.photo]
+
+
+# ------------------------------------------------------------------ accuracy
+
+
+def accuracy(args: argparse.Namespace, tmp: Path) -> dict:
+    model = Path(args.model) if args.model else PACKAGED_MODEL
+    if args.evaluate:
+        out = tmp / "eval"
+        command = [sys.executable, "-m", "faceattrs.cli", "evaluate", str(model)]
+        command += ["--split", "test", "--out", str(out), "--quiet"]
+        run(command, 3600)
+        ours = read_metrics(out / "metrics.json", shown(command))
+    else:
+        ours = read_metrics(OURS_REPORT, OURS_COMMAND)
+        if model.is_file() and OURS_REPORT.is_file():
+            if model.stat().st_mtime > OURS_REPORT.stat().st_mtime + 1:
+                ours["warning"] = "the model file is newer than this report: rerun the command"
+    seed = read_metrics(BASELINE_REPORT, BASELINE_COMMAND)
+    return {"ours": ours, "seed_baseline": seed}
+
+
+def read_metrics(path: Path, command: str) -> dict:
+    if not path.is_file():
+        return {"missing": str(path.relative_to(ROOT)), "command": command}
+    metrics = json.loads(path.read_text())
+    keep = ("n", "age_mae", "age_cs5", "gender_accuracy", "race_accuracy", "model", "split")
+    found = {key: metrics.get(key) for key in keep}
+    scenes = (metrics.get("scenes") or {}).get("through_detection_and_alignment")
+    if scenes:
+        found["through_detection"] = {
+            key: scenes.get(key) for key in ("n", "age_mae", "gender_accuracy", "race_accuracy")
+        }
+        found["through_detection"]["detection_rate"] = metrics["scenes"].get("detection_rate")
+    return {**found, "report": _relative(path), "command": command}
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+# ------------------------------------------------------------------ analyze
+
+_TIMED = re.compile(
+    r"^(?P<indent>\s*)(?P<name>\S.*?)\s+median\s+(?P<median>[\d.]+) ms\s+p90\s+(?P<p90>[\d.]+)"
+)
+_RATE = re.compile(r"batch\s+(?P<batch>\d+):\s+(?P<rate>[\d.]+) faces/s")
+_PHOTO = re.compile(r"^photo:\s+(?P<text>.*?(?P<faces>\d+) faces)")
+
+
+def analyze(args: argparse.Namespace, tmp: Path) -> dict:
+    command = [sys.executable, str(BENCH / "bench_analyze.py"), *photo_args(args)]
+    command += ["--repeats", str(args.repeats or (5 if args.quick else 30))]
+    command += ["--model", args.model] if args.model else []
+    output = run(command, 900)
+    timings = {m["name"]: m.groupdict() for m in map(_TIMED.match, output.splitlines()) if m}
+    rates = {int(m["batch"]): float(m["rate"]) for m in _RATE.finditer(output)}
+    photo = next((m for m in map(_PHOTO.match, output.splitlines()) if m), None)
+    stages = {name: float(t["median"]) for name, t in timings.items() if len(t["indent"]) > 2}
+    latency = timings.get("analyze(bgr array)")
+    return {
+        "photo": photo["text"] if photo else None,
+        "faces": int(photo["faces"]) if photo else None,
+        "latency_median_ms": float(latency["median"]) if latency else None,
+        "latency_p90_ms": float(latency["p90"]) if latency else None,
+        "latency_jpeg_median_ms": _median(timings.get("analyze(JPEG bytes)")),
+        "stages_median_ms": stages,
+        "faces_per_s_batch_1": rates.get(1),
+        "faces_per_s_batch_32": rates.get(32),
+        "command": shown(command),
+        "output": output,
+    }
+
+
+def _median(timing: dict | None) -> float | None:
+    return float(timing["median"]) if timing else None
+
+
+# ------------------------------------------------------------------ video
+
+_STAGE = re.compile(r"^(?P<stage>\S.*?)\s+(?P<fps>[\d.]+) fps\s+(?P<cpu>[\d.]+) CPU ms/frame")
+
+
+def video(args: argparse.Namespace, tmp: Path) -> dict:
+    source = Path(args.video)
+    if args.quick:
+        source = first_frames(source, tmp / f"first{QUICK_VIDEO_FRAMES}.mp4", QUICK_VIDEO_FRAMES)
+    command = [sys.executable, str(BENCH / "bench_video.py"), str(source)]
+    command += ["--every", "1"] if args.quick else []
+    command += ["--model", args.model] if args.model else []
+    output = run(command, 1200)
+    stages = {
+        m["stage"].strip(): {"fps": float(m["fps"]), "cpu_ms_per_frame": float(m["cpu"])}
+        for m in map(_STAGE.match, output.splitlines())
+        if m
+    }
+    main_stage = stages.get("analyse+track+write, every=1", {})
+    header = re.match(r"video (?P<name>\S+): (?P<size>\S+) @ (?P<fps>\S+) fps, (?P<n>\d+) frames",
+                      output)  # fmt: skip
+    described = None
+    if header:
+        frames = f"first {header['n']} frames" if args.quick else f"{header['n']} frames"
+        name = Path(args.video).name if args.quick else header["name"]
+        described = f"{name}, {frames}, {header['size']} @ {header['fps']} fps"
+    return {
+        "video": described,
+        "fps_every_frame": main_stage.get("fps"),
+        "stages": stages,
+        "command": shown(command).replace(str(tmp), "TMP"),
+        "output": output,
+    }
+
+
+def first_frames(source: Path, out: Path, frames: int) -> Path:
+    """The first ``frames`` frames of a video, re-encoded (for the quick run)."""
+    from faceattrs.video_io import VideoReader, VideoWriter
+
+    with VideoReader(source) as reader:
+        writer = VideoWriter(out, reader.info.fps, (reader.info.width, reader.info.height))
+        for index, _, bgr in reader:
+            if index >= frames:
+                break
+            writer.write(bgr, ())
+        writer.close()
+    return out
+
+
+# ------------------------------------------------------------------ load
+
+
+def load(args: argparse.Namespace, tmp: Path) -> dict:
+    out = tmp / "load.json"
+    seconds = args.load_seconds or (5 if args.quick else 30)
+    clients, streams = (2, 1) if args.quick else (4, 2)
+    command = [sys.executable, str(BENCH / "load_test.py"), "--duration", str(seconds)]
+    command += ["--clients", str(clients), "--streams", str(streams), "--json", str(out)]
+    command += photo_args(args)
+    command += ["--model", args.model] if args.model else []
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 600)
+    if not out.is_file():  # exit code 1 with a JSON file: the run had 5xx or drops
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"exit code {done.returncode}: {' | '.join(tail)}")
+    result = json.loads(out.read_text())
+    result.pop("machine", None)
+    return {**result, "command": shown(command).replace(str(out), "OUT.json")}
+
+
+# ------------------------------------------------------------------ table
+
+
+def rows(figures: dict) -> list[tuple[str, str, str]]:
+    """(what, figure, command) for the table."""
+    table = []
+    acc = figures.get("accuracy", {})
+    for key, label in (("ours", "this model"), ("seed_baseline", "seed baseline")):
+        m = acc.get(key, {})
+        if "age_mae" in m:
+            text = (
+                f"age MAE {m['age_mae']:.2f} y, gender {100 * m['gender_accuracy']:.1f}%, "
+                f"race {100 * m['race_accuracy']:.1f}% (n={m['n']})"
+            )
+            table.append((f"UTKFace test, {label}", text, f"{m['command']}  [{m['report']}]"))
+        elif m:
+            table.append((f"UTKFace test, {label}", f"missing {m['missing']}", m["command"]))
+    a = figures.get("analyze", {})
+    if a.get("latency_median_ms") is not None:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in a["stages_median_ms"].items())
+        table.append(
+            (
+                "analyze latency per photo",
+                f"median {a['latency_median_ms']:.1f} ms, p90 {a['latency_p90_ms']:.1f} ms "
+                f"({a['photo']}; stages ms: {stages})",
+                a["command"],
+            )
+        )
+        table.append(
+            (
+                "attribute model throughput",
+                f"{a['faces_per_s_batch_1']:.0f} faces/s at batch 1, "
+                f"{a['faces_per_s_batch_32']:.0f} at batch 32",
+                a["command"],
+            )
+        )
+    v = figures.get("video", {})
+    if v.get("stages"):
+        shown_stages = {name: label for name, label in VIDEO_STAGES.items() if name in v["stages"]}
+        text = ", ".join(f"{label} {v['stages'][name]['fps']:.1f} fps"
+                         for name, label in shown_stages.items())  # fmt: skip
+        table.append(("video (frames/s)", f"{text} ({v['video']})", v["command"]))
+    lo = figures.get("load", {})
+    if lo.get("images"):
+        im, st, mem = lo["images"], lo["streams"], lo["server_memory"]
+        table.append(
+            (
+                "server under load",
+                f"{lo['config']['clients']} clients: {im['per_s']:.2f} req/s, "
+                f"{im['faces_per_s']:.1f} faces/s, p50 {im['p50_ms']} ms, p99 {im['p99_ms']} ms; "
+                f"{lo['config']['streams']} camera streams: {st['per_s']:.2f} frames/s, "
+                f"p50 {st['p50_ms']} ms; 5xx {im['5xx']}, dropped {im['dropped'] + st['dropped']}; "
+                f"peak RSS {mem.get('peak_rss_mib')} MiB",
+                lo["command"],
+            )
+        )
+    for name, error in figures.get("errors", {}).items():
+        table.append((name, f"FAILED: {error}", ""))
+    return table
+
+
+def markdown(figures: dict) -> str:
+    m = figures["machine"]
+    lines = [
+        f"# faceattrs benchmark ({'quick' if figures['quick'] else 'full'} run)",
+        "",
+        f"{figures['finished']} UTC, commit {figures['commit']}, model {figures['model']}",
+        f"Machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), "
+        f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}; load average at start "
+        f"{' / '.join(str(x) for x in m['load_average'])}",
+        f"Command: `{figures['command']}` ({figures['seconds']:.0f} s)",
+        "",
+        "| what | figure | command |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {what} | {text} | `{cmd}` |" if cmd else f"| {what} | {text} | |"
+              for what, text, cmd in rows(figures)]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def model_id(path: Path) -> str:
+    if not path.is_file():
+        return f"{_relative(path)} (missing)"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"{_relative(path)} (sha256 {digest})"
+
+
+def commit() -> str:
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--out", default=str(ROOT / "reports" / "bench"), help="output folder")
+    parser.add_argument("--skip", nargs="+", default=[], choices=SECTIONS, help="sections to skip")
+    parser.add_argument("--model", help="attribute model (default: the packaged one)")
+    parser.add_argument("--photo", default=str(DEFAULT_PHOTO), help="photo with several faces")
+    parser.add_argument("--video", default=str(VIDEO), help="video for the fps figures")
+    parser.add_argument("--evaluate", action="store_true", help="recompute our accuracy")
+    parser.add_argument("--repeats", type=int, help="bench_analyze repeats (30; quick 5)")
+    parser.add_argument("--load-seconds", type=float, help="load duration (30; quick 5)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    figures: dict = {
+        "quick": args.quick,
+        "command": shown([sys.executable, "bench/run_all.py", *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "commit": commit(),
+        "model": model_id(Path(args.model) if args.model else PACKAGED_MODEL),
+        "errors": {},
+    }
+    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load}
+    with tempfile.TemporaryDirectory(prefix="faceattrs-bench-") as tmp:
+        for name, step in steps.items():
+            if name in args.skip:
+                continue
+            print(f"run_all: {name} ...", file=sys.stderr, flush=True)
+            try:
+                figures[name] = step(args, Path(tmp))
+            except Exception as exc:  # one section failing must not lose the others
+                figures["errors"][name] = " ".join(str(exc).split()) or type(exc).__name__
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    figures["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
+    table = markdown(figures)
+    (out / "latest.md").write_text(table)
+    print(table)
+    print(f"run_all: wrote {out / 'latest.json'} and {out / 'latest.md'}", file=sys.stderr)
+    return 1 if figures["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The benchmark scripts run end to end in a tiny configuration (figures not checked:
+speed is measured by the scripts, not asserted by tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bad_inputs import jpeg_bytes, mp4_bytes, picture_bgr
+from model_helpers import write_constant_model
+
+pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
+pytest.importorskip("websockets", reason="the load test's WebSocket client is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    """A tiny fast model, a photo and a 10-frame video."""
+    folder = tmp_path_factory.mktemp("bench")
+    spec_sizes = {"age": 101, "gender": 2, "race": 5}
+    probs = [np.full(n, 1.0 / n) for n in spec_sizes.values()]
+    photo, video = folder / "photo.jpg", folder / "clip.mp4"
+    photo.write_bytes(jpeg_bytes(picture_bgr(320, 240)))
+    video.write_bytes(mp4_bytes(10))
+    return {"model": write_constant_model(folder / "tiny.onnx", *probs), "photo": photo,
+            "video": video, "folder": folder}  # fmt: skip
+
+
+def test_run_all_quick_writes_every_section(tiny):
+    out = tiny["folder"] / "report"
+    command = [sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--out", str(out),
+               "--model", str(tiny["model"]), "--photo", str(tiny["photo"]),
+               "--video", str(tiny["video"]), "--repeats", "2", "--load-seconds", "1"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1200)  # a hang guard
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads((out / "latest.json").read_text())
+    assert figures["errors"] == {}
+    assert figures["machine"]["cores"] >= 1 and figures["machine"]["cpu"]
+    analyze = figures["analyze"]
+    assert analyze["latency_median_ms"] > 0 and analyze["faces_per_s_batch_32"] > 0
+    assert "detect" in analyze["stages_median_ms"]
+    assert figures["video"]["fps_every_frame"] > 0
+    load = figures["load"]
+    assert load["images"]["requests"] >= 1 and load["streams"]["requests"] >= 1
+    assert load["images"]["5xx"] == 0 and load["images"]["dropped"] == 0
+    assert load["streams"]["dropped"] == 0 and load["healthy_after"]
+    assert load["server_memory"]["peak_rss_mib"] > 0
+    for key in ("ours", "seed_baseline"):
+        assert "command" in figures["accuracy"][key]
+    table = (out / "latest.md").read_text()
+    assert "| what | figure | command |" in table and "server under load" in table
+    assert "python bench/bench_analyze.py" in table
+
+
+def test_load_test_refuses_other_hosts():
+    command = [sys.executable, str(ROOT / "bench" / "load_test.py"), "--url", "http://example.com"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "only http://127.0.0.1" in done.stderr
