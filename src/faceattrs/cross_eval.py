@@ -255,8 +255,16 @@ def register_cross(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", required=True, help="output folder")
     for dataset in ("utkface", "fairface"):
-        parser.add_argument(f"--{dataset}-data", default=DEFAULT_DATA[dataset])
-        parser.add_argument(f"--{dataset}-splits", default=DEFAULT_SPLITS[dataset])
+        parser.add_argument(
+            f"--{dataset}-data",
+            default=DEFAULT_DATA[dataset],
+            help=f"default {DEFAULT_DATA[dataset]}",
+        )
+        parser.add_argument(
+            f"--{dataset}-splits",
+            default=DEFAULT_SPLITS[dataset],
+            help=f"split lists (default {DEFAULT_SPLITS[dataset]})",
+        )
         parser.add_argument(
             f"--{dataset}-cache",
             help=f"aligned cache for {dataset} (e.g. cache/aligned_{dataset}_80.npz) instead "

@@ -112,16 +112,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="UTKFace: crops as given (default) or through detection + alignment "
         "(--detect). FairFace: always through detection + alignment, the face nearest the "
         "centre; misses are counted and reported.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "model", help="ONNX attribute model (e.g. src/faceattrs/models/attributes.onnx)"
     )
-    parser.add_argument("--dataset", choices=DATASETS, default="utkface")
+    parser.add_argument("--dataset", choices=DATASETS, default="utkface", help="default utkface")
     parser.add_argument(
         "--data", help="dataset folder (default ../shared/data/utkface or ../shared/data/fairface)"
     )
-    parser.add_argument("--split", default="test", help="split name: train, val or test")
+    parser.add_argument(
+        "--split", default="test", help="split name: train, val or test (default test)"
+    )
     parser.add_argument(
         "--splits", help="folder with the split lists (default splits/utkface or splits/fairface)"
     )
