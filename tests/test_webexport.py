@@ -19,6 +19,8 @@ SITE_FILES = [
     "index.html",
     "app.js",
     "style.css",
+    "video.js",
+    "camera.js",
     "inbrowser/analyzer.js",
     "inbrowser/detection.js",
     "inbrowser/alignment.js",
