@@ -119,6 +119,9 @@ class MemorySampler:
             "start_rss_mib": round(float(np.mean(values[:tenth])), 1),  # first tenth
             "end_rss_mib": round(float(np.mean(values[-tenth:])), 1),  # last tenth
             "vm_hwm_mib": self.hwm_mib,  # peak since the process began
+            "rss_by_tenth_mib": [  # mean of each tenth of the run: flat means bounded
+                round(float(np.mean(part)), 1) for part in np.array_split(values, 10) if len(part)
+            ],
         }
 
 
@@ -321,6 +324,7 @@ def print_table(result: dict) -> None:
             f"(start {memory['start_rss_mib']}, end {memory['end_rss_mib']}; "
             f"{memory['samples']} samples); VmHWM {memory['vm_hwm_mib']} MiB"
         )
+        print(f"  RSS by tenth of the run (MiB): {memory['rss_by_tenth_mib']}")
     else:
         print("server memory: not sampled (server not started here, or no /proc)")
     for name in ("images", "streams"):

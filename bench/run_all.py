@@ -72,6 +72,8 @@ def run(command: list[str], timeout_s: float) -> str:
 def shown(command: list[str]) -> str:
     """The command as a user would type it (paths relative to the repository)."""
     words = ["python" if word == sys.executable else word for word in command]
+    if words[:3] == ["python", "-m", "faceattrs.cli"]:
+        words = ["faceattrs", *words[3:]]
     shared = str(ROOT.parent / "shared") + "/"
     return shlex.join(w.removeprefix(str(ROOT) + "/").replace(shared, "../shared/") for w in words)
 
@@ -90,10 +92,13 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> dict:
         command = [sys.executable, "-m", "faceattrs.cli", "evaluate", str(model)]
         command += ["--split", "test", "--out", str(out), "--quiet"]
         run(command, 3600)
-        ours = read_metrics(out / "metrics.json", shown(command))
+        ours = read_metrics(out / "metrics.json", shown(command).replace(str(out), "TMP"))
     else:
         ours = read_metrics(OURS_REPORT, OURS_COMMAND)
-        if model.is_file() and OURS_REPORT.is_file():
+        reported = ROOT / str(ours.get("model"))
+        if model.is_file() and reported.is_file() and model.resolve() != reported.resolve():
+            ours["warning"] = f"figures of {ours['model']}, not of {model}; use --evaluate"
+        elif model.is_file() and OURS_REPORT.is_file():
             if model.stat().st_mtime > OURS_REPORT.stat().st_mtime + 1:
                 ours["warning"] = "the model file is newer than this report: rerun the command"
     seed = read_metrics(BASELINE_REPORT, BASELINE_COMMAND)
@@ -130,7 +135,8 @@ _PHOTO = re.compile(r"^photo:\s+(?P<text>.*?(?P<faces>\d+) faces)")
 
 def analyze(args: argparse.Namespace, tmp: Path) -> dict:
     command = [sys.executable, str(BENCH / "bench_analyze.py"), *photo_args(args)]
-    command += ["--repeats", str(args.repeats or (5 if args.quick else 30))]
+    repeats = args.repeats or (5 if args.quick else None)  # None: the script's default
+    command += ["--repeats", str(repeats)] if repeats else []
     command += ["--model", args.model] if args.model else []
     output = run(command, 900)
     timings = {m["name"]: m.groupdict() for m in map(_TIMED.match, output.splitlines()) if m}
@@ -239,6 +245,7 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 f"age MAE {m['age_mae']:.2f} y, gender {100 * m['gender_accuracy']:.1f}%, "
                 f"race {100 * m['race_accuracy']:.1f}% (n={m['n']})"
             )
+            text += f" WARNING: {m['warning']}" if m.get("warning") else ""
             table.append((f"UTKFace test, {label}", text, f"{m['command']}  [{m['report']}]"))
         elif m:
             table.append((f"UTKFace test, {label}", f"missing {m['missing']}", m["command"]))
