@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from faceattrs.analyzer import FaceAnalyzer
 from faceattrs.attributes import DEFAULT_MODEL_PATH, AttributeModel
@@ -46,6 +47,17 @@ def cover(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
     top = (resized.shape[0] - height) // 2
     left = (resized.shape[1] - width) // 2
     return np.ascontiguousarray(resized[top : top + height, left : left + width])
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 class Timing(NamedTuple):
@@ -100,17 +112,21 @@ def main() -> int:
     parser.add_argument("--detector", default="full", choices=("full", "short"))
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per figure")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--min-face", type=int, default=20, help="smallest face (px) to find")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         model_path, origin = resolve_model(args.model, Path(tmp))
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"python {platform.python_version()}")  # fmt: skip
+        print(f"machine: {cpu_model()}, {os.cpu_count()} cores, "
+              f"python {platform.python_version()}, onnxruntime {ort.__version__}")  # fmt: skip
         print(f"load:    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min average)")
         print(f"model:   {model_path} ({origin})")
-        analyzer = FaceAnalyzer(model_path, detector=args.detector, threads=args.threads)
+        analyzer = FaceAnalyzer(
+            model_path, detector=args.detector, min_face=args.min_face, threads=args.threads
+        )
         spec = analyzer.spec
-        print(f"spec:    input {spec.input_size}px, threads {analyzer.model.threads}")
+        print(f"spec:    input {spec.input_size}px, threads {analyzer.model.threads}, "
+              f"min face {args.min_face}px")  # fmt: skip
 
         photo = Path(args.photo)
         if not photo.is_file():
@@ -141,6 +157,12 @@ def main() -> int:
         if len(crops):
             predict = timed(lambda: analyzer.model.predict(crops), args.repeats)
             report(f"  predict ({len(crops)} faces)", predict)
+        if len(crops) >= 2:
+            # The shipped export averages each face with its mirror image inside the
+            # graph (2 passes per face): half the faces ~ a flip-free model's cost.
+            half = crops[: len(crops) // 2]
+            flip_free = timed(lambda: analyzer.model.predict(half), args.repeats)
+            report(f"  predict ({len(half)}: ~flip-free {2 * len(half)})", flip_free)
 
         print("\nattribute model throughput (aligned crops):")
         rng = np.random.default_rng(0)

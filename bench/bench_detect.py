@@ -4,6 +4,7 @@ the small-face pyramid, on a 1280x720 frame and on large photos from ../shared/m
 Run from the repository root (numbers depend on the CPU and its load)::
 
     nice -n 15 python bench/bench_detect.py [--repeat 10] [--threads 2]
+    nice -n 15 python bench/bench_detect.py --passes   # converted vs padded model, CPU ms
 """
 
 from __future__ import annotations
@@ -51,12 +52,50 @@ def median_ms(detector: FaceDetector, bgr: np.ndarray, repeat: int) -> tuple[flo
     return float(np.median(wall) * 1000), float(np.median(cpu) * 1000), found
 
 
+def model_passes(repeat: int) -> None:
+    """CPU ms of one ONNX Runtime pass (1 thread), converted vs zero-padded model,
+    at the 1280x720 frame's pyramid sizes; runs interleaved so load hits both alike."""
+    import onnxruntime as ort
+
+    from faceattrs.detection import MODELS_DIR
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    names = ("blazeface_full.onnx", "blazeface_full_padded.onnx")
+    sessions = {
+        name: ort.InferenceSession(
+            str(MODELS_DIR / name), options, providers=["CPUExecutionProvider"]
+        )
+        for name in names
+    }
+    rng = np.random.default_rng(0)
+    print("CPU ms per pass, 1 thread (median): " + " / ".join(names))
+    for label, shape in (
+        ("fine level 640x384", (1, 3, 384, 640)),
+        ("2 letterbox 192x192", (2, 3, 192, 192)),
+    ):
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        cpu: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(repeat + 1):
+            for name, session in sessions.items():
+                start = time.process_time()
+                session.run(None, {"input": x})
+                cpu[name].append(time.process_time() - start)
+        cells = " / ".join(f"{np.median(cpu[n][1:]) * 1000:6.1f}" for n in names)
+        print(f"  {label:22s} {cells}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--min-face", type=float, default=20)
+    parser.add_argument("--passes", action="store_true", help="only the per-pass model CPU table")
     args = parser.parse_args()
+    if args.passes:
+        model_passes(args.repeat)
+        return
     if not MEDIA.is_dir():
         raise SystemExit(f"needs the photos in {MEDIA}")
     multiface = cv2.imread(str(MEDIA / "facenet_pytorch" / "multiface.jpg"))

@@ -6,7 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from faceattrs.detection import Detections, FaceDetector, anchor_centers, weighted_nms
+from faceattrs.detection import (
+    MODELS_DIR,
+    Detections,
+    FaceDetector,
+    anchor_centers,
+    to_input,
+    weighted_nms,
+)
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +158,30 @@ def test_small_faces_in_a_large_photo(shared_dir: Path, tile_pixels: int) -> Non
     for box in expected:
         err = np.abs(tiled.xyxy - box).max(axis=1).min()
         assert err < 0.2 * (box[2] - box[0]), "every reference face found at its place"
+
+
+def test_padded_model_computes_the_same_function() -> None:
+    """blazeface_full_padded.onnx (zero-padded bottlenecks, for speed) matches the
+    converted original up to float rounding."""
+    import onnxruntime as ort
+
+    assert FaceDetector("full").config.file == "blazeface_full_padded.onnx"
+    original, padded = (
+        ort.InferenceSession(str(MODELS_DIR / name), providers=["CPUExecutionProvider"])
+        for name in ("blazeface_full.onnx", "blazeface_full_padded.onnx")
+    )
+    rng = np.random.default_rng(0)
+    for shape in [(2, 3, 192, 192), (1, 3, 96, 160)]:
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        outputs = original.run(None, {"input": x}), padded.run(None, {"input": x})
+        for want, got in zip(*outputs, strict=True):
+            assert want.shape == got.shape
+            np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-4)
+
+
+def test_input_is_rgb_scaled_to_minus_one_one() -> None:
+    bgr = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    x = to_input(bgr)
+    reference = bgr[..., ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
+    assert x.shape == (2, 3, 64, 96) and x.dtype == np.float32 and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, reference.transpose(0, 3, 1, 2))
