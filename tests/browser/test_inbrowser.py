@@ -23,6 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import TEST_CLIP, clip_frames
@@ -159,12 +160,18 @@ def test_static_site_image_matches_the_python_pipeline(
     static_page.screenshot(path=artifacts / f"static-image-{Path(name).stem}.png", full_page=True)
 
 
-def test_static_site_non_image_shows_an_error(static_page, tmp_path):
+def test_static_site_non_image_shows_an_error_beside_a_good_image(static_page, tmp_path):
+    import cv2
+
     fake = tmp_path / "holiday.jpg"
     fake.write_text("not really a picture")
-    static_page.set_input_files("#image-input", str(fake))
+    good = tmp_path / "grey.png"
+    cv2.imwrite(str(good), np.full((120, 160, 3), 128, np.uint8))
+    static_page.set_input_files("#image-input", [str(fake), str(good)])  # analysed at once
     card = static_page.wait_for_selector(".card[data-state=error]")
     assert "not an image" in card.inner_text()
+    done = static_page.wait_for_selector(".card[data-state=done]")
+    assert done.get_attribute("data-faces") == "0"
 
 
 def test_static_site_camera_shows_live_boxes_in_the_browser(static_page, artifacts):

@@ -98,10 +98,18 @@ export class InBrowserAnalyzer {
     this.detector = detector;
     this.model = model;
     this.spec = model.spec;
+    this.queue = Promise.resolve(); // one image at a time through the shared sessions
   }
 
-  /** Faces in an RGBA image, in the server's JSON schema; `ms` holds the stage times. */
-  async analyze(image) {
+  /** Faces in an RGBA image, in the server's JSON schema; `ms` holds the stage times.
+   * Calls made while another runs wait their turn. */
+  analyze(image) {
+    const run = this.queue.then(() => this.analyzeNow(image));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async analyzeNow(image) {
     const t0 = performance.now();
     const detections = await this.detector.detect(image);
     const t1 = performance.now();
