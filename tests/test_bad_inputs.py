@@ -114,9 +114,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def test_cli_analyze_reports_each_bad_file_in_one_line(corpus, random_model_path):  # noqa: F811
+def test_cli_analyze_reports_each_bad_file_in_one_line(corpus, random_model_path, tmp_path):  # noqa: F811, E501
     paths = [str(item.path) for item in corpus.values()]
-    run = run_cli("analyze", *paths, "--model", str(random_model_path))
+    annotated = tmp_path / "annotated"
+    run = run_cli(
+        "analyze", *paths, "--model", str(random_model_path), "--annotate", str(annotated)
+    )
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     records = {Path(r["path"]).name: r for r in map(json.loads, run.stdout.splitlines())}
@@ -130,6 +133,12 @@ def test_cli_analyze_reports_each_bad_file_in_one_line(corpus, random_model_path
             assert error and "\n" not in error, item.name
             assert sum(line.startswith(f"faceattrs: {item.path}:") for line in error_lines) == 1
     assert len(error_lines) == sum(not item.image_ok for item in corpus.values())
+    copies = sorted(p.name for p in annotated.iterdir())  # no partial or hidden files
+    assert copies == sorted(
+        name if Path(name).suffix in (".jpg", ".png") else name + ".png"
+        for name, item in corpus.items()
+        if item.image_ok
+    )
 
 
 def test_cli_analyze_exit_code_zero_for_the_unusual_but_valid(corpus, random_model_path, capsys):  # noqa: F811, E501
