@@ -237,7 +237,9 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
     _add_error_handlers(app)
     _add_image_routes(app, settings, analyzer, jobs)
     add_video_routes(app, jobs, settings.max_pixels, settings.max_video_seconds, _ERRORS)
-    _add_stream_route(app, settings, analyzer)
+    from faceattrs.stream import add_stream_route
+
+    add_stream_route(app, settings, analyzer)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     add_model_routes(app, settings.model_path)  # the page's in-browser mode loads these
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
@@ -322,75 +324,6 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs) -> None:
             )
         items = [(f.filename or f"image{i + 1}", await f.read()) for i, f in enumerate(files)]
         return {"images": await run_in_threadpool(analyze, items)}
-
-
-def _add_stream_route(app, settings: ServerSettings, analyzer) -> None:
-    from fastapi import WebSocket, WebSocketDisconnect
-    from starlette.concurrency import run_in_threadpool
-
-    from faceattrs.video import VideoSession
-
-    open_streams = [0]  # this app's count of camera connections
-
-    def analyze(data: bytes, session: VideoSession, index: int) -> dict[str, Any]:
-        started = time.perf_counter()
-        if len(data) > settings.max_frame_bytes:
-            raise ApiError(
-                413,
-                "frame_too_large",
-                f"frame of {len(data):,} bytes is over the limit of {settings.max_frame_bytes:,}",
-            )
-        bgr = decode_image(data, f"frame {index}", settings.max_pixels)
-        faces = session.process(bgr).faces  # tracked, attributes smoothed over time
-        return {
-            "frame": index,
-            "width": bgr.shape[1],
-            "height": bgr.shape[0],
-            "faces": [face.to_dict() for face in faces],
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-        }
-
-    @app.websocket(f"{API}/stream")
-    async def stream(ws: WebSocket):
-        """Send camera frames (JPEG bytes), one at a time; each is answered with its faces
-        (JSON), tracked across frames with smoothed attributes."""
-        await ws.accept()
-        if open_streams[0] >= settings.max_streams:
-            await ws.send_json(
-                {
-                    "error": "too_many_streams",
-                    "detail": f"at most {settings.max_streams} camera streams at once",
-                }
-            )
-            await ws.close(code=1013)
-            return
-        open_streams[0] += 1
-        session = VideoSession(analyzer)
-        index = 0
-        try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                data = message.get("bytes")
-                if data is None:
-                    await ws.send_json(
-                        {"error": "invalid_frame", "detail": "send each frame as binary JPEG data"}
-                    )
-                    continue
-                try:
-                    reply = await run_in_threadpool(analyze, data, session, index)
-                except ApiError as exc:
-                    reply = {"frame": index, "error": exc.code, "detail": exc.detail}
-                except Exception as exc:  # a bug, not the client's fault: log, go on
-                    LOG.exception("camera frame %d failed", index)
-                    reply = {"frame": index, "error": "internal_error", "detail": one_line(exc)}
-                index += 1
-                await ws.send_json(reply)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            open_streams[0] -= 1
 
 
 _ERROR_SCHEMA = {
