@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="inputs are aligned face crops framed like UTKFace's: skip detection",
     )
     parser.add_argument(
-        "--min-face", type=_non_negative_int, default=20, metavar="PX",
+        "--min-face", type=non_negative_int, default=20, metavar="PX",
         help="ignore faces whose box side is below PX pixels (default: 20)",
     )  # fmt: skip
     parser.add_argument(
@@ -63,26 +63,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--model", metavar="ONNX", help="attribute model (default: packaged)")
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=32, metavar="N",
+        "--batch-size", type=positive_int, default=32, metavar="N",
         help="faces per model run (default: 32)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        "--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
         help=f"refuse images with more pixels (default: {DEFAULT_MAX_PIXELS:,})",
     )  # fmt: skip
-    parser.add_argument("--threads", type=_positive_int, metavar="N", help="model threads")
+    parser.add_argument("--threads", type=positive_int, metavar="N", help="model threads")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")

@@ -16,6 +16,11 @@ def _whole_or_round(value: float) -> int | float:
     return int(value) if value.is_integer() else round(value, 1)
 
 
+def top_label(probs: dict[str, float]) -> str:
+    """The label with the highest probability."""
+    return max(probs, key=probs.__getitem__)
+
+
 @dataclass(frozen=True)
 class Face:
     """A face found in an image, with perceived (estimated) age, gender and race.
@@ -37,12 +42,12 @@ class Face:
     @property
     def gender(self) -> str:
         """The most probable perceived gender label."""
-        return max(self.gender_probs, key=self.gender_probs.__getitem__)
+        return top_label(self.gender_probs)
 
     @property
     def race(self) -> str:
         """The most probable perceived race label."""
-        return max(self.race_probs, key=self.race_probs.__getitem__)
+        return top_label(self.race_probs)
 
     @property
     def width(self) -> float:

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from faceattrs.analyze_command import positive_int
+from faceattrs.results import top_label
 from faceattrs.session import SceneCuts, VideoSession
 from faceattrs.tracking import Analyzer, FaceTracker, FrameResult
 from faceattrs.video_io import (
@@ -71,11 +73,11 @@ class TrackSummary:
 
     @property
     def gender(self) -> str:
-        return max(self.gender_probs, key=self.gender_probs.__getitem__)
+        return top_label(self.gender_probs)
 
     @property
     def race(self) -> str:
-        return max(self.race_probs, key=self.race_probs.__getitem__)
+        return top_label(self.race_probs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -333,13 +335,13 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help=f"annotated video ({', '.join(FOURCCS)}; .mp4: MPEG-4 Part 2, .webm: VP8, slow)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-side", type=_positive_int, metavar="PX",
+        "--max-side", type=positive_int, metavar="PX",
         help="scale the annotated video down to at most PX pixels wide and high",
     )  # fmt: skip
     parser.add_argument("--jsonl", metavar="FILE", help="per-frame timeline (JSON Lines)")
     parser.add_argument("--summary", metavar="FILE", help="per-track summary JSON file")
     parser.add_argument(
-        "--every", type=_positive_int, default=1, metavar="K",
+        "--every", type=positive_int, default=1, metavar="K",
         help="analyse every K-th frame, interpolate boxes between (default: 1)",
     )  # fmt: skip
     parser.add_argument(
@@ -347,25 +349,18 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help="time constant (s) of the smoothing of attributes along a track; 0: off",
     )  # fmt: skip
     parser.add_argument(
-        "--min-face", type=_positive_int, metavar="PX",
+        "--min-face", type=positive_int, metavar="PX",
         help="ignore smaller faces (default: 20 px, 40 px at 1080p: frame height / 27)",
     )  # fmt: skip
     parser.add_argument("--score-threshold", type=float, default=0.5, metavar="S")
     parser.add_argument("--detector", choices=("full", "short"), default="full")
     parser.add_argument("--model", metavar="ONNX", help="attribute model (default: packaged)")
     parser.add_argument(
-        "--threads", type=_positive_int, default=1, metavar="N",
+        "--threads", type=positive_int, default=1, metavar="N",
         help="model threads (default: 1; decoding and encoding run in their own threads)",
     )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _interrupt_on_sigterm() -> Any:

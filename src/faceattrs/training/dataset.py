@@ -43,17 +43,6 @@ def load_images(
     return out
 
 
-def labels_of(samples: Sequence[Sample], max_age: int) -> dict[str, torch.Tensor]:
-    """Label tensors; exact ages are the interval ``[age, age]``."""
-    age = torch.tensor([min(s.age, max_age) for s in samples], dtype=torch.float32)
-    return {
-        "age_low": age,
-        "age_high": age.clone(),
-        "gender": torch.tensor([s.gender for s in samples], dtype=torch.long),
-        "race": torch.tensor([s.race for s in samples], dtype=torch.long),
-    }
-
-
 def to_input(
     rgb_uint8: torch.Tensor, size: int, mean: Sequence[float], std: Sequence[float]
 ) -> torch.Tensor:

@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from faceattrs.data.mixed import interval_samples
 from faceattrs.data.utkface import load_split
 from faceattrs.spec import ModelSpec
-from faceattrs.training.dataset import augment, labels_of, load_images, to_input
+from faceattrs.training.dataset import augment, load_images, to_input
 from faceattrs.training.model import FaceAttrNet, NetConfig
 from faceattrs.training.sources import (
     FaceSet,
@@ -23,6 +24,7 @@ from faceattrs.training.sources import (
     cache_template,
     concat,
     parse_datasets,
+    tensors_of,
 )
 
 
@@ -170,7 +172,8 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[FaceSet, list[FaceSet]
             if split == "train" and cfg.limit:
                 samples = samples[: cfg.limit]
             images = load_images(samples, cfg.source_size, cfg.cache_dir)
-            sets.append(FaceSet(f"utkface_{split}", images, labels_of(samples, spec.max_age), []))
+            labels = tensors_of(interval_samples(samples, cfg.data, spec.max_age))
+            sets.append(FaceSet(f"utkface_{split}", images, labels, []))
         return sets[0], sets[1:]
     if cfg.source != "aligned":
         raise ValueError(f"unknown source {cfg.source!r}; expected 'crops' or 'aligned'")
