@@ -35,7 +35,10 @@ class FaceAnalyzer:
     ``detector`` is a detector model name ("full", "short") or an object with
     ``.detect(bgr)``; ``model`` (optional) an object with ``.spec`` and
     ``.predict(crops)``, else the attribute model at ``model_path`` (None: the
-    packaged default). Model sessions are created on first use.
+    packaged default). Model sessions are created on first use. ``threads`` and
+    ``spinning`` (see :func:`faceattrs.runtime.session_options`) apply to both:
+    leave spinning on for one image at a time, turn it off where several
+    threads share the analyzer.
     """
 
     def __init__(
@@ -49,16 +52,20 @@ class FaceAnalyzer:
         model: Predictor | None = None,
         batch_size: int = 32,
         threads: int | None = None,
+        spinning: bool = True,
     ) -> None:
         if min_face < 0:
             raise ValueError(f"min_face must be >= 0, got {min_face}")
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
-        self.model = model or AttributeModel(model_path, threads=threads, batch_size=batch_size)
+        self.model = model or AttributeModel(
+            model_path, threads=threads, batch_size=batch_size, spinning=spinning
+        )
         self.min_face = min_face
         self.score_threshold = score_threshold
         self.max_pixels = max_pixels
         self.threads = threads
+        self.spinning = spinning
         self._detector_arg = detector
         self._detector: Detector | None = None if isinstance(detector, str) else detector
 
@@ -73,6 +80,7 @@ class FaceAnalyzer:
                 score_threshold=self.score_threshold,
                 min_face=self.min_face,
                 threads=self.threads,
+                spinning=self.spinning,
             )
         return self._detector
 

@@ -42,7 +42,8 @@ class AttributeModel:
     """Perceived age, gender and race from aligned face crops.
 
     ``path`` None means the packaged default model. The ONNX Runtime session is
-    created on first use; ``threads`` None uses all cores.
+    created on first use; ``threads`` None uses all cores; ``spinning`` see
+    :func:`faceattrs.runtime.session_options`.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class AttributeModel:
         threads: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         providers: list[str] | None = None,
+        spinning: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
         if not self.path.is_file():
@@ -65,6 +67,7 @@ class AttributeModel:
         self.threads = threads if threads else (os.cpu_count() or 1)
         self.batch_size = batch_size
         self.providers = providers or ["CPUExecutionProvider"]
+        self.spinning = spinning
         self._session = None
         self._spec: ModelSpec | None = None
         self._fixed_batch: int | None = None
@@ -85,7 +88,7 @@ class AttributeModel:
             return self._session
         with self._lock:
             if self._session is None:
-                session = _open_session(self.path, self.threads, self.providers)
+                session = _open_session(self.path, self.threads, self.providers, self.spinning)
                 self._spec = _read_spec(session, self.path)
                 _check_signature(session, self._spec, self.path)
                 batch_dim = session.get_inputs()[0].shape[0]
@@ -211,20 +214,15 @@ def _empty(spec: ModelSpec) -> AttributePredictions:
     )
 
 
-def _open_session(path: Path, threads: int, providers: list[str]):
+def _open_session(path: Path, threads: int, providers: list[str], spinning: bool = True):
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    # No busy-waiting between ops: on a shared machine spinning threads roughly
-    # double the CPU used per face for no gain in wall-clock time.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from faceattrs.runtime import session_options
+
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        return ort.InferenceSession(
+            str(path), sess_options=session_options(threads, spinning), providers=providers
+        )
     except Exception as exc:  # onnxruntime raises its own exception types
         reason = " ".join(str(exc).split())[:300]
         raise ValueError(f"{path}: not a loadable ONNX model ({reason})") from None

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from faceattrs.runtime import session_options
+
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 NUM_KEYPOINTS = 6
 RAW_SCORE_LIMIT = 80.0
@@ -188,7 +190,8 @@ class FaceDetector:
     faces from ``min_face`` up are found in large images. ``tile_pixels`` caps
     the input pixels of one fine-level pass (larger levels are split in
     overlapping tiles); ``pyramid=False`` (default for "short") runs only the
-    native-size letterbox passes, like MediaPipe.
+    native-size letterbox passes, like MediaPipe. ``threads`` and ``spinning``:
+    see :func:`faceattrs.runtime.session_options`.
     """
 
     def __init__(
@@ -201,6 +204,7 @@ class FaceDetector:
         pyramid: bool | None = None,
         tile_pixels: int = 1024 * 1024,
         threads: int | None = None,
+        spinning: bool = True,
     ) -> None:
         if model not in _MODELS:
             raise ValueError(f"unknown detector model {model!r}; choose from {sorted(_MODELS)}")
@@ -212,14 +216,10 @@ class FaceDetector:
         # short-range is for close faces: its fine levels only add false positives
         self.pyramid = (model == "full") if pyramid is None else pyramid
         self.tile_pixels = int(tile_pixels)
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        # No busy-waiting between ops (as in attributes.py): spinning threads burn a
-        # core for nothing when the detector shares the CPU with decoding or a server.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
-            str(MODELS_DIR / self.config.file), options, providers=["CPUExecutionProvider"]
+            str(MODELS_DIR / self.config.file),
+            session_options(threads, spinning),
+            providers=["CPUExecutionProvider"],
         )
         self._input_name = self.session.get_inputs()[0].name
         self._anchor_cache: dict[tuple[int, int], np.ndarray] = {}

@@ -211,6 +211,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
             model_path=settings.model_path,
             detector=settings.detector,
             max_pixels=settings.max_pixels,
+            spinning=False,  # requests run in parallel threads
         )
     if processor is None:
         from faceattrs.jobs import video_processor

@@ -111,10 +111,11 @@ def browser(fake_camera):
 
 @pytest.fixture(scope="session")
 def analyzer(random_model_path):  # noqa: F811
-    """The real pipeline: the packaged attribute model when present, else a random one."""
+    """The real pipeline with the model the page loads: the packaged float model when
+    present (see webexport.WEB_MODEL), else a random one."""
     from faceattrs.analyzer import FaceAnalyzer
 
-    packaged = ROOT / "src" / "faceattrs" / "models" / "attributes.onnx"
+    packaged = ROOT / "src" / "faceattrs" / "models" / "attributes_fp32.onnx"
     return FaceAnalyzer(model_path=packaged if packaged.is_file() else random_model_path)
 
 

@@ -1,4 +1,4 @@
-"""``faceattrs train`` and ``faceattrs export`` subcommands (torch is imported lazily)."""
+"""``faceattrs train``, ``export``, ``quantize`` and ``baseline`` (torch is imported lazily)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--half-weights", action="store_true", help="store weights as float16 (half the size)"
     )
     export.set_defaults(func=_export)
+    register_quantize(sub)
     register_baseline(sub)
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    try:
+        import onnx  # noqa: F401
+    except ImportError as exc:
+        raise ValueError("quantize needs the onnx package: pip install -e '.[train]'") from exc
+    from faceattrs.training.quantize import calibration_crops, compare, quantize_model
+
+    for name in ("utkface_data", "fairface_data"):
+        if not Path(getattr(args, name)).is_dir():
+            raise ValueError(f"data folder not found: {getattr(args, name)}")
+    from faceattrs.attributes import AttributeModel
+
+    spec = AttributeModel(args.model, threads=1).spec
+    crops = calibration_crops(spec, args.utkface_data, args.fairface_data, args.samples)
+    command = f"faceattrs quantize {args.model} {args.output} --samples {args.samples}"
+    path = quantize_model(args.model, args.output, crops, {"command": command})
+    diffs = compare(args.model, path, crops)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) from {len(crops)} calibration faces")
+    print("largest change on them: " + ", ".join(f"{k} {v:.4f}" for k, v in diffs.items()))
+    return 0
+
+
+def register_quantize(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "quantize", help="int8 version of an exported attribute model (needs onnx)"
+    )
+    parser.add_argument("model", help="float ONNX model written by `faceattrs export`")
+    parser.add_argument("output", help="int8 ONNX file to write")
+    parser.add_argument(
+        "--samples", type=int, default=300, help="calibration faces per dataset (default 300)"
+    )
+    parser.add_argument("--utkface-data", default="../shared/data/utkface")
+    parser.add_argument("--fairface-data", default="../shared/data/fairface")
+    parser.set_defaults(func=_quantize)
 
 
 def _baseline(args: argparse.Namespace) -> int:
