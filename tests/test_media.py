@@ -47,6 +47,23 @@ def test_exif_orientation_is_applied(tmp_path):
     assert bgr[35, 10, 0] > 200 and bgr[35, 10, 2] < 60  # bottom: blue
 
 
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_jpeg_fast_path_gives_pillows_pixels(tmp_path, orientation):
+    """Colour JPEGs are decoded by OpenCV: the same pixels as Pillow's decode, rotated."""
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    img = Image.fromarray(rng.integers(0, 256, (36, 52, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "noise.jpg"
+    img.save(path, exif=exif, quality=90)
+    with Image.open(path) as pil:
+        expected = np.asarray(ImageOps.exif_transpose(pil).convert("RGB"))[..., ::-1]
+    np.testing.assert_array_equal(read_image(path), expected)
+    np.testing.assert_array_equal(read_image(path.read_bytes()), expected)
+
+
 def test_grayscale_becomes_three_equal_channels(tmp_path):
     path = tmp_path / "gray.png"
     _solid("L", 77).save(path)

@@ -73,6 +73,11 @@ def read_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(fp) as img:
                 _check_header(img, name, max_pixels)
+                if img.format in ("JPEG", "MPO") and img.mode == "RGB":
+                    data = fp.getvalue() if isinstance(fp, io.BytesIO) else Path(fp).read_bytes()
+                    bgr = _decode_jpeg(data)
+                    if bgr is not None and bgr.shape[:2] == _oriented_size(img):
+                        return bgr
                 img.load()
                 return _to_bgr(_orient(img))
     except MediaError:
@@ -101,6 +106,28 @@ def _check_header(img: Image.Image, name: str, max_pixels: int | None) -> None:
             f"{name}: image too large ({width}x{height} = {width * height:,} pixels, "
             f"limit {max_pixels:,}); refusing to decode"
         )
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray | None:
+    """Colour JPEG straight to BGR with OpenCV's libjpeg-turbo, EXIF orientation
+    applied: about 3 ms for 1280x720 where Pillow's decode and the copies into
+    numpy take about 10 ms (same pixels). None (Pillow decides) unless the data
+    ends with the end-of-image marker: OpenCV fills a truncated image with grey
+    silently. libjpeg's own warnings about damaged data go to stderr."""
+    if not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        return None
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return bgr if bgr is not None and bgr.ndim == 3 and bgr.shape[2] == 3 else None
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    """(height, width) after the EXIF orientation."""
+    width, height = img.size
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block: Pillow's path handles it
+        return (-1, -1)
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def _orient(img: Image.Image) -> Image.Image:
