@@ -25,14 +25,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-import cv2
 import httpx
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_clients import load_frames, load_photo, run_load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
@@ -40,43 +40,6 @@ DEFAULT_PHOTO = MEDIA / "facenet_pytorch" / "multiface.jpg"
 DEFAULT_VIDEO = MEDIA / "face_recognition" / "short_hamilton_clip.mp4"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STARTUP_S = 180.0  # model loading on a busy 2-core machine
-
-
-@dataclass
-class Tally:
-    """What one kind of client saw."""
-
-    latencies_ms: list[float] = field(default_factory=list)
-    statuses: Counter = field(default_factory=Counter)
-    faces: int = 0
-    dropped: int = 0  # connections that failed or closed unexpectedly
-    errors: list[str] = field(default_factory=list)  # first few, for the report
-
-    def drop(self, exc: BaseException) -> None:
-        self.dropped += 1
-        if len(self.errors) < 5:
-            self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-
-    def summary(self, seconds: float) -> dict:
-        ordered = sorted(self.latencies_ms)
-        return {
-            "requests": len(ordered),
-            "per_s": round(len(ordered) / seconds, 2),
-            "faces_per_s": round(self.faces / seconds, 1),
-            "p50_ms": round(percentile(ordered, 50), 1) if ordered else None,
-            "p99_ms": round(percentile(ordered, 99), 1) if ordered else None,
-            "max_ms": round(ordered[-1], 1) if ordered else None,
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "5xx": sum(v for k, v in self.statuses.items() if isinstance(k, int) and k >= 500),
-            "dropped": self.dropped,
-            "errors": self.errors,
-        }
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    rank = max(1, int(np.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
 
 
 class MemorySampler:
@@ -172,98 +135,6 @@ def stop_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def load_photo(path: str | None, max_side: int) -> tuple[bytes, str]:
-    """JPEG bytes of the photo scaled to at most ``max_side`` (a synthetic one if absent)."""
-    if path and Path(path).is_file():
-        from faceattrs.media import read_image
-
-        bgr, name = read_image(path), Path(path).name
-    else:
-        rng = np.random.default_rng(0)
-        bgr, name = rng.integers(0, 256, (480, 640, 3), np.uint8), "synthetic noise (no faces)"
-    scale = min(1.0, max_side / max(bgr.shape[:2]))
-    if scale < 1:
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-    return encoded, f"{name} {bgr.shape[1]}x{bgr.shape[0]}, {len(encoded) // 1024} KiB"
-
-
-def load_frames(path: str | None, width: int, count: int, fallback: bytes) -> tuple[list, str]:
-    """Up to ``count`` JPEG camera frames ``width`` wide from a video (else the photo)."""
-    frames = []
-    if path and Path(path).is_file():
-        capture = cv2.VideoCapture(str(path))
-        while len(frames) < count:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            scale = width / bgr.shape[1]
-            bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            frames.append(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
-        capture.release()
-    if frames:
-        return frames, f"{Path(path).name}, {len(frames)} frames {width} px wide"
-    return [fallback], "the photo, repeated"
-
-
-async def image_client(
-    client: httpx.AsyncClient, url: str, photo: bytes, until: float, budget: list[int], tally: Tally
-) -> None:
-    first = True
-    while (first or time.monotonic() < until) and budget[0] > 0:  # at least one request
-        first, budget[0] = False, budget[0] - 1
-        started = time.perf_counter()
-        try:
-            response = await client.post(
-                url + "/api/v1/images", files={"files": ("photo.jpg", photo, "image/jpeg")}
-            )
-        except httpx.HTTPError as exc:
-            tally.drop(exc)
-            continue
-        tally.latencies_ms.append((time.perf_counter() - started) * 1000)
-        tally.statuses[response.status_code] += 1
-        if response.status_code == 200:
-            tally.faces += sum(len(image["faces"]) for image in response.json()["images"])
-
-
-async def stream_client(url: str, frames: list[bytes], until: float, tally: Tally) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import WebSocketException
-
-    ws_url = "ws" + url.removeprefix("http") + "/api/v1/stream"
-    try:
-        async with connect(ws_url, max_size=2**24, open_timeout=30) as ws:
-            index = 0
-            while index == 0 or time.monotonic() < until:  # at least one frame
-                started = time.perf_counter()
-                await ws.send(frames[index % len(frames)])
-                reply = json.loads(await ws.recv())
-                tally.latencies_ms.append((time.perf_counter() - started) * 1000)
-                tally.statuses["ok" if "faces" in reply else reply.get("error", "?")] += 1
-                tally.faces += len(reply.get("faces", ()))
-                index += 1
-    except (TimeoutError, OSError, WebSocketException) as exc:
-        tally.drop(exc)
-
-
-async def run_load(
-    url: str, photo: bytes, frames: list[bytes], args: argparse.Namespace
-) -> tuple[Tally, Tally, float]:
-    images, streams = Tally(), Tally()
-    budget = [args.max_requests]
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    timeout = httpx.Timeout(args.request_timeout)
-    started = time.monotonic()
-    until = started + args.duration
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        tasks = [
-            image_client(client, url, photo, until, budget, images) for _ in range(args.clients)
-        ]
-        tasks += [stream_client(url, frames, until, streams) for _ in range(args.streams)]
-        await asyncio.wait_for(asyncio.gather(*tasks), args.duration + args.request_timeout + 30)
-    return images, streams, time.monotonic() - started
 
 
 def check_loopback(url: str) -> str:

@@ -200,7 +200,8 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
     from fastapi.staticfiles import StaticFiles
 
     from faceattrs import __version__
-    from faceattrs.jobs import VideoJobs, add_video_routes
+    from faceattrs.jobs import VideoJobs
+    from faceattrs.video_routes import add_video_routes
     from faceattrs.webexport import add_model_routes
 
     settings = settings or ServerSettings()
