@@ -141,6 +141,12 @@ def main() -> int:
         analyze_ms = timed(lambda: analyzer.analyze(bgr), args.repeats)
         report("analyze(bgr array)", analyze_ms)
         report("analyze(JPEG bytes)", timed(lambda: analyzer.analyze(encoded), args.repeats))
+        single = FaceAnalyzer(model_path, detector=args.detector, min_face=args.min_face, threads=1)
+        single_ms = timed(lambda: single.analyze(bgr), args.repeats)
+        report("analyze(bgr, 1 thread)", single_ms)
+        if statistics.median(analyze_ms.wall_ms) > statistics.median(single_ms.wall_ms):
+            print("  NOTE: 2 threads slower than 1: this machine is in its slow mode for "
+                  "multi-threaded runs (README, Speed); rerun for the usual figures")  # fmt: skip
 
         from faceattrs.alignment import align
 

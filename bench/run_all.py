@@ -150,6 +150,7 @@ def analyze(args: argparse.Namespace, tmp: Path) -> dict:
         "latency_median_ms": float(latency["median"]) if latency else None,
         "latency_p90_ms": float(latency["p90"]) if latency else None,
         "latency_jpeg_median_ms": _median(timings.get("analyze(JPEG bytes)")),
+        "latency_1_thread_median_ms": _median(timings.get("analyze(bgr, 1 thread)")),
         "stages_median_ms": stages,
         "faces_per_s_batch_1": rates.get(1),
         "faces_per_s_batch_32": rates.get(32),
@@ -256,7 +257,8 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
             (
                 "analyze latency per photo",
                 f"median {a['latency_median_ms']:.1f} ms, p90 {a['latency_p90_ms']:.1f} ms "
-                f"({a['photo']}; stages ms: {stages})",
+                f"(from JPEG bytes {a['latency_jpeg_median_ms']:.1f} ms, 1 thread "
+                f"{a['latency_1_thread_median_ms']:.1f} ms; {a['photo']}; stages ms: {stages})",
                 a["command"],
             )
         )
