@@ -12,7 +12,8 @@ a ``min_face`` pixel face would be below what the model sees reliably at that
 scale, a pyramid of finer levels follows, each run as one fully convolutional
 pass over the whole image (equivalent to overlapping tiles without seams),
 split into tiles only above ``tile_pixels`` to bound memory. All levels are
-merged by NMS.
+merged by NMS, then :func:`drop_duplicates` removes the boxes NMS's IoU test lets
+through when one face is found at two scales.
 
 Speed (same outputs up to float rounding): the full-range model runs as
 blazeface_full_padded.onnx (scripts/pad_blazeface.py: bottlenecks zero-padded
@@ -57,6 +58,11 @@ _MODELS = {
 COARSE = 0.6  # extra letterbox pass at this fraction of the native scale (huge faces)
 MAX_SCALE = 1.0  # never upsample for the pyramid
 LEVEL_SLACK = 1.3  # no finer level when the last one is this close to the target scale
+# Duplicates left by NMS across pyramid scales (see drop_duplicates): a box holding this
+# share of two other faces' boxes spans several faces; two boxes overlapping by this share
+# of the smaller one are one face.
+SPAN_OVERLAP = 0.5
+NESTED_OVERLAP = 0.8
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,32 @@ def weighted_nms(
         np.asarray(out_score, np.float32),
         np.asarray(out_kps, np.float32),
     )
+
+
+def drop_duplicates(dets: Detections) -> Detections:
+    """Remove what NMS's IoU test leaves when a face is found at two pyramid scales
+    (seen in crowded video frames): first every box that holds ``SPAN_OVERLAP`` of two
+    or more other faces' boxes (a coarse-scale box spanning neighbouring faces), then
+    every box overlapping a better-scored one by ``NESTED_OVERLAP`` of the smaller box
+    (the same face, framed larger or smaller). ``dets`` best score first."""
+    xyxy = dets.xyxy
+    areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+    w = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(
+        xyxy[:, None, 0], xyxy[None, :, 0]
+    )
+    h = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(
+        xyxy[:, None, 1], xyxy[None, :, 1]
+    )
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)  # (N, N)
+    held = inter >= SPAN_OVERLAP * areas[None, :]  # held[i, j]: box i holds most of box j
+    np.fill_diagonal(held, False)
+    spans = held.sum(axis=1) >= 2
+    nested = inter >= NESTED_OVERLAP * np.minimum(areas[:, None], areas[None, :])
+    keep: list[int] = []
+    for i in np.flatnonzero(~spans):
+        if not nested[i, keep].any():
+            keep.append(int(i))
+    return Detections(xyxy[keep], dets.scores[keep], dets.keypoints[keep])
 
 
 def _pad_to(bgr: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -326,7 +358,7 @@ class FaceDetector:
         xyxy = np.concatenate([f[0] for f in found])
         scores = np.concatenate([f[1] for f in found])
         kps = np.concatenate([f[2] for f in found])
-        dets = weighted_nms(xyxy, scores, kps, self.iou_threshold)
+        dets = drop_duplicates(weighted_nms(xyxy, scores, kps, self.iou_threshold))
         if len(dets) == 0:
             return dets
         xyxy = dets.xyxy.copy()

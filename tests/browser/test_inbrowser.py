@@ -225,3 +225,32 @@ def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, a
     assert card.get_attribute("data-mode") == "browser"
     assert_matches_python(card.evaluate("card => card.result")["faces"], analyzer.analyze(photo))
     assert not [r for r in requests if r[0] != "GET" or "/api/" in r[1]]
+
+
+def test_js_drop_duplicates_matches_python(static_page):
+    """detection.js dropDuplicates keeps the same boxes as detection.py drop_duplicates on
+    random clusters of overlapping boxes (nested, spanning and side-by-side)."""
+    from faceattrs.detection import Detections, drop_duplicates
+
+    rng = np.random.default_rng(0)
+    dropped = 0
+    for _ in range(40):
+        count = int(rng.integers(2, 8))
+        centre = rng.uniform(80, 120, (count, 2))
+        size = rng.uniform(20, 90, (count, 1))
+        xyxy = np.concatenate([centre - size / 2, centre + size / 2], axis=1).astype(np.float32)
+        scores = np.sort(rng.uniform(0.5, 1.0, count).astype(np.float32))[::-1].copy()
+        kps = np.zeros((count, 6, 2), np.float32)
+        expected = drop_duplicates(Detections(xyxy, scores, kps)).scores.tolist()
+        faces = [{"xyxy": b.tolist(), "score": float(s), "keypoints": [0] * 12}
+                 for b, s in zip(xyxy, scores, strict=True)]  # fmt: skip
+        got = static_page.evaluate(
+            """async (faces) => {
+                const m = await import("./inbrowser/detection.js");
+                return m.dropDuplicates(faces).map((f) => f.score);
+            }""",
+            faces,
+        )
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+        dropped += count - len(expected)
+    assert dropped > 20  # the cases exercise the rule

@@ -9,6 +9,8 @@ const RAW_SCORE_LIMIT = 80.0;
 const COARSE = 0.6;
 const MAX_SCALE = 1.0;
 const LEVEL_SLACK = 1.3;
+const SPAN_OVERLAP = 0.5; // detection.py drop_duplicates
+const NESTED_OVERLAP = 0.8;
 
 export const MODELS = {
   full: { file: "blazeface_full.onnx", native: 192, strides: [4], anchorsPerLayer: 1, minPx: 10, maxPx: 128, levelRatio: 6 },
@@ -181,6 +183,27 @@ export function weightedNms({ xyxy, scores, keypoints }, iouThreshold) {
   return faces;
 }
 
+/** Duplicates NMS leaves across pyramid scales (detection.py drop_duplicates): boxes holding
+ * SPAN_OVERLAP of two or more other boxes, then boxes overlapping a better-scored one by
+ * NESTED_OVERLAP of the smaller box. `faces` best score first. */
+export function dropDuplicates(faces) {
+  const n = faces.length;
+  const area = faces.map(({ xyxy: b }) => (b[2] - b[0]) * (b[3] - b[1]));
+  const inter = (a, b) => Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]))
+    * Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const keep = [];
+  for (let i = 0; i < n; i += 1) {
+    let held = 0;
+    for (let j = 0; j < n; j += 1) {
+      if (j !== i && inter(faces[i].xyxy, faces[j].xyxy) >= SPAN_OVERLAP * area[j]) held += 1;
+    }
+    if (held >= 2) continue;
+    const nested = keep.some((k) => inter(faces[i].xyxy, faces[k].xyxy) >= NESTED_OVERLAP * Math.min(area[i], area[k]));
+    if (!nested) keep.push(i);
+  }
+  return keep.map((i) => faces[i]);
+}
+
 export class FaceDetector {
   /** `session`: an ort.InferenceSession of the BlazeFace model; `ort`: the runtime module. */
   constructor(ort, session, { model = "full", scoreThreshold = 0.5, iouThreshold = 0.3, minFace = 20, pyramid = null, tilePixels = 1024 * 1024 } = {}) {
@@ -320,7 +343,7 @@ export class FaceDetector {
   async detect(image) {
     if (!image.width || !image.height) return [];
     const candidates = await this.passes(image);
-    const faces = weightedNms(candidates, this.iouThreshold);
+    const faces = dropDuplicates(weightedNms(candidates, this.iouThreshold));
     const out = [];
     for (const face of faces) {
       const [x1, y1, x2, y2] = face.xyxy;
