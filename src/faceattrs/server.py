@@ -12,7 +12,6 @@ camera WebSocket ``/api/v1/stream``; interactive docs at ``/docs``.
 import argparse
 import asyncio
 import io
-import json
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
+from faceattrs.body_limit import BodySizeLimit
 from faceattrs.jobs import Rejected as ApiError
 from faceattrs.jobs import one_line
 from faceattrs.media import sniff_image
@@ -128,67 +128,6 @@ def decode_image(data: bytes, name: str, max_pixels: int):
         return read_image(data, max_pixels=max_pixels)
     except MediaError as exc:
         raise ApiError(422, "unreadable_image", f"{name}: {str(exc).split(': ', 1)[-1]}") from None
-
-
-class BodySizeLimit:
-    """ASGI middleware: answer 413 JSON once a request body exceeds ``max_bytes``."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self._reject(send)
-        seen = 0
-        too_large = replaced = False
-
-        async def limited_receive():
-            nonlocal seen, too_large
-            if too_large:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                too_large = True
-                raise _BodyTooLarge
-            return message
-
-        async def guarded_send(message):
-            nonlocal replaced
-            if not too_large:
-                await send(message)
-            elif not replaced:  # whatever the app answers to the cut-off body: 413
-                replaced = True
-                await self._reject(send)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except _BodyTooLarge:
-            if not replaced:
-                await self._reject(send)
-
-    async def _reject(self, send) -> None:
-        body = json.dumps(
-            {
-                "error": "upload_too_large",
-                "detail": f"request body is over the limit of {self.max_bytes:,} bytes",
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body.encode()})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def create_app(settings: ServerSettings | None = None, analyzer=None, processor=None):
