@@ -420,7 +420,7 @@ def test_cli_rejects_unknown_output_type(squares_video, tmp_path, capsys):
 
 def test_register_cli_does_not_import_the_models():
     code = (
-        "import sys, argparse; from faceattrs.video import register_cli; "
+        "import sys, argparse; from faceattrs.video_command import register_cli; "
         "register_cli(argparse.ArgumentParser().add_subparsers()); "
         "assert 'onnxruntime' not in sys.modules and 'faceattrs.analyzer' not in sys.modules"
     )

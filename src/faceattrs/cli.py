@@ -10,7 +10,7 @@ from faceattrs.data.commands import register as register_data
 from faceattrs.evaluation import register_cli as register_evaluate
 from faceattrs.server import register_cli as register_serve
 from faceattrs.training.commands import register as register_training
-from faceattrs.video import register_cli as register_video
+from faceattrs.video_command import register_cli as register_video
 from faceattrs.webexport import register_cli as register_export_web
 
 
