@@ -254,3 +254,64 @@ def test_js_drop_duplicates_matches_python(static_page):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
         dropped += count - len(expected)
     assert dropped > 20  # the cases exercise the rule
+
+
+def test_js_tracker_smooths_attributes_like_python(static_page):
+    """The page's tracker smooths a track's attributes as tracking.py does (same
+    score-weighted exponential means over 1 s), for faces 0.2 s apart."""
+    from faceattrs.results import Face
+    from faceattrs.tracking import _Smoothed
+
+    rng = np.random.default_rng(1)
+    faces, times = [], []
+    for i in range(12):
+        gender = rng.dirichlet([2, 2])
+        race = rng.dirichlet([1] * 5)
+        age = float(rng.uniform(20, 40))
+        faces.append(
+            Face(
+                xyxy=(100.0 + i, 100.0, 180.0 + i, 180.0),
+                score=float(rng.uniform(0.6, 1.0)),
+                keypoints=tuple((0.0, 0.0) for _ in range(6)),
+                age=age,
+                age_interval=(age - 5, age + 6),
+                gender_probs=dict(zip(("male", "female"), gender.tolist(), strict=True)),
+                race_probs=dict(
+                    zip(("white", "black", "asian", "indian", "other"), race.tolist(), strict=True)
+                ),
+            )
+        )
+        times.append(0.2 * i)
+    smoothed = _Smoothed()
+    expected = [smoothed.add(face, t, 1.0) for face, t in zip(faces, times, strict=True)]
+    got = static_page.evaluate(
+        """async ([faces, times]) => {
+            const m = await import("./inbrowser/video.js");
+            const tracker = new m.FaceTracker();
+            return faces.map((face, i) => tracker.update([face], times[i])[0]);
+        }""",
+        [[_raw_dict(face) for face in faces], times],
+    )
+    assert {face["track_id"] for face in got} == {1}
+    for ours, theirs in zip(got, expected, strict=True):
+        assert ours["age"] == pytest.approx(theirs.age, abs=1e-6)
+        assert ours["age_interval"] == pytest.approx(list(theirs.age_interval), abs=1e-6)
+        for key in ("gender_probs", "race_probs"):
+            assert ours[key] == pytest.approx(getattr(theirs, key), abs=1e-6)
+        assert ours["gender"] == theirs.gender and ours["race"] == theirs.race
+    assert abs(got[-1]["age"] - faces[-1].age) > 0.5  # smoothing changed what is shown
+
+
+def _raw_dict(face) -> dict:
+    """A face as the page's pipeline makes it, unrounded (``to_dict`` rounds)."""
+    return {
+        "box": list(face.xyxy),
+        "score": face.score,
+        "keypoints": [list(p) for p in face.keypoints],
+        "age": face.age,
+        "age_interval": list(face.age_interval),
+        "gender": face.gender,
+        "gender_probs": dict(face.gender_probs),
+        "race": face.race,
+        "race_probs": dict(face.race_probs),
+    }

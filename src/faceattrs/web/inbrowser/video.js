@@ -1,6 +1,7 @@
 // Video files and camera frames in the page: a small IoU tracker (stable ids and colours,
 // a per-person summary) and a video walker that seeks through a file in fixed steps.
-// Simpler than faceattrs/tracking.py: no attribute smoothing, no scene-cut detection.
+// Simpler than faceattrs/tracking.py (no motion prediction, no scene-cut detection), but
+// with its attribute smoothing: a score-weighted exponential mean over `smoothS` seconds.
 
 const iou = (a, b) => {
   const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
@@ -10,16 +11,59 @@ const iou = (a, b) => {
   return union > 0 ? inter / union : 0;
 };
 
+const argmax = (probs) => Object.keys(probs).reduce((a, b) => (probs[b] > probs[a] ? b : a));
+
+/** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
+export class Smoothed {
+  constructor() {
+    this.sums = null;
+    this.weight = 0;
+    this.t = null;
+  }
+
+  /** The face with its age, interval and probabilities averaged over the track so far. */
+  add(face, t, timeConstant) {
+    const genders = Object.keys(face.gender_probs);
+    const races = Object.keys(face.race_probs);
+    const values = [face.age, ...face.age_interval, ...Object.values(face.gender_probs), ...Object.values(face.race_probs)];
+    const weight = Math.max(face.score, 1e-3);
+    const decay = this.sums === null || this.t === null || timeConstant <= 0
+      ? 0 : Math.exp(-Math.max(t - this.t, 0) / timeConstant);
+    this.sums = values.map((v, i) => (this.sums === null ? 0 : decay * this.sums[i]) + v * weight);
+    this.weight = decay * this.weight + weight;
+    this.t = t;
+    const mean = this.sums.map((v) => v / this.weight);
+    const probs = (labels, start) => {
+      const total = labels.reduce((sum, _, i) => sum + mean[start + i], 0) || 1;
+      return Object.fromEntries(labels.map((label, i) => [label, mean[start + i] / total]));
+    };
+    const genderProbs = probs(genders, 3);
+    const raceProbs = probs(races, 3 + genders.length);
+    return {
+      ...face,
+      age: mean[0],
+      age_interval: [mean[1], mean[2]],
+      gender: argmax(genderProbs),
+      gender_probs: genderProbs,
+      race: argmax(raceProbs),
+      race_probs: raceProbs,
+    };
+  }
+}
+
 export class FaceTracker {
-  /** Greedy IoU matching with the last box of each track seen within `maxGap` seconds. */
-  constructor({ minIou = 0.3, maxGap = 1.0 } = {}) {
+  /** Greedy IoU matching with the last box of each track seen within `maxGap` seconds;
+   * attributes smoothed over `smoothS` seconds (0: as predicted). */
+  constructor({ minIou = 0.3, maxGap = 1.0, smoothS = 1.0 } = {}) {
     this.minIou = minIou;
     this.maxGap = maxGap;
+    this.smoothS = smoothS;
     this.tracks = [];
     this.nextId = 1;
   }
 
-  /** Give each face a track_id and add it to its track's record; returns the faces. */
+  /** Give each face a track_id, add it to its track's record (the summary uses the
+   * predictions as they came) and return the faces with smoothed attributes. */
   update(faces, time) {
     const live = this.tracks.filter((t) => time - t.last_time <= this.maxGap);
     const pairs = [];
@@ -42,7 +86,10 @@ export class FaceTracker {
       if (!track) {
         face.track_id = this.nextId;
         this.nextId += 1;
-        track = { track_id: face.track_id, first_time: time, frames: 0, ages: [], lows: [], highs: [], gender: {}, race: {} };
+        track = {
+          track_id: face.track_id, first_time: time, frames: 0, ages: [], lows: [], highs: [], gender: {}, race: {},
+          smoothed: new Smoothed(),
+        };
         this.tracks.push(track);
       }
       track.box = face.box;
@@ -53,22 +100,22 @@ export class FaceTracker {
       track.highs.push(face.age_interval[1]);
       for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
       for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
+      track.shown = track.smoothed.add(face, time, this.smoothS);
     });
-    return out;
+    return out.map((face) => this.tracks.find((t) => t.track_id === face.track_id).shown);
   }
 
   /** One record per person: when seen, mean age, interval and probabilities. */
   summary() {
     const mean = (values) => values.reduce((s, v) => s + v, 0) / values.length;
     const probs = (sums, n) => Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n]));
-    const best = (p) => Object.keys(p).reduce((a, b) => (p[b] > p[a] ? b : a));
     return this.tracks.map((t) => {
       const gender = probs(t.gender, t.frames);
       const race = probs(t.race, t.frames);
       return {
         track_id: t.track_id, first_time: t.first_time, last_time: t.last_time, frames: t.frames,
         age: mean(t.ages), age_interval: [Math.round(mean(t.lows)), Math.round(mean(t.highs))],
-        gender: best(gender), gender_probs: gender, race: best(race), race_probs: race,
+        gender: argmax(gender), gender_probs: gender, race: argmax(race), race_probs: race,
       };
     });
   }
