@@ -135,8 +135,12 @@ def register_quantize(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--samples", type=int, default=300, help="calibration faces per dataset (default 300)"
     )
-    parser.add_argument("--utkface-data", default="../shared/data/utkface")
-    parser.add_argument("--fairface-data", default="../shared/data/fairface")
+    parser.add_argument(
+        "--utkface-data", default="../shared/data/utkface", help="default ../shared/data/utkface"
+    )
+    parser.add_argument(
+        "--fairface-data", default="../shared/data/fairface", help="default ../shared/data/fairface"
+    )
     parser.set_defaults(func=_quantize)
 
 
