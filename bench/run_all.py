@@ -45,7 +45,7 @@ OURS_COMMAND = (
     "faceattrs evaluate src/faceattrs/models/attributes.onnx --split test --scenes "
     "--out reports/eval/utkface_test"
 )
-BASELINE_COMMAND = "faceattrs baseline --epochs 1 --patience 1"
+BASELINE_COMMAND = "faceattrs baseline --epochs 3 --patience 3"
 VIDEO = MEDIA / "facenet_pytorch" / "video.mp4"  # 1080p, 25 fps, people walking
 VIDEO_STAGES = {  # bench_video.py stage -> label in the table
     "analyse+track+write, every=1": "every frame + annotated .mp4",
