@@ -33,6 +33,9 @@ from faceattrs.analyzer import FaceAnalyzer
 from faceattrs.attributes import DEFAULT_MODEL_PATH, AttributeModel
 from faceattrs.media import read_image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine_info import cpu_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = ROOT.parent / "shared" / "media" / "facenet_pytorch" / "multiface.jpg"
 TARGET_LATENCY_MS = 30.0
@@ -47,17 +50,6 @@ def cover(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
     top = (resized.shape[0] - height) // 2
     left = (resized.shape[1] - width) // 2
     return np.ascontiguousarray(resized[top : top + height, left : left + width])
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class Timing(NamedTuple):

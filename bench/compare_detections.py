@@ -19,6 +19,7 @@ import numpy as np
 
 from faceattrs.alignment import align
 from faceattrs.attributes import AttributeModel
+from faceattrs.boxes import box_iou
 from faceattrs.detection import FaceDetector
 from faceattrs.media import read_image
 
@@ -62,17 +63,6 @@ def results() -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None] - inter)
-
-
 def compare(before: dict, after: dict) -> bool:
     same = True
     for name, old in before.items():
@@ -81,7 +71,7 @@ def compare(before: dict, after: dict) -> bool:
         line = f"{name:44s} faces {n_old:2d} -> {n_new:2d}"
         ok = n_old == n_new
         if ok and n_old:
-            overlap = iou(old["xyxy"], new["xyxy"])
+            overlap = box_iou(old["xyxy"], new["xyxy"])
             match = overlap.argmax(axis=1)
             moved = np.abs(old["keypoints"] - new["keypoints"][match]).max()
             crops = np.abs(old["crops"].astype(int) - new["crops"][match].astype(int)).max()

@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_clients import load_frames, load_photo, run_load  # noqa: E402
+from machine_info import cpu_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
@@ -146,14 +147,7 @@ def check_loopback(url: str) -> str:
 
 def machine() -> dict:
     """CPU model, cores and memory of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     ram = None
     try:
         first = Path("/proc/meminfo").read_text().splitlines()[0]  # MemTotal: N kB

@@ -150,7 +150,7 @@ def mp4_moov_first(data: bytes) -> bytes:
     ("faststart") file is: cut short, it still opens and fails only part-way through."""
     top = {kind: (start, size) for kind, start, size in _atoms(data)}
     (moov_at, moov_size), (mdat_at, mdat_size) = top[b"moov"], top[b"mdat"]
-    ftyp = data[: sum(size for kind, _, size in _atoms(data) if kind == b"ftyp")]
+    ftyp = data[: top[b"ftyp"][1]]  # the first box
     moov = bytearray(data[moov_at : moov_at + moov_size])
     shift = len(ftyp) + moov_size - mdat_at  # how far the media data moves
     _shift_chunk_offsets(moov, 8, len(moov), shift)

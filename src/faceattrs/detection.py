@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from faceattrs.boxes import areas, intersections
 from faceattrs.runtime import session_options
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -161,18 +162,12 @@ def drop_duplicates(dets: Detections) -> Detections:
     every box overlapping a better-scored one by ``NESTED_OVERLAP`` of the smaller box
     (the same face, framed larger or smaller). ``dets`` best score first."""
     xyxy = dets.xyxy
-    areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-    w = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(
-        xyxy[:, None, 0], xyxy[None, :, 0]
-    )
-    h = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(
-        xyxy[:, None, 1], xyxy[None, :, 1]
-    )
-    inter = np.clip(w, 0, None) * np.clip(h, 0, None)  # (N, N)
-    held = inter >= SPAN_OVERLAP * areas[None, :]  # held[i, j]: box i holds most of box j
+    box_areas = areas(xyxy)
+    inter = intersections(xyxy, xyxy)
+    held = inter >= SPAN_OVERLAP * box_areas[None, :]  # held[i, j]: box i holds most of box j
     np.fill_diagonal(held, False)
     spans = held.sum(axis=1) >= 2
-    nested = inter >= NESTED_OVERLAP * np.minimum(areas[:, None], areas[None, :])
+    nested = inter >= NESTED_OVERLAP * np.minimum(box_areas[:, None], box_areas[None, :])
     keep: list[int] = []
     for i in np.flatnonzero(~spans):
         if not nested[i, keep].any():

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from faceattrs.boxes import box_iou, overlap_of_smaller
 from faceattrs.results import Face
 
 VELOCITY_POINTS = 6  # recent detections a track's velocity is fitted to ...
@@ -123,27 +124,6 @@ class _Track:
 
 def _centre(xyxy: np.ndarray) -> np.ndarray:
     return (xyxy[:2] + xyxy[2:]) / 2
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of xyxy boxes."""
-    a, b = a.reshape(-1, 1, 4), b.reshape(1, -1, 4)
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
-
-
-def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over the smaller box's area, (len(a), len(b))."""
-    a, b = a.reshape(-1, 1, 4), b.reshape(1, -1, 4)
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return w * h / np.maximum(np.minimum(area_a, area_b), 1e-9)
 
 
 def match_boxes(

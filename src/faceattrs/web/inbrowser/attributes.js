@@ -9,6 +9,9 @@ export function normalize(row) {
   return total > 0 ? p.map((v) => v / total) : p.map(() => 1 / Math.max(p.length, 1));
 }
 
+/** The label with the highest probability (results.py top_label). */
+export const argmax = (probs) => Object.keys(probs).reduce((a, b) => (probs[b] > probs[a] ? b : a));
+
 /** Age, its central interval and the labelled probabilities of one face. */
 export function postprocess(spec, ageRow, genderRow, raceRow) {
   const ageProbs = normalize(ageRow);
@@ -24,15 +27,14 @@ export function postprocess(spec, ageRow, genderRow, raceRow) {
   });
   high = Math.min(high, ageProbs.length - 1);
   const labelled = (labels, row) => Object.fromEntries(labels.map((label, i) => [label, row[i]]));
-  const best = (probs) => Object.keys(probs).reduce((a, b) => (probs[b] > probs[a] ? b : a));
   const genderProbs = labelled(spec.genders, normalize(genderRow));
   const raceProbs = labelled(spec.races, normalize(raceRow));
   return {
     age,
     age_interval: [low, high],
-    gender: best(genderProbs),
+    gender: argmax(genderProbs),
     gender_probs: genderProbs,
-    race: best(raceProbs),
+    race: argmax(raceProbs),
     race_probs: raceProbs,
   };
 }

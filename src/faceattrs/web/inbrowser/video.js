@@ -3,6 +3,8 @@
 // Simpler than faceattrs/tracking.py (no motion prediction, no scene-cut detection), but
 // with its attribute smoothing: a score-weighted exponential mean over `smoothS` seconds.
 
+import { argmax } from "./attributes.js";
+
 const iou = (a, b) => {
   const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
   const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
@@ -10,8 +12,6 @@ const iou = (a, b) => {
   const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
   return union > 0 ? inter / union : 0;
 };
-
-const argmax = (probs) => Object.keys(probs).reduce((a, b) => (probs[b] > probs[a] ? b : a));
 
 /** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
 export class Smoothed {
@@ -81,7 +81,7 @@ export class FaceTracker {
       usedTracks.add(t);
       out[f].track_id = live[t].track_id;
     }
-    out.forEach((face) => {
+    return out.map((face) => {
       let track = this.tracks.find((t) => t.track_id === face.track_id);
       if (!track) {
         face.track_id = this.nextId;
@@ -100,9 +100,8 @@ export class FaceTracker {
       track.highs.push(face.age_interval[1]);
       for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
       for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
-      track.shown = track.smoothed.add(face, time, this.smoothS);
+      return track.smoothed.add(face, time, this.smoothS);
     });
-    return out.map((face) => this.tracks.find((t) => t.track_id === face.track_id).shown);
   }
 
   /** One record per person: when seen, mean age, interval and probabilities. */
