@@ -100,7 +100,9 @@ def test_no_two_labels_overlap_on_the_crowd_photo(shared_dir):
         _assert_apart([rect for rect, _ in placed], width, height)
     # at a quarter of the size the labels crowd: still apart (chips where needed)
     small = [_face(tuple(v / 4 for v in f.xyxy)) for f in faces]
-    _assert_apart([r for r, _ in label_layout(small, width // 4, height // 4)], width // 4, height // 4)
+    _assert_apart(
+        [r for r, _ in label_layout(small, width // 4, height // 4)], width // 4, height // 4
+    )
 
 
 def test_weak_detections_are_drawn_dashed():
