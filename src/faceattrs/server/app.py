@@ -29,7 +29,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
 
     from faceattrs import __version__
     from faceattrs.server.jobs import VideoJobs
-    from faceattrs.server.site import add_model_routes
+    from faceattrs.server.site import add_isolation_headers, add_model_routes
     from faceattrs.server.videos import add_video_routes
 
     settings = settings or ServerSettings()
@@ -74,6 +74,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     add_model_routes(app, settings.model_path)  # the page's in-browser mode loads these
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    add_isolation_headers(app)  # COOP/COEP: the page may run WebAssembly threads
     return app
 
 
