@@ -105,7 +105,8 @@ def face_number(face: Face, index: int) -> str:
 
 def sure(label: str, p: float) -> str:
     """``"female 92%"``, or ``"white? 49%"`` when the top class is below :data:`UNSURE`."""
-    return f"{label}{'?' if p < UNSURE else ''} {round(100 * p)}%"
+    shown = round(100 * p)
+    return f"{label}{'?' if shown < 100 * UNSURE else ''} {shown}%"
 
 
 def face_label(face: Face) -> str:

@@ -40,6 +40,8 @@ ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
 }
+# What the page's /health probe finds on a static site (no 404 in the browser console).
+STATIC_HEALTH = '{"status": "static", "detail": "a static faceattrs site: no server"}\n'
 # Paths that load from other origins (the API docs' CDN) and so are served without them.
 NOT_ISOLATED = ("/docs", "/redoc", "/openapi.json")
 
@@ -127,6 +129,7 @@ def export_web(out: str | os.PathLike, model_path=None, force: bool = False) -> 
             (stage / "models" / "spec.json").write_text(spec_text)
             (stage / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
             (stage / "_headers").write_text(_headers_file())  # Netlify, Cloudflare Pages
+            (stage / "health").write_text(STATIC_HEALTH)  # the page's probe: no server here
             written = []
             for path in sorted(p for p in stage.rglob("*") if p.is_file()):
                 rel = path.relative_to(stage)
@@ -174,22 +177,24 @@ def add_isolation_headers(app) -> None:
 
 
 def add_model_routes(app, model_path=None) -> None:
-    """``GET /models/<name>``: the model files the page's in-browser mode loads."""
+    """``GET /models/<name>``: the model files the page's in-browser mode loads (304 when
+    the page's cached copy, named by its ETag, is current)."""
     from fastapi import HTTPException
-    from fastapi.responses import FileResponse
-
-    from fastapi import Request, Response
+    from fastapi.responses import FileResponse, Response
 
     files = model_files(model_path)
 
-    @app.get("/models/{name}", include_in_schema=False)
-    async def model_file(name: str, request: Request):
-        """The file, or 304 when the page's cached copy (its ETag) is current."""
+    async def model_file(request):
+        name = request.path_params["name"]
         source = files.get(name)
         if source is None or not source.is_file():
             raise HTTPException(status_code=404, detail=f"no model {name!r}")
-        response = FileResponse(source, media_type="application/octet-stream")
+        response = FileResponse(
+            source, media_type="application/octet-stream", stat_result=source.stat()
+        )
         etag = response.headers.get("etag")
         if etag and etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers={"etag": etag})
         return response
+
+    app.router.add_route("/models/{name}", model_file, methods=["GET"], include_in_schema=False)

@@ -13,14 +13,14 @@ const WEAK_SCORE = 0.7; // drawing.py WEAK_SCORE: weaker detections are drawn da
 const UNSURE = 0.6; // drawing.py UNSURE: a top class below this is shown with "?"
 const LABEL_SIZE = 0.025; // drawing.py LABEL_SIZE
 const MIN_LABEL_PX = 10; // drawing.py MIN_LABEL_PX (picture pixels)
-const MIN_SCREEN_PX = 9; // and at least this many screen pixels
+const MIN_SCREEN_PX = 11; // and at least this many screen pixels (legible on any screen)
 
 const colourOf = (face, index) => COLOURS[(face.track_id ?? index) % COLOURS.length];
 const percent = (p) => `${Math.round(p * 100)}%`;
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const faceName = (face, index) => (face.track_id != null ? `#${face.track_id}` : `${index + 1}`);
 /** "female 92%", or "white? 49%" when the top class is below UNSURE. */
-const sure = (label, p) => `${label}${p < UNSURE ? "?" : ""} ${percent(p)}`;
+const sure = (label, p) => `${label}${Math.round(100 * p) < 100 * UNSURE ? "?" : ""} ${percent(p)}`;
 /** drawing.py face_label: "female 92%, 27, white? 49%". */
 const faceLabel = (face) => `${sure(face.gender, face.gender_probs[face.gender])}, ${Math.round(face.age)}, ${sure(face.race, face.race_probs[face.race])}`;
 const isWeak = (face) => face.score != null && face.score < WEAK_SCORE;
@@ -136,5 +136,5 @@ function enableFaceTips(canvas, holder) {
   };
   canvas.addEventListener("pointermove", show);
   canvas.addEventListener("pointerdown", show);
-  canvas.addEventListener("pointerleave", () => { tip.hidden = true; });
+  canvas.addEventListener("pointerleave", (event) => { if (event.pointerType === "mouse") tip.hidden = true; });
 }
