@@ -234,14 +234,14 @@ async function showVideoResult({ video, fallback = null, links = null, frames, t
   for (const [index, track] of tracks.entries()) {
     const id = track.track_id ?? index + 1;
     const colour = COLOURS[id % COLOURS.length];
-    const seen = `${track.first_time.toFixed(1)}–${track.last_time.toFixed(1)} s`;
+    const seen = `${track.first_time.toFixed(1)}–${track.last_time.toFixed(1)}\u00a0s`;
     const [low, high] = track.age_interval;
     const crop = track.crop ? el("img", { className: "crop", src: track.crop, alt: `face of person #${id}` }) : el("span", { className: "crop" });
     tbody.append(el("tr", { "data-track": String(id) },
       el("td", {}, el("span", { className: "swatch", style: `--c:${colour}` }), `#${id}`),
       el("td", {}, crop),
       el("td", {}, seen, el("small", {}, plural(track.frames, "frame"))),
-      el("td", {}, `${Math.round(track.age)}`, el("small", {}, `${Math.round(low)}–${Math.round(high)}, ${AGE_RANGE}`)),
+      el("td", {}, `${Math.round(track.age)}`, el("small", {}, `${Math.round(low)}–${Math.round(high)}`)),
       el("td", {}, sure(track.gender, track.gender_probs[track.gender])),
       el("td", {}, sure(track.race, track.race_probs[track.race]))));
   }
