@@ -11,7 +11,9 @@ Sections (each also runs alone; this script runs them and reads their output):
   wrote (``--evaluate`` recomputes the shipped model's instead, into a temp folder);
 * analyze: ``bench/bench_analyze.py`` (latency per photo, attribute throughput);
 * video: ``bench/bench_video.py`` (frames per second);
-* load: ``bench/load_test.py`` (server throughput and latency under load, memory).
+* load: ``bench/load_test.py`` (server throughput and latency under load, memory);
+* browser: ``bench/bench_browser.py`` (the page's in-browser mode in headless Chromium,
+  multi-threaded and single-threaded WebAssembly; skipped without Chromium).
 
 Writes ``OUT/latest.json`` (every figure, the machine, the commands and their raw
 output) and ``OUT/latest.md`` (the table). Exit code 1 if a section failed.
@@ -54,7 +56,7 @@ VIDEO_STAGES = {  # bench_video.py stage -> label in the table
     "analyse+track+write, every=3": "every 3rd frame + .mp4",
     "decode": "decode only",
 }
-SECTIONS = ("accuracy", "analyze", "video", "load")
+SECTIONS = ("accuracy", "analyze", "video", "load", "browser")
 QUICK_VIDEO_FRAMES = 25
 
 
@@ -232,6 +234,16 @@ def load(args: argparse.Namespace, tmp: Path) -> dict:
     return {**result, "command": shown(command).replace(str(out), "OUT.json")}
 
 
+def browser(args: argparse.Namespace, tmp: Path) -> dict:
+    out = tmp / "browser.json"
+    command = [sys.executable, str(BENCH / "bench_browser.py"), "--json", str(out)]
+    command += ["--frames", "5", "--seconds", "3"] if args.quick else []
+    command += photo_args(args)
+    output = run(command, 1200)
+    return {**json.loads(out.read_text()), "command": shown(command).replace(str(out), "OUT.json"),
+            "output": output}  # fmt: skip
+
+
 # ------------------------------------------------------------------ table
 
 
@@ -290,6 +302,19 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 lo["command"],
             )
         )
+    b = figures.get("browser", {})
+    if b.get("skipped"):
+        table.append(("in-browser mode (Chromium)", f"skipped: {b['skipped']}", b["command"]))
+    elif b:
+        text = "; ".join(
+            f"{mode} ({b[mode]['threads']} thread{'s' if b[mode]['threads'] > 1 else ''}): "
+            f"pipeline {b[mode]['pipeline_fps']:.1f} fps "
+            f"({b[mode]['frame_ms_median']:.0f} ms/frame), "
+            f"camera loop {b[mode]['camera_loop_fps']:.1f} fps, first image (models cached) "
+            f"{b[mode]['first_image_cached_s']:.2f} s"
+            for mode in ("threaded", "single-thread")
+        )
+        table.append(("in-browser mode (Chromium)", f"{text}; {b['chromium']}", b["command"]))
     for name, error in figures.get("errors", {}).items():
         table.append((name, f"FAILED: {error}", ""))
     return table
@@ -353,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_id(Path(args.model) if args.model else PACKAGED_MODEL),
         "errors": {},
     }
-    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load}
+    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load,
+             "browser": browser}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="faceattrs-bench-") as tmp:
         for name, step in steps.items():
             if name in args.skip:
