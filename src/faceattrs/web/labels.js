@@ -20,9 +20,10 @@ const percent = (p) => `${Math.round(p * 100)}%`;
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const faceName = (face, index) => (face.track_id != null ? `#${face.track_id}` : `${index + 1}`);
 /** "female 92%", or "white? 49%" when the top class is below UNSURE. */
-const sure = (label, p) => `${label}${Math.round(100 * p) < 100 * UNSURE ? "?" : ""} ${percent(p)}`;
+const sure = (label, p) => (label == null || p == null ? "?"
+  : `${label}${Math.round(100 * p) < 100 * UNSURE ? "?" : ""} ${percent(p)}`);
 /** drawing.py face_label: "female 92%, 27, white? 49%". */
-const faceLabel = (face) => `${sure(face.gender, face.gender_probs[face.gender])}, ${Math.round(face.age)}, ${sure(face.race, face.race_probs[face.race])}`;
+const faceLabel = (face) => `${sure(face.gender, face.gender_probs?.[face.gender])}, ${Math.round(face.age)}, ${sure(face.race, face.race_probs?.[face.race])}`;
 const isWeak = (face) => face.score != null && face.score < WEAK_SCORE;
 
 function rectOverlap(a, b) {
