@@ -148,8 +148,13 @@ async function fetchAll(urls, onProgress) {
   return { bytes: results.map((r) => r.bytes), from };
 }
 
-const openSession = (bytes) =>
-  ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+// Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
+// server's sessions do: spinning threads slow everything down when the cores are busy.
+const openSession = (bytes) => ort.InferenceSession.create(bytes, {
+  executionProviders: ["wasm"],
+  graphOptimizationLevel: "all",
+  extra: { session: { intra_op: { allow_spinning: "0" } } },
+});
 
 /** An RGBA image (ImageData) of a drawable source, at most `maxSide` px on its long side,
  * on white (transparent pixels composited like faceattrs.media does). */
