@@ -192,7 +192,7 @@ def server(tmp_path_factory, analyzer):
     temp = tmp_path_factory.mktemp("server-temp")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tempfile, "tempdir", str(temp))  # the server's uploads and job folders
-        app = create_app(ServerSettings(max_pixels=4_000_000, max_video_seconds=10), analyzer)
+        app = create_app(ServerSettings(max_pixels=4_000_000, max_video_seconds=10, allowed_hosts="testserver"), analyzer)
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client, temp, app.state.jobs.root
         assert list(temp.iterdir()) == [], "temporary files left after shutdown"

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.cli.common import CliError, add_model_options, model_kwargs
+from faceattrs.cli.common import (
+    CliError,
+    add_model_options,
+    check_not_an_input,
+    model_kwargs,
+    plural,
+    printable,
+    sigterm_interrupts,
+)
 from faceattrs.media import MediaError, read_image
 from faceattrs.output import FORMATS, RecordWriter, make_record, open_output, write_bytes_atomic
 
@@ -62,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--annotate {annotate_dir}: exists and is not a folder")
     inputs = collect_inputs(args.paths, annotate_dir)
     if not inputs:
-        raise CliError(f"no images found in {', '.join(args.paths)}")
+        raise CliError(f"no images found in {', '.join(map(printable, args.paths))}")
+    check_not_an_input(args.output, [path for path, _ in inputs], "--output")
     if annotate_dir is not None:
         destinations = annotation_paths(inputs, annotate_dir)
     else:
@@ -75,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     progress = _progress(len(inputs), args.quiet)
     failed = faces_found = 0
     try:
-        with open_output(args.output) as stream:
+        with sigterm_interrupts(), open_output(args.output) as stream:
             writer = RecordWriter(stream, fmt, spec.genders, spec.races)
             for (path, _), destination, (bgr, faces, error) in zip(
                 inputs, destinations, analyse(analyzer, [p for p, _ in inputs], args), strict=True
@@ -86,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                 failed += error is not None
                 faces_found += len(faces)
                 if error is not None and not args.quiet:
-                    progress.write(f"faceattrs: {path}: {error}", file=sys.stderr)
+                    progress.write(f"faceattrs: {printable(path)}: {error}", file=sys.stderr)
                 progress.update(1)
             writer.close()
     except BrokenPipeError:  # e.g. piped into `head`
@@ -96,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     if not args.quiet:
         print(
-            f"faceattrs: {len(inputs)} images, {faces_found} faces, {failed} failed",
+            f"faceattrs: {plural(len(inputs), 'image')}, {plural(faces_found, 'face')}, "
+            f"{failed} failed",
             file=sys.stderr,
         )
     return 1 if failed else 0
@@ -111,14 +121,21 @@ def collect_inputs(paths: Sequence[str], annotate_dir: Path | None) -> list[tupl
     """Every input image with its path relative to the argument it came from."""
     from faceattrs.media import iter_image_paths
 
-    exclude = [annotate_dir] if annotate_dir is not None else []
     inputs = []
     for arg in paths:
         root = Path(arg)
+        exclude = [annotate_dir] if annotate_dir is not None else []
+        if annotate_dir is not None and _inside(root, annotate_dir):
+            exclude = []  # the input itself: annotation_paths refuses to overwrite it
         for path in iter_image_paths([root], recursive=True, exclude=exclude):
             relative = path.relative_to(root) if root.is_dir() else Path(path.name)
             inputs.append((path, relative))
     return inputs
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it."""
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def annotation_paths(inputs: Sequence[tuple[Path, Path]], folder: Path) -> list[Path]:
