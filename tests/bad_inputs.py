@@ -175,6 +175,22 @@ def cut_with_end_marker(data: bytes) -> bytes:
     return data[: len(data) // 2] + b"\xff\xd9"
 
 
+def bad_exif_jpeg() -> bytes:
+    """A valid JPEG whose EXIF description claims 5000 bytes: Pillow warns about it,
+    naming its own source file."""
+    exif = Image.Exif()
+    exif[0x010E] = "a description"  # ImageDescription (ASCII)
+    out = io.BytesIO()
+    Image.fromarray(picture_bgr()[:, :, ::-1]).save(out, "JPEG", exif=exif.tobytes())
+    data = bytearray(out.getvalue())
+    for order in "<>":  # the entry: tag, type 2 (ASCII), count
+        at = data.find(struct.pack(order + "HHI", 0x010E, 2, len("a description") + 1))
+        if at >= 0:
+            data[at + 4 : at + 8] = struct.pack(order + "I", 5000)
+            return bytes(data)
+    raise AssertionError("no ImageDescription entry in the EXIF block")
+
+
 def grey_jpeg(width: int, height: int) -> bytes:
     """A valid baseline grayscale JPEG of mid-grey pixels at any size, built in
     microseconds: every 8x8 block is "DC difference 0, end of block" (6 bits), so
@@ -292,6 +308,13 @@ SPECS: tuple[tuple[str, str, bool, bool, Callable[[], bytes]], ...] = (
     ("bomb.jpg", "a JPEG header claiming 65000x65000", False, False, jpeg_bomb),
     ("animated.gif", "an animated GIF (4 frames)", False, True, animated_gif),
     ("cmyk.jpg", "a CMYK JPEG", True, False, cmyk_jpeg),
+    (
+        "bad_exif.jpg",
+        "a JPEG whose EXIF data claims more bytes than it has",
+        True,
+        False,
+        bad_exif_jpeg,
+    ),
     ("gray16.png", "a 16-bit grayscale PNG", True, False, png16_gray),
     ("color16.png", "a 16-bit per channel colour PNG", True, False, png16_color),
     ("drawing.svg", "an SVG drawing", False, False, lambda: SVG),

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zlib
 from pathlib import Path
 
@@ -85,6 +86,18 @@ def test_api_analyze(corpus, analyzer, name):
         with pytest.raises(MediaError) as caught:
             analyzer.analyze(source)
         assert_one_line(str(caught.value), name=name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_analyze_shows_no_library_warnings(corpus, analyzer, name):
+    """Pillow's warnings (damaged EXIF ...) name its source files: they are not shown."""
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        try:
+            analyzer.analyze(corpus[name].path)
+        except MediaError:
+            pass
+    assert [str(w.message) for w in shown] == []
 
 
 @pytest.mark.parametrize("name", NAMES)

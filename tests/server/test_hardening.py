@@ -191,6 +191,18 @@ def test_known_paths_answer_405_with_allow(make_client):
     assert client.get("/no/such/page").status_code == 404
 
 
+def test_api_docs_load_nothing_from_other_sites(make_client):
+    import re
+
+    client = make_client()
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        links = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert links and all(link.startswith("/") for link in links), (page, links)
+        assert "googleapis" not in html and "cdn" not in html
+        assert all(client.get(link).status_code == 200 for link in links)
+
+
 def test_connections_without_request_headers_are_closed():
     uvicorn = pytest.importorskip("uvicorn")
     from faceattrs.server.guards import guarded_h11_protocol

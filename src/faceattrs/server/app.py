@@ -10,6 +10,7 @@ command: :mod:`faceattrs.cli.serve`.
 # No `from __future__ import annotations` here: FastAPI reads the route
 # annotations at definition time, and they name lazily imported classes.
 import asyncio
+import os
 from typing import Annotated, Any
 
 from faceattrs.resources import WEB_DIR
@@ -42,6 +43,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
             max_pixels=settings.max_pixels,
             providers=settings.provider,
             spinning=False,  # requests run in parallel threads
+            threads=max(1, (os.cpu_count() or 1) // settings.max_busy),  # cores shared out
         )
     if processor is None:
         from faceattrs.server.jobs import video_processor
@@ -77,10 +79,13 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
         title="faceattrs",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own files, not a CDN
+        redoc_url=None,
         description="Find faces and estimate perceived age, gender and race. " + DISCLAIMER,
     )
     app.state.settings, app.state.analyzer, app.state.jobs = settings, analyzer, jobs
     app.state.admission = admission
+    _add_docs_routes(app)
     _add_error_handlers(app)
     _add_image_routes(app, settings, analyzer, jobs, admission)
     add_video_routes(app, jobs, settings.max_pixels, settings.max_video_seconds, _ERRORS)
@@ -97,6 +102,34 @@ def _error(status: int, code: str, detail: str, headers: dict[str, str] | None =
     from fastapi.responses import JSONResponse
 
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _add_docs_routes(app) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with scripts and styles from the package's
+    ``web/vendor/docs`` (see its VERSION): no CDN, no web fonts, works offline."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    assets = "/vendor/docs"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc():
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon-32x32.png",
+            with_google_fonts=False,
+        )
 
 
 def _add_guards(app, settings: ServerSettings) -> None:

@@ -45,9 +45,9 @@ class ServerSettings:
     work_dir: str | None = None  # parent of the job folders; None: system temp
     max_request_pixels: int = 80_000_000  # decoded pixels of one image request
     max_pixels_in_flight: int = 160_000_000  # decoded pixels of all requests and frames
-    max_busy: int = max(1, min(4, os.cpu_count() or 1))  # analyses at once
-    max_waiting: int = 4  # requests queued for a slot; more get 429
-    queue_wait_s: float = 0.5  # longest wait in that queue before 429 / 503
+    max_busy: int = max(1, (os.cpu_count() or 1) // 2)  # analyses at once, each on 2 cores
+    max_waiting: int = 2  # requests queued for a slot; more get 429 at once
+    queue_wait_s: float = 0.1  # longest wait in that queue before 429 / 503
     max_video_frames: int = 18_000  # by content: 5 minutes at 60 fps
     max_video_pixels: int = 40_000_000_000  # decoded pixels of one video, in all
     header_timeout_s: float = 10.0  # close connections whose request headers lag
