@@ -106,9 +106,9 @@ def load_frames(path: str | None, width: int, count: int, fallback: bytes) -> tu
 async def image_client(
     client: httpx.AsyncClient, url: str, photo: bytes, until: float, budget: list[int], tally: Tally
 ) -> None:
-    first = True
-    while (first or time.monotonic() < until) and budget[0] > 0:  # at least one request
-        first, budget[0] = False, budget[0] - 1
+    answered = False
+    while (not answered or time.monotonic() < until) and budget[0] > 0:  # at least one answer
+        budget[0] -= 1
         started = time.perf_counter()
         try:
             response = await client.post(
@@ -123,6 +123,7 @@ async def image_client(
             await asyncio.sleep(min(float(response.headers.get("retry-after", 1)), 5.0))
             continue
         tally.latencies_ms.append((time.perf_counter() - started) * 1000)  # answered ones
+        answered = True
         if response.status_code == 200:
             tally.faces += sum(len(image["faces"]) for image in response.json()["images"])
 
@@ -134,8 +135,8 @@ async def stream_client(url: str, frames: list[bytes], until: float, tally: Tall
     ws_url = "ws" + url.removeprefix("http") + "/api/v1/stream"
     try:
         async with connect(ws_url, max_size=2**24, open_timeout=30) as ws:
-            index = 0
-            while index == 0 or time.monotonic() < until:  # at least one frame
+            index, answered = 0, False
+            while not answered or time.monotonic() < until:  # at least one answered frame
                 started = time.perf_counter()
                 await ws.send(frames[index % len(frames)])
                 reply = json.loads(await ws.recv())
@@ -146,6 +147,7 @@ async def stream_client(url: str, frames: list[bytes], until: float, tally: Tall
                     await asyncio.sleep(0.2)
                     continue
                 tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+                answered = True
                 tally.faces += len(reply.get("faces", ()))
                 index += 1
     except (TimeoutError, OSError, WebSocketException) as exc:
