@@ -207,10 +207,15 @@ def test_connections_without_request_headers_are_closed():
     uvicorn = pytest.importorskip("uvicorn")
     from faceattrs.server.guards import guarded_h11_protocol
 
-    async def app(scope, receive, send):  # a minimal ASGI app
+    async def app(scope, receive, send):  # a minimal ASGI app: 204, or a WebSocket echo
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
+        elif scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            while (message := await receive())["type"] == "websocket.receive":
+                await send({"type": "websocket.send", "text": message.get("text") or "?"})
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -230,6 +235,12 @@ def test_connections_without_request_headers_are_closed():
             started = time.monotonic()
             assert idle.recv(100) == b""  # closed by the server
             assert time.monotonic() - started < 3
+        from websockets.sync.client import connect
+
+        with connect(f"ws://127.0.0.1:{port}/") as ws:  # a WebSocket outlives the timeout
+            time.sleep(1.0)
+            ws.send("still there")
+            assert ws.recv(timeout=5) == "still there"
     finally:
         server.should_exit = True
         thread.join(10)

@@ -143,7 +143,9 @@ def guarded_h11_protocol(header_timeout_s: float):
             self.loop.call_later(header_timeout_s, self._header_timeout, cycle)
 
         def _header_timeout(self, cycle) -> None:
-            if self.cycle is cycle and not self.transport.is_closing():  # no new request
+            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                return  # closed, or upgraded to a WebSocket (its own protocol now)
+            if self.cycle is cycle:  # no new request since the timer started
                 self.transport.close()
 
     return GuardedH11Protocol
