@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from faceattrs.batch.parquet import DEFAULT_IMAGES_PER_PART, part_name, write_table_atomic
 
+MISSING = -1  # a resume key that could not be read (stat failed)
 IMAGES_PER_BATCH = 16  # images per actor call (the local engine's batch too)
 LOOPBACK_ENV = {
     # Ray's node address is the loopback address (Ray then binds its servers there
@@ -126,7 +127,7 @@ def _rgb_to_bgr(image: Any) -> tuple[np.ndarray | None, str | None]:
 def _column(batch: dict[str, np.ndarray], name: str, n: int) -> list[int | None]:
     if name not in batch:
         return [None] * n
-    return [None if v is None or v != v else int(v) for v in batch[name]]
+    return [None if v is None or v != v or v == MISSING else int(v) for v in batch[name]]
 
 
 def analyze_dataset(
@@ -167,13 +168,16 @@ def analyze_dataset(
 def paths_dataset(
     paths: Sequence[str], keys: Sequence[tuple[int | None, int | None]], images_per_block: int
 ) -> Any:
-    """A Dataset with ``path``, ``file_size``, ``file_mtime_ns``, in blocks of images."""
+    """A Dataset with ``path``, ``file_size``, ``file_mtime_ns``, in blocks of images.
+
+    A missing key is stored as -1, not null: Ray hands an int64 column with nulls to the
+    actor as float64 and the nanoseconds would lose their last digits."""
     import ray.data
 
     table = pa.table({
         "path": pa.array(list(paths), pa.string()),
-        "file_size": pa.array([k[0] for k in keys], pa.int64()),
-        "file_mtime_ns": pa.array([k[1] for k in keys], pa.int64()),
+        "file_size": pa.array([MISSING if k[0] is None else k[0] for k in keys], pa.int64()),
+        "file_mtime_ns": pa.array([MISSING if k[1] is None else k[1] for k in keys], pa.int64()),
     })  # fmt: skip
     step = max(1, images_per_block)
     return ray.data.from_arrow([table.slice(i, step) for i in range(0, len(table), step)])
@@ -210,3 +214,11 @@ def _atomic_parts_sink(folder: Path, run_id: str, rows_per_part: int):
             return "FaceattrsParts"
 
     return AtomicParts()
+
+
+def collect_rows(rows: Any) -> pa.Table:
+    """A Dataset of face rows as one Arrow table in the driver (for small results)."""
+    import ray
+
+    tables = [t for t in ray.get(rows.to_arrow_refs()) if t.num_rows]
+    return pa.concat_tables(tables) if tables else pa.table({})
