@@ -33,6 +33,9 @@ def assert_same_rows(a: pa.Table, b: pa.Table, tolerance: float = 1e-4) -> None:
         x, y = _numbers(a[name]), _numbers(b[name])
         if x is None:
             x, y = a[name].to_pylist(), b[name].to_pylist()
-            assert x == y, (name, [(i, u, v) for i, (u, v) in enumerate(zip(x, y)) if u != v][:3])
+            assert x == y, (
+                name,
+                [(i, u, v) for i, (u, v) in enumerate(zip(x, y, strict=True)) if u != v][:3],
+            )
         else:
             np.testing.assert_allclose(x, y, rtol=tolerance, atol=tolerance, err_msg=name)
