@@ -69,7 +69,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, quiet: bo
     if quiet:
         import logging
 
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
     return ray
 
 
