@@ -43,7 +43,7 @@ def photos(count: int, photo: str | None, folder: Path) -> tuple[list[str], str]
     if photo is None and FAIRFACE_TEST.is_file() and (SHARED / "data" / "fairface").is_dir():
         names = FAIRFACE_TEST.read_text().split()[:count]
         paths = [str(SHARED / "data" / "fairface" / name) for name in names]
-        return paths, f"{len(paths)} FairFace test photos (448x448, one face each)"
+        return paths, f"{len(paths)} FairFace test photos ({_size(paths[0])}, one face each)"
     if photo is None:
         photo = str(SHARED / "media" / "facenet_pytorch" / "multiface.jpg")
     if not Path(photo).is_file():
@@ -53,7 +53,14 @@ def photos(count: int, photo: str | None, folder: Path) -> tuple[list[str], str]
         target = folder / f"{i:05d}{Path(photo).suffix}"
         shutil.copyfile(photo, target)
         paths.append(str(target))
-    return paths, f"{count} copies of {Path(photo).name}"
+    return paths, f"{count} copies of {Path(photo).name} ({_size(photo)})"
+
+
+def _size(path: str) -> str:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return f"{image.width}x{image.height}, {Path(path).stat().st_size // 1024} KB"
 
 
 def run_local(paths: list[str], out: Path, threads: int, model: str | None) -> float:

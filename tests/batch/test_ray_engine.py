@@ -94,13 +94,18 @@ def test_paths_dataset_gives_the_local_rows_and_error_rows(
     assert_same_rows(table, pq.read_table(local))
 
 
-def test_image_dataset_rows(ray_local, tmp_path, random_model_path):  # noqa: F811
+@pytest.mark.parametrize("reader", ["read_images", "read_binary_files"])
+def test_image_and_bytes_datasets_give_the_local_rows(ray_local, tmp_path, random_model_path,  # noqa: F811
+                                                      reader):  # fmt: skip
     import ray.data
 
     crops = _images(tmp_path / "crops", 6)
     for bad in ("broken.jpg", "notes.txt.png"):
         (crops / bad).unlink()
-    images = ray.data.read_images(str(crops), include_paths=True, mode="RGB")
+    if reader == "read_images":  # decoded RGB arrays in an "image" column
+        images = ray.data.read_images(str(crops), include_paths=True, mode="RGB")
+    else:  # encoded files in a "bytes" column
+        images = ray.data.read_binary_files(str(crops), include_paths=True)
     rows = ray_engine.analyze_dataset(
         images, analyzer_kwargs={"model_path": str(random_model_path)}, aligned=True
     )
