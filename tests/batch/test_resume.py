@@ -131,7 +131,7 @@ def _run_cli(args: list[str]) -> subprocess.Popen:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_run_resumes_to_exactly_the_full_set(tmp_path, random_model_path, sig):  # noqa: F811
-    n = 400
+    n = 150
     crops = _images(tmp_path / "crops", n)
     out = tmp_path / "out"
     args = [
