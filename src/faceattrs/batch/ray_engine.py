@@ -51,9 +51,12 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, quiet: bo
     import ray
 
     if address is None:
-        from ray._private import ray_constants  # imported before us: set it here too
+        try:  # Ray read the variable at import if it was imported before us: set it too
+            from ray._private import ray_constants
 
-        ray_constants.ENABLE_RAY_CLUSTER = False
+            ray_constants.ENABLE_RAY_CLUSTER = False
+        except ImportError:  # another Ray layout: the environment variable must do
+            pass
     if ray.is_initialized():
         return ray
     kwargs: dict[str, Any] = {"log_to_driver": not quiet, "configure_logging": not quiet}
@@ -185,9 +188,12 @@ def paths_dataset(
 
 def write_parts(
     rows: Any, folder: str | os.PathLike, run_id: str, rows_per_part: int = DEFAULT_IMAGES_PER_PART
-) -> None:
-    """Write a Dataset of face rows as atomically committed parts into ``folder``."""
-    rows.write_datasink(_atomic_parts_sink(Path(folder), run_id, rows_per_part))
+) -> dict[str, int]:
+    """Write a Dataset of face rows as atomically committed parts into ``folder``; the
+    totals written: ``rows``, ``faces`` and ``errors`` (rows with ``error`` set)."""
+    sink = _atomic_parts_sink(Path(folder), run_id, rows_per_part)
+    rows.write_datasink(sink)
+    return sink.totals
 
 
 def _atomic_parts_sink(folder: Path, run_id: str, rows_per_part: int):
@@ -196,15 +202,28 @@ def _atomic_parts_sink(folder: Path, run_id: str, rows_per_part: int):
     class AtomicParts(Datasink):
         """One part per write task: temporary file, fsync, rename."""
 
-        def write(self, blocks: Iterable[Any], ctx: Any) -> None:
+        def __init__(self) -> None:
+            self.totals = {"rows": 0, "faces": 0, "errors": 0}
+
+        def write(self, blocks: Iterable[Any], ctx: Any) -> dict[str, int]:
             tables = [block for block in blocks if block.num_rows]
-            if tables:
-                target = folder / part_name(f"{run_id}-t{ctx.task_idx:06d}", 0)
-                n = 0
-                while target.exists():
-                    n += 1
-                    target = folder / part_name(f"{run_id}-t{ctx.task_idx:06d}", n)
-                write_table_atomic(pa.concat_tables(tables), target)
+            if not tables:
+                return {"rows": 0, "faces": 0, "errors": 0}
+            table = pa.concat_tables(tables)
+            stem = f"{run_id}-t{ctx.task_idx:06d}"
+            n = 0
+            while (folder / part_name(stem, n)).exists():  # a retried task: never overwrite
+                n += 1
+            write_table_atomic(table, folder / part_name(stem, n))
+            return {
+                "rows": table.num_rows,
+                "faces": table.num_rows - table.column("face_index").null_count,
+                "errors": table.num_rows - table.column("error").null_count,
+            }
+
+        def on_write_complete(self, write_result: Any) -> None:
+            returns = [r for r in write_result.write_returns if r]
+            self.totals = {k: sum(r[k] for r in returns) for k in self.totals}
 
         @property
         def min_rows_per_write(self) -> int:

@@ -141,10 +141,8 @@ def _run_local(args, analyzer, paths, keys, schema, sha, folder: bool, analyse) 
 
 
 def _run_ray(args, paths, keys, analyzer_kwargs, sha) -> tuple[int, int]:
-    import pyarrow.compute as pc
-
     from faceattrs.batch import ray_engine
-    from faceattrs.batch.parquet import new_run_id, read_rows
+    from faceattrs.batch.parquet import new_run_id
 
     if not paths:
         return 0, 0
@@ -158,23 +156,8 @@ def _run_ray(args, paths, keys, analyzer_kwargs, sha) -> tuple[int, int]:
         dataset, analyzer_kwargs=analyzer_kwargs, actors=actors, threads_per_actor=threads,
         aligned=args.aligned, model_sha256=sha,
     )  # fmt: skip
-    run_id = new_run_id()
-    ray_engine.write_parts(rows, args.output, run_id, rows_per_part=args.part_size)
-    written = read_rows_of_run(args.output, run_id, read_rows)
-    errors = written.filter(pc.is_valid(written.column("error")))
-    failed = len(set(errors.column("path").to_pylist()))
-    found = int(pc.sum(pc.is_valid(written.column("face_index"))).as_py() or 0)
-    return failed, found
-
-
-def read_rows_of_run(folder: str, run_id: str, read_rows: Callable) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    parts = sorted(Path(folder).glob(f"part-{run_id}-*.parquet"))
-    if not parts:
-        return read_rows(folder).slice(0, 0)
-    return pa.concat_tables([pq.read_table(p) for p in parts])
+    totals = ray_engine.write_parts(rows, args.output, new_run_id(), rows_per_part=args.part_size)
+    return totals["errors"], totals["faces"]  # an image with an error has one row
 
 
 def _progress(total: int, quiet: bool):
