@@ -35,7 +35,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument(
         "--workers", type=positive_int, metavar="N",
-        help="Ray actors (default: CPUs minus one, over --threads)",
+        help="Ray actors (default: CPUs minus one, over --threads, which with --engine ray "
+        "means ONNX Runtime threads per actor, default 1)",
     )  # fmt: skip
     group.add_argument(
         "--part-size", type=positive_int, default=1000, metavar="N",
