@@ -151,3 +151,7 @@ def test_same_rows_from_local_and_ray_engines(ray_local, shared_dir, tmp_path):
     assert expected.column("face_index").null_count < expected.num_rows  # faces were found
     assert len(set(got.column("path").to_pylist())) == len(photos)
     assert_same_rows(got, expected)
+    # Ray's parts carry the resume keys: a resumed run (either engine) has nothing to do
+    resumed = ["analyze", *photos, "-q", "--format", "parquet", "-o", str(remote), "--resume"]
+    assert main(resumed) == 0
+    assert read_rows(remote).num_rows == got.num_rows
