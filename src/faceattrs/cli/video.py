@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--smooth", type=float, default=1.0, metavar="S",
-        help="time constant (s) of the smoothing of attributes along a track; 0: off",
+        help="time constant (s) of the smoothing of attributes along a track; 0: off "
+        "(default: %(default)s)",
     )  # fmt: skip
     add_model_options(
         parser,
