@@ -13,6 +13,8 @@ Sections (each also runs alone; this script runs them and reads their output):
 * video: ``bench/bench_video.py`` (frames per second);
 * load: ``bench/load_test.py`` (16 image clients posting a one-face 640x480 photo and
   4 camera streams for 60 s: throughput, p99 latency, shed requests, 5xx, memory).
+* batch: ``bench/bench_batch.py`` (images/s of ``analyze --format parquet``, local engine
+  and Ray Data engine, Ray's start-up; the quick run skips Ray).
 
 Writes ``OUT/latest.json`` (every figure, the machine, the commands and their raw
 output) and ``OUT/latest.md`` (the table). Exit code 1 if a section failed.
@@ -55,7 +57,7 @@ VIDEO_STAGES = {  # bench_video.py stage -> label in the table
     "analyse+track+write, every=3": "every 3rd frame + .mp4",
     "decode": "decode only",
 }
-SECTIONS = ("accuracy", "analyze", "video", "load")
+SECTIONS = ("accuracy", "analyze", "video", "load", "batch")
 QUICK_VIDEO_FRAMES = 25
 
 
@@ -232,6 +234,23 @@ def load(args: argparse.Namespace, tmp: Path) -> dict:
     return {**result, "command": shown(command).replace(str(out), "OUT.json")}
 
 
+# ------------------------------------------------------------------ batch
+
+
+def batch(args: argparse.Namespace, tmp: Path) -> dict:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return {"skipped": "pyarrow not installed: pip install 'faceattrs[parquet]'"}
+    out = tmp / "batch.json"
+    command = [sys.executable, str(BENCH / "bench_batch.py"), "--json", str(out)]
+    command += ["--images", "30", "--skip-ray"] if args.quick else []
+    command += ["--model", args.model] if args.model else []
+    output = run(command, 1800)
+    result = json.loads(out.read_text())
+    return {**result, "command": shown(command).replace(str(out), "OUT.json"), "output": output}
+
+
 # ------------------------------------------------------------------ table
 
 
@@ -291,6 +310,22 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 lo["command"],
             )
         )
+    b = figures.get("batch", {})
+    if b.get("photos"):
+        cores = b["cores"]
+        text = (
+            f"local engine {b['local, 1 thread']['images_per_s']} images/s on 1 thread, "
+            f"{b[f'local, {cores} threads']['images_per_s']} on {cores} threads"
+        )
+        if "ray, warm" in b:
+            text += (
+                f"; Ray ({b['ray_actors']}): start-up {b['ray start-up']['seconds']} s, "
+                f"first run {b['ray, cold']['images_per_s']} images/s, "
+                f"second {b['ray, warm']['images_per_s']}"
+            )
+        else:
+            text += f"; Ray {b.get('ray')}"
+        table.append(("many photos, Parquet (images/s)", f"{text} ({b['photos']})", b["command"]))
     for name, error in figures.get("errors", {}).items():
         table.append((name, f"FAILED: {error}", ""))
     return table
@@ -354,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_id(Path(args.model) if args.model else PACKAGED_MODEL),
         "errors": {},
     }
-    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load}
+    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load, "batch": batch}
     with tempfile.TemporaryDirectory(prefix="faceattrs-bench-") as tmp:
         for name, step in steps.items():
             if name in args.skip:

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from faceattrs.cli.batch import add_options as add_batch_options
+from faceattrs.cli.batch import check_options as check_batch_options
+from faceattrs.cli.batch import run as run_parquet
 from faceattrs.cli.common import (
     CliError,
     add_model_options,
@@ -47,8 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument(
-        "--format", choices=FORMATS, help="output format (default: from --output suffix, jsonl)"
-    )
+        "--format", choices=(*FORMATS, "parquet"),
+        help="output format (default: from --output suffix, jsonl); parquet: "
+        "pip install 'faceattrs[parquet]'",
+    )  # fmt: skip
     parser.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     parser.add_argument(
         "--annotate", metavar="DIR", help="write copies with boxes and labels drawn into DIR"
@@ -59,12 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="inputs are aligned face crops framed like UTKFace's: skip detection",
     )
     add_model_options(parser)
+    add_batch_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     fmt = args.format or _format_from_suffix(args.output)
+    check_batch_options(args, fmt)
     annotate_dir = Path(args.annotate) if args.annotate else None
     if annotate_dir is not None and annotate_dir.exists() and not annotate_dir.is_dir():
         raise CliError(f"--annotate {annotate_dir}: exists and is not a folder")
@@ -72,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise CliError(f"no images found in {', '.join(map(printable, args.paths))}")
     check_not_an_input(args.output, [path for path, _ in inputs], "--output")
+    if fmt == "parquet":
+        return run_parquet(args, inputs, analyse)
     if annotate_dir is not None:
         destinations = annotation_paths(inputs, annotate_dir)
     else:
@@ -114,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _format_from_suffix(output: str | None) -> str:
     suffix = Path(output).suffix.lower().lstrip(".") if output else ""
-    return suffix if suffix in FORMATS else "jsonl"
+    return suffix if suffix in (*FORMATS, "parquet") else "jsonl"
 
 
 def collect_inputs(paths: Sequence[str], annotate_dir: Path | None) -> list[tuple[Path, Path]]:
