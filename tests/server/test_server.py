@@ -68,7 +68,7 @@ class BlockingProcessor:
         self.release = threading.Event()
         self.cancelled = threading.Event()
 
-    def __call__(self, src, out_dir, progress, cancelled):
+    def __call__(self, src, out_dir, progress, cancelled, name=None):
         self.started.set()
         progress(1, 4)
         while not self.release.wait(0.01):
@@ -104,6 +104,7 @@ def make_client(tmp_path):
 
     def make(analyzer=None, processor=None, raise_server_exceptions=True, **settings):
         settings.setdefault("work_dir", str(tmp_path))
+        settings.setdefault("allowed_hosts", "testserver")  # TestClient's host name
         app = create_app(ServerSettings(**settings), analyzer or FakeAnalyzer(), processor)
         client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
@@ -357,7 +358,7 @@ def test_finished_jobs_expire_and_shutdown_removes_everything(make_client, clip)
 
 
 def test_failed_job_reports_one_line_and_keeps_nothing(make_client, clip):
-    def broken(src, out_dir, progress, cancelled):
+    def broken(src, out_dir, progress, cancelled, name=None):
         (out_dir / "partial.webm").write_bytes(b"x")
         raise ValueError("decoder exploded\nwith details")
 
