@@ -210,3 +210,4 @@ def test_export_documents_the_isolation_headers_and_answers_the_health_probe(tmp
     for name, value in ISOLATION_HEADERS.items():
         assert f"{name}: {value}" in headers
     assert json.loads((tmp_path / "site" / "health").read_text())["status"] != "ok"
+    assert not (tmp_path / "site" / "vendor" / "docs").exists(), "no API, so no API docs"

@@ -35,6 +35,7 @@ WEB_MODEL = MODELS_DIR / "attributes_fp32.onnx"
 LICENSE_FILES = ("LICENSE-blazeface", "NOTICE")
 RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 SKIP_SUFFIXES = (".map",)
+SKIP_FOLDERS = ("vendor/docs",)  # the server's API docs assets: a static site has no API
 # What makes the page cross-origin isolated (SharedArrayBuffer, so WebAssembly threads).
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -42,7 +43,7 @@ ISOLATION_HEADERS = {
 }
 # What the page's /health probe finds on a static site (no 404 in the browser console).
 STATIC_HEALTH = '{"status": "static", "detail": "a static faceattrs site: no server"}\n'
-# Paths that load from other origins (the API docs' CDN) and so are served without them.
+# The API docs pages need no threads and are served as FastAPI makes them.
 NOT_ISOLATED = ("/docs", "/redoc", "/openapi.json")
 
 
@@ -68,7 +69,10 @@ def _site_files(model_path: str | os.PathLike | None) -> dict[str, Path]:
     files = {
         path.relative_to(WEB_DIR).as_posix(): path
         for path in sorted(WEB_DIR.rglob("*"))
-        if path.is_file() and path.suffix not in SKIP_SUFFIXES and "__pycache__" not in path.parts
+        if path.is_file()
+        and path.suffix not in SKIP_SUFFIXES
+        and "__pycache__" not in path.parts
+        and not path.relative_to(WEB_DIR).as_posix().startswith(SKIP_FOLDERS)
     }
     for name, source in model_files(model_path).items():
         files[f"models/{name}"] = source
