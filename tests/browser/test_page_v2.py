@@ -100,7 +100,11 @@ def test_images_fit_the_screen_and_labels_never_overlap(served, screen, shared_d
     page = served.page
     photos = [shared_dir / "media" / p for p in (CROWD, "facenet_pytorch/multiface.jpg")]
     page.set_input_files("#image-input", [str(p) for p in photos])
-    page.wait_for_function("document.querySelectorAll('.card[data-state=done]').length === 2")
+    page.wait_for_function("!document.querySelector('.card[data-state=pending]')")
+    states = page.eval_on_selector_all(
+        ".card", "cs => cs.map((c) => c.dataset.state + ' ' + c.innerText.slice(0, 200))"
+    )
+    assert all(state.startswith("done") for state in states), states
     for canvas in page.query_selector_all(".card canvas"):
         rects = canvas.evaluate(LABEL_RECTS)
         assert rects, "every picture has labels"

@@ -173,7 +173,8 @@ function clearImages() {
 }
 
 function pumpImages() {
-  while (imagesRunning < UPLOADS_AT_ONCE && imageQueue.length) {
+  const atOnce = inBrowser() ? UPLOADS_AT_ONCE : Math.min(UPLOADS_AT_ONCE, mode.maxBusy || UPLOADS_AT_ONCE);
+  while (imagesRunning < atOnce && imageQueue.length) {
     imagesRunning += 1;
     analyseImage(imageQueue.shift()).finally(() => {
       imagesRunning -= 1;
@@ -192,12 +193,22 @@ function loadPicture(file) {
   });
 }
 
-async function serverImageResult(file) {
-  const form = new FormData();
-  form.append("files", file, file.name);
-  const response = await fetch(`${API}/images`, { method: "POST", body: form });
-  if (!response.ok) throw new Error(await errorText(response));
-  return (await response.json()).images[0];
+const BUSY_RETRIES = 20; // a busy server (429/503 with Retry-After) is asked again this often
+
+/** The server's result for one image; while the server is busy (429/503) the request is
+ * repeated after its Retry-After, with `onWait(text)` saying so. */
+async function serverImageResult(file, onWait = () => {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const form = new FormData();
+    form.append("files", file, file.name);
+    const response = await fetch(`${API}/images`, { method: "POST", body: form });
+    if (response.ok) return (await response.json()).images[0];
+    if (![429, 503].includes(response.status) || attempt >= BUSY_RETRIES) throw new Error(await errorText(response));
+    const seconds = Math.min(10, Math.max(0.5, Number(response.headers.get("retry-after")) || 1));
+    onWait(`The server is busy; trying again in ${seconds} s…`);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    onWait("Analysing…");
+  }
 }
 
 /** Decode and analyse an image inside the page (EXIF orientation applied, no colour
@@ -224,7 +235,8 @@ async function analyseImage({ file, card, canvas, picture, title, body }) {
   const where = mode.current;
   let result;
   try {
-    result = await (where === "browser" ? localImageResult(file) : serverImageResult(file));
+    const onWait = (text) => { body.lastChild.textContent = text; };
+    result = await (where === "browser" ? localImageResult(file) : serverImageResult(file, onWait));
   } catch (error) {
     card.className = "card error";
     card.dataset.state = "error";
@@ -334,6 +346,7 @@ async function showLimits() {
     const limits = health.limits;
     $("version").textContent = `faceattrs ${health.version}`;
     $("ttl-minutes").textContent = String(Math.round(limits.job_ttl_s / 60));
+    mode.maxBusy = limits.max_busy; // analyses the server runs at once (more get 429)
     mode.hints.server = {
       image: `${$("image-hint").textContent} · up to ${limits.max_images} at once, ${megabytes(limits.max_upload_bytes)}, ${Math.round(limits.max_pixels / 1e6)} megapixels each`,
       video: `${$("video-hint").textContent} · up to ${megabytes(limits.max_upload_bytes)} and ${Math.round(limits.max_video_seconds)} s`,
