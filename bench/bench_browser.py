@@ -3,8 +3,9 @@ Chromium, multi-threaded and single-threaded.
 
 Prints figures (not a test). The site from ``faceattrs export-web`` is served on
 127.0.0.1 twice, by a static file server like ``python -m http.server``: once with the
-cross-origin isolation headers (COOP/COEP, as ``faceattrs serve`` sends them), so the
-page runs up to 4 WebAssembly threads, and once without (one thread). Chromium's fake
+cross-origin isolation headers (COOP/COEP, as ``faceattrs serve`` sends them) and the
+page asked for one WebAssembly thread per core (``?threads=N``, at least 2, at most 4;
+the page's default is half the cores), and once without the headers (one thread). Chromium's fake
 camera plays 640x480 frames made from the shared test clip (faces in view). Per mode:
 
 - pipeline: ms per camera frame through the in-page pipeline (grab the camera picture,
@@ -150,7 +151,7 @@ def measure_mode(browser, url: str, photo: Path, frames: int, seconds: float) ->
     """One serving mode: the pipeline per camera frame, the page's camera loop and the
     first image after the models are cached, in a fresh browser profile."""
     context = browser.new_context()
-    context.grant_permissions(["camera"], origin=url.rstrip("/"))
+    context.grant_permissions(["camera"], origin=url.split("?")[0].rstrip("/"))
     page = context.new_page()
     page.set_default_timeout(300_000)
     page.goto(url)
@@ -241,8 +242,10 @@ def main() -> int:
                 ],
             )
             version = browser.version
+            threads = max(2, min(4, os.cpu_count() or 1))  # one per core, at least 2
             for name, isolated in (("threaded", True), ("single-thread", False)):
                 server, url = serve(site, isolated)
+                url += f"?threads={threads}" if isolated else ""
                 try:
                     results[name] = measure_mode(browser, url, photo, args.frames,
                                                  args.seconds)  # fmt: skip

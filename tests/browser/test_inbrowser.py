@@ -159,10 +159,12 @@ def test_static_site_video_file_is_analysed_in_the_browser(static_page, artifact
 
 
 def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, analyzer):
-    """Under `faceattrs serve` the same page loads the models from /models/ and uploads nothing."""
+    """Under `faceattrs serve` the same page loads the models from /models/ and uploads
+    nothing; cross-origin isolated there, it runs WebAssembly threads (2 asked for here)
+    and the numbers still match Python's."""
     requests = []
     page.on("request", lambda request: requests.append((request.method, request.url)))
-    page.goto(live_server)
+    page.goto(live_server + "?threads=2")
     page.wait_for_selector("body[data-server=up]")
     assert page.is_checked("#mode-server")
     page.check("#mode-browser")
@@ -170,6 +172,7 @@ def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, a
     page.set_input_files("#image-input", str(photo))
     card = page.wait_for_selector(".card[data-state=done]", timeout=120_000)
     assert card.get_attribute("data-mode") == "browser"
+    assert page.get_attribute("body", "data-threads") == "2"
     assert_matches_python(card.evaluate("card => card.result")["faces"], analyzer.analyze(photo))
     assert not [r for r in requests if r[0] != "GET" or "/api/" in r[1]]
 

@@ -208,7 +208,8 @@ def test_browser_mode_hints_footer_threads_and_layout(served, screen, shared_dir
     card = page.wait_for_selector(".card[data-state=done]")
     assert card.get_attribute("data-mode") == "browser"
     threads = int(page.get_attribute("body", "data-threads"))
-    assert threads == min(4, page.evaluate("navigator.hardwareConcurrency"))
+    cores = page.evaluate("navigator.hardwareConcurrency")
+    assert threads == max(1, min(4, -(-cores // 2)))  # half the cores, at most 4
     assert f"{threads} WebAssembly thread" in page.inner_text("footer")
     texts = page.evaluate("window.__loadTexts || []")
     loading = r"(Downloading models \(\d+ MB\)|from this browser's cache)"
@@ -216,6 +217,14 @@ def test_browser_mode_hints_footer_threads_and_layout(served, screen, shared_dir
     assert overlaps(card.query_selector("canvas").evaluate(LABEL_RECTS)) == []
     assert_cards_fit(page)
     page.screenshot(path=artifacts / f"v2-inbrowser-{screen}.png", full_page=True)
+    # ?threads=3 asks for more threads than the rule gives: the page runs them
+    page.goto(served.url + "?threads=3")
+    page.wait_for_selector("body[data-server=up]")
+    page.check("#mode-browser")
+    page.set_input_files("#image-input", str(shared_dir / "media" / CROWD))
+    card = page.wait_for_selector(".card[data-state=done]")
+    assert page.get_attribute("body", "data-threads") == "3"
+    assert card.get_attribute("data-faces") == str(len(card.evaluate("c => c.result.faces")))
     served.assert_clean()
 
 

@@ -11,8 +11,16 @@ import { align } from "./alignment.js";
 import { AttributeModel } from "./attributes.js";
 import { FaceDetector, MODELS } from "./detection.js";
 
-/** WebAssembly threads: up to 4 when SharedArrayBuffer is allowed (cross-origin isolated). */
-export const THREADS = globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+/** WebAssembly threads when SharedArrayBuffer is allowed (cross-origin isolated), else 1:
+ * half the cores, at most 4 (onnxruntime-web's own rule; on 2 cores one thread was faster,
+ * see README), or the page URL's ?threads=N (1-16) to measure. */
+function wasmThreads() {
+  if (!globalThis.crossOriginIsolated) return 1;
+  const asked = Number(new URLSearchParams(globalThis.location?.search || "").get("threads"));
+  if (Number.isInteger(asked) && asked >= 1 && asked <= 16) return asked;
+  return Math.max(1, Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)));
+}
+export const THREADS = wasmThreads();
 ort.env.wasm.numThreads = THREADS;
 ort.env.wasm.proxy = false;
 const WASM_URL = new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url);
