@@ -124,8 +124,10 @@ def main() -> None:
         "mean_abs_diff": float(np.abs(ours - ref_chip).mean()),
         "max_euclidean_diff": float(np.linalg.norm(ours - ref_chip, axis=1).max()),
         "max_abs_diff_chip_vs_full_image_dlib": float(np.abs(ref_full - ref_chip).max()),
-        "descriptor_norm_range": [float(np.linalg.norm(ref_chip, axis=1).min()),
-                                  float(np.linalg.norm(ref_chip, axis=1).max())],  # fmt: skip
+        "descriptor_norm_range": [
+            float(np.linalg.norm(ref_chip, axis=1).min()),
+            float(np.linalg.norm(ref_chip, axis=1).max()),
+        ],  # fmt: skip
         "dlib_version": dlib.__version__,
         "onnxruntime_version": ort.__version__,
         "faces_per_image": sources,

@@ -51,6 +51,9 @@ MODELS = ROOT / "src" / "faceattrs" / "models"
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 METADATA_KEY = "faceattrs_embedding_spec"
 OPSET = 17
+# Same person below this Euclidean distance of L2-normalised descriptors, calibrated by
+# scripts/eval_embedding.py (reports/identity/conversion.md).
+SAME_PERSON_THRESHOLD = 0.4
 
 # ---------------------------------------------------------------- dlib's serialization
 
@@ -387,7 +390,7 @@ def default_dat() -> Path | None:
     return Path(list(found.submodule_search_locations)[0]) / "models" / DAT_NAME
 
 
-def make_spec(net: DlibNet, template: dict | None, sha256: str) -> dict:
+def make_spec(net: DlibNet, template: dict | None, sha256: str, threshold: float) -> dict:
     """The embedding model's spec (preprocessing, alignment, distance) for the metadata."""
     mean = [round(v, 6) for v in net.mean_rgb]
     spec = {
@@ -406,9 +409,11 @@ def make_spec(net: DlibNet, template: dict | None, sha256: str) -> dict:
         "reference_threshold": round(net.distance_threshold, 6),
         "source": f"dlib {DAT_NAME} (face_recognition_models 0.3.0), sha256 {sha256}",
     }
-    if template is not None:
-        spec.update({k: template[k] for k in ("template", "points", "distance", "threshold")
-                     if k in template})  # fmt: skip
+    if template is not None:  # the four points faceattrs.alignment maps onto the template
+        spec["template"] = template["template"][:4]
+        spec["template_points"] = template["points"][:4]
+    spec["distance"] = "euclidean between L2-normalised descriptors"
+    spec["threshold"] = threshold
     return spec
 
 
@@ -417,6 +422,12 @@ def main() -> None:
     parser.add_argument("--dat", type=Path, default=None, help=f"path of {DAT_NAME}")
     parser.add_argument("--template", type=Path, default=MODELS / "embedding_template.json")
     parser.add_argument("--out", type=Path, default=MODELS / "face_embedding.onnx")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=SAME_PERSON_THRESHOLD,
+        help="same person below this distance (see reports/identity)",
+    )
     args = parser.parse_args()
     dat = args.dat or default_dat()
     if dat is None or not dat.is_file():
@@ -427,7 +438,7 @@ def main() -> None:
     template = json.loads(args.template.read_text()) if args.template.is_file() else None
     if template is None:
         print(f"warning: {args.template} missing: no alignment template in the spec")
-    model = build_onnx(net, make_spec(net, template, sha256))
+    model = build_onnx(net, make_spec(net, template, sha256, args.threshold))
     args.out.write_bytes(model.SerializeToString())
     n_params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
     print(f"read {dat} (sha256 {sha256}): {len(net.layers)} layers, mean RGB {net.mean_rgb}, "

@@ -71,6 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"refuse images with more pixels (default: {DEFAULT_MAX_PIXELS:,})",
     )  # fmt: skip
     parser.add_argument("--threads", type=positive_int, metavar="N", help="model threads")
+    parser.add_argument(
+        "--embeddings", action="store_true",
+        help="add each face's identity embedding (biometric data; JSON/JSONL only)",
+    )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
@@ -93,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     from faceattrs.cli import CliError
 
     fmt = args.format or _format_from_suffix(args.output)
+    if args.embeddings and fmt == "csv":
+        raise CliError("--embeddings needs JSON or JSON Lines output, not CSV")
     annotate_dir = Path(args.annotate) if args.annotate else None
     if annotate_dir is not None and annotate_dir.exists() and not annotate_dir.is_dir():
         raise CliError(f"--annotate {annotate_dir}: exists and is not a folder")
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         batch_size=args.batch_size,
         threads=args.threads,
+        embeddings=args.embeddings,
     )
     spec = analyzer.spec  # load the model now: a bad model is a usage error, before any output
     progress = _progress(len(inputs), args.quiet)

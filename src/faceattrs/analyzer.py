@@ -23,6 +23,12 @@ class Detector(Protocol):
     def detect(self, bgr: np.ndarray) -> Any: ...
 
 
+class Embedder(Protocol):
+    def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray: ...
+
+    def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray: ...
+
+
 class Predictor(Protocol):
     spec: ModelSpec
 
@@ -38,7 +44,9 @@ class FaceAnalyzer:
     packaged default). Model sessions are created on first use. ``threads`` and
     ``spinning`` (see :func:`faceattrs.runtime.session_options`) apply to both:
     leave spinning on for one image at a time, turn it off where several
-    threads share the analyzer.
+    threads share the analyzer. ``embeddings=True`` also fills ``Face.embedding``
+    (identity embeddings, biometric data: off by default) with ``embedder`` or the
+    packaged :class:`~faceattrs.embedding.EmbeddingModel`.
     """
 
     def __init__(
@@ -53,6 +61,8 @@ class FaceAnalyzer:
         batch_size: int = 32,
         threads: int | None = None,
         spinning: bool = True,
+        embeddings: bool = False,
+        embedder: Embedder | None = None,
     ) -> None:
         if min_face < 0:
             raise ValueError(f"min_face must be >= 0, got {min_face}")
@@ -68,6 +78,9 @@ class FaceAnalyzer:
         self.spinning = spinning
         self._detector_arg = detector
         self._detector: Detector | None = None if isinstance(detector, str) else detector
+        self.embeddings = embeddings or embedder is not None
+        self._embedder = embedder
+        self.batch_size = batch_size
 
     @property
     def detector(self) -> Detector:
@@ -83,6 +96,17 @@ class FaceAnalyzer:
                 spinning=self.spinning,
             )
         return self._detector
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model (created on first use)."""
+        if self._embedder is None:
+            from faceattrs.embedding import EmbeddingModel
+
+            self._embedder = EmbeddingModel(
+                threads=self.threads, batch_size=self.batch_size, spinning=self.spinning
+            )
+        return self._embedder
 
     @property
     def spec(self) -> ModelSpec:
@@ -105,6 +129,7 @@ class FaceAnalyzer:
         spec = self.spec
         found = []
         crops = []
+        chips = []
         for image in images:
             bgr = self.load_image(image)
             detections = self.detector.detect(bgr)
@@ -115,12 +140,15 @@ class FaceAnalyzer:
             found.append((xyxy, scores, keypoints))
             if len(xyxy):
                 crops.append(align(bgr, keypoints, spec))
+                if self.embeddings:
+                    chips.append(self.embedder.chips(bgr, keypoints))
         if crops:
             predictions = self.model.predict(np.concatenate(crops))
         else:
             predictions = self.model.predict(
                 np.zeros((0, spec.input_size, spec.input_size, 3), np.uint8)
             )
+        embeddings = self.embedder.embed_chips(np.concatenate(chips)) if chips else None
         results = []
         start = 0
         for xyxy, scores, keypoints in found:
@@ -128,6 +156,8 @@ class FaceAnalyzer:
                 make_face(spec, predictions, start + i, xyxy[i], scores[i], keypoints[i])
                 for i in range(len(xyxy))
             ]
+            if embeddings is not None:
+                faces = [f.with_embedding(embeddings[start + i]) for i, f in enumerate(faces)]
             start += len(xyxy)
             results.append(faces)
         return results
@@ -151,7 +181,13 @@ class FaceAnalyzer:
         for i, frame in enumerate(frames):
             h, w = frame.shape[:2]
             box = np.array([0, 0, w, h], np.float32)
-            faces.append(make_face(self.spec, predictions, i, box, 1.0, np.zeros((0, 2))))
+            face = make_face(self.spec, predictions, i, box, 1.0, np.zeros((0, 2)))
+            if self.embeddings:  # the crop's keypoints sit where the template puts them
+                template = np.asarray(self.spec.template, np.float32)[None] * [w, h]
+                face = face.with_embedding(
+                    self.embedder.embed_chips(self.embedder.chips(frame, template))[0]
+                )
+            faces.append(face)
         return faces
 
 

@@ -8,6 +8,7 @@ import sys
 from faceattrs.analyze_command import register as register_analyze
 from faceattrs.data.commands import register as register_data
 from faceattrs.evaluation import register_cli as register_evaluate
+from faceattrs.identity_commands import register as register_identity
 from faceattrs.server import register_cli as register_serve
 from faceattrs.training.commands import register as register_training
 from faceattrs.video_command import register_cli as register_video
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_evaluate(sub)
     register_video(sub)
     register_export_web(sub)
+    register_identity(sub)
     return parser
 
 
