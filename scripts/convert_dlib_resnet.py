@@ -53,7 +53,7 @@ METADATA_KEY = "faceattrs_embedding_spec"
 OPSET = 17
 # Same person below this Euclidean distance of L2-normalised descriptors, calibrated by
 # scripts/eval_embedding.py (reports/identity/conversion.md).
-SAME_PERSON_THRESHOLD = 0.4
+SAME_PERSON_THRESHOLD = 0.37
 
 # ---------------------------------------------------------------- dlib's serialization
 
