@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.detection import FaceDetector
-from faceattrs.embedding import EmbeddingModel
-from faceattrs.identity import cluster_faces
 from faceattrs.media import read_image
+from faceattrs.pipeline.detection import FaceDetector
+from faceattrs.pipeline.embedding import EmbeddingModel
+from faceattrs.pipeline.people import cluster_faces
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))

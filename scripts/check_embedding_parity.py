@@ -97,7 +97,7 @@ def main() -> None:
     )
     detector = None
     if not args.no_blazeface:
-        from faceattrs.detection import FaceDetector
+        from faceattrs.pipeline.detection import FaceDetector
 
         detector = FaceDetector("full", threads=1)
     options = ort.SessionOptions()

@@ -409,7 +409,7 @@ def make_spec(net: DlibNet, template: dict | None, sha256: str, threshold: float
         "reference_threshold": round(net.distance_threshold, 6),
         "source": f"dlib {DAT_NAME} (face_recognition_models 0.3.0), sha256 {sha256}",
     }
-    if template is not None:  # the four points faceattrs.alignment maps onto the template
+    if template is not None:  # the four points faceattrs.pipeline.alignment maps onto the template
         spec["template"] = template["template"][:4]
         spec["template_points"] = template["points"][:4]
     spec["distance"] = "euclidean between L2-normalised descriptors"

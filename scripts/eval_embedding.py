@@ -41,8 +41,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from faceattrs.alignment import align
-from faceattrs.detection import FaceDetector
+from faceattrs.pipeline.alignment import align
+from faceattrs.pipeline.detection import FaceDetector
 from faceattrs.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[1]

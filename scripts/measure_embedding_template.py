@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceattrs.detection import FaceDetector
+from faceattrs.pipeline.detection import FaceDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

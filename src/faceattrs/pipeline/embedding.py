@@ -1,0 +1,188 @@
+"""Face embeddings: who is who, as 128 numbers per face (dlib's ResNet descriptor, ONNX).
+
+The model (models/face_embedding.onnx, converted by scripts/convert_dlib_resnet.py)
+carries its :class:`EmbeddingSpec` in its metadata (key ``faceattrs_embedding_spec``):
+input size, pixel normalisation, the alignment template of our detector's keypoints
+inside the 150 px chip it was trained on, and the same-person distance threshold.
+Embeddings are L2-normalised float32; two faces are the same person when the
+Euclidean distance of their embeddings is below ``spec.threshold``.
+
+Embeddings are biometric data: nothing computes them unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceattrs.pipeline.runtime import ModelLoadError, OnnxModel
+from faceattrs.resources import model_path
+from faceattrs.spec import ModelSpec
+
+DEFAULT_EMBEDDING_PATH = model_path("face_embedding.onnx")
+EMBEDDING_METADATA_KEY = "faceattrs_embedding_spec"
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """How a face becomes the embedding model's input, and how embeddings compare.
+
+    ``template``: right eye, left eye, nose tip and mouth centre (our detector's
+    keypoints) as fractions of the ``input_size`` px chip; ``mean``/``std`` as in
+    :class:`ModelSpec` (RGB, x / 255 first); ``threshold``: same person below this
+    Euclidean distance of L2-normalised embeddings.
+    """
+
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    template: tuple[tuple[float, float], ...]
+    embedding_size: int
+    threshold: float
+    input_name: str = "input"
+    output_name: str = "descriptor"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> EmbeddingSpec:
+        raw = json.loads(text)
+        required = ("input_size", "mean", "std", "template", "embedding_size", "threshold")
+        missing = [key for key in required if key not in raw]
+        if missing:
+            raise ValueError(f"embedding spec lacks {missing}")
+        if raw.get("channel_order", "RGB") != "RGB" or raw.get("layout", "NCHW") != "NCHW":
+            raise ValueError("embedding spec: only RGB NCHW input is supported")
+        known = {"input_name", "output_name"}
+        return cls(
+            input_size=int(raw["input_size"]),
+            mean=tuple(float(v) for v in raw["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in raw["std"]),  # type: ignore[arg-type]
+            template=tuple((float(x), float(y)) for x, y in raw["template"]),
+            embedding_size=int(raw["embedding_size"]),
+            threshold=float(raw["threshold"]),
+            **{k: str(raw[k]) for k in known if k in raw},
+            extra={k: v for k, v in raw.items() if k not in (*required, *known)},
+        )
+
+    @property
+    def alignment(self) -> ModelSpec:
+        """The spec :func:`faceattrs.pipeline.alignment.align` and ``preprocess`` take."""
+        return ModelSpec(
+            input_size=self.input_size, mean=self.mean, std=self.std, template=self.template
+        )
+
+
+class EmbeddingModel:
+    """L2-normalised face embeddings from photos (with detector keypoints) or chips.
+
+    ``path`` None: the packaged model. Loaded through the one model base
+    (:class:`~faceattrs.pipeline.runtime.OnnxModel`): the session is created on first
+    use; ``threads`` None uses all cores; ``providers`` and ``spinning`` see
+    :mod:`faceattrs.pipeline.runtime`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        spinning: bool = True,
+        providers: str | Sequence[str] | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else DEFAULT_EMBEDDING_PATH
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.onnx = OnnxModel(
+            self.path, providers=providers, threads=threads, spinning=spinning,
+            name="embedding model",
+        )  # fmt: skip
+        self.batch_size = batch_size
+        self._spec: EmbeddingSpec | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingModel(path={str(self.path)!r})"
+
+    @property
+    def spec(self) -> EmbeddingSpec:
+        """The model's spec (loads the model)."""
+        if self._spec is None:
+            with self._lock:
+                if self._spec is None:
+                    self._spec = self._load_spec()
+        return self._spec
+
+    @property
+    def threshold(self) -> float:
+        return self.spec.threshold
+
+    def _load_spec(self) -> EmbeddingSpec:
+        raw = self.onnx.spec_json(EMBEDDING_METADATA_KEY)
+        try:
+            spec = EmbeddingSpec.from_json(json.dumps(raw))
+        except (ValueError, TypeError) as exc:
+            raise ModelLoadError(f"{self.path}: invalid embedding spec ({exc})") from None
+        if spec.input_name not in self.onnx.input_names() or spec.output_name not in (
+            self.onnx.output_names()
+        ):
+            raise ModelLoadError(f"{self.path}: model signature does not match its spec")
+        return spec
+
+    def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray:
+        """Embeddings (N, D) float32, L2-normalised, of aligned BGR uint8 chips (N, S, S, 3)."""
+        spec = self.spec
+        chips_bgr = np.asarray(chips_bgr)
+        size = spec.input_size
+        if chips_bgr.ndim != 4 or chips_bgr.shape[1:] != (size, size, 3):
+            raise ValueError(f"expected chips (N, {size}, {size}, 3), got {chips_bgr.shape}")
+        if chips_bgr.dtype != np.uint8:
+            raise ValueError(f"expected uint8 chips, got {chips_bgr.dtype}")
+        out = np.zeros((len(chips_bgr), spec.embedding_size), np.float32)
+        prep = spec.alignment
+        for start in range(0, len(chips_bgr), self.batch_size):
+            part = prep.preprocess(chips_bgr[start : start + self.batch_size, ..., ::-1])
+            raw = self.onnx.run([spec.output_name], {spec.input_name: part})[0]
+            out[start : start + len(part)] = normalize(raw)
+        return out
+
+    def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """Aligned chips (N, S, S, 3) BGR of the faces with detector ``keypoints`` (N, K>=4, 2)."""
+        from faceattrs.pipeline.alignment import align
+
+        return align(bgr, keypoints, self.spec.alignment)
+
+    def embed(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """Embeddings (N, D) of the faces of one BGR image, from the detector's keypoints."""
+        keypoints = np.asarray(keypoints, np.float32)
+        if len(keypoints) == 0:
+            return np.zeros((0, self.spec.embedding_size), np.float32)
+        return self.embed_chips(self.chips(bgr, keypoints))
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32); zero rows stay zero."""
+    vectors = np.asarray(vectors, np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """Euclidean distance of embeddings (broadcasts over leading axes)."""
+    d = np.linalg.norm(np.asarray(a, np.float32) - np.asarray(b, np.float32), axis=-1)
+    return float(d) if np.ndim(d) == 0 else d
+
+
+def pairwise_distances(embeddings: np.ndarray) -> np.ndarray:
+    """(N, N) Euclidean distances between the rows of ``embeddings`` (N, D)."""
+    e = np.asarray(embeddings, np.float64)
+    norms = (e * e).sum(1)
+    squared = np.clip(norms[:, None] + norms[None, :] - 2.0 * (e @ e.T), 0.0, None)
+    np.fill_diagonal(squared, 0.0)
+    return np.sqrt(squared)
