@@ -54,6 +54,10 @@ OPSET = 17
 # Same person below this Euclidean distance of L2-normalised descriptors, calibrated by
 # scripts/eval_embedding.py (reports/identity/conversion.md).
 SAME_PERSON_THRESHOLD = 0.37
+# The detector keypoints faces are aligned by (3 or 4 of them). Eyes and mouth alone match
+# dlib's own chips a little better, eyes, nose and mouth separate people a little better;
+# the ears are often hidden (reports/identity/conversion.md).
+ALIGN_POINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre")
 
 # ---------------------------------------------------------------- dlib's serialization
 
@@ -390,7 +394,9 @@ def default_dat() -> Path | None:
     return Path(list(found.submodule_search_locations)[0]) / "models" / DAT_NAME
 
 
-def make_spec(net: DlibNet, template: dict | None, sha256: str, threshold: float) -> dict:
+def make_spec(
+    net: DlibNet, template: dict | None, sha256: str, threshold: float, align_points: list[str]
+) -> dict:
     """The embedding model's spec (preprocessing, alignment, distance) for the metadata."""
     mean = [round(v, 6) for v in net.mean_rgb]
     spec = {
@@ -409,9 +415,10 @@ def make_spec(net: DlibNet, template: dict | None, sha256: str, threshold: float
         "reference_threshold": round(net.distance_threshold, 6),
         "source": f"dlib {DAT_NAME} (face_recognition_models 0.3.0), sha256 {sha256}",
     }
-    if template is not None:  # the four points faceattrs.pipeline.alignment maps onto the template
-        spec["template"] = template["template"][:4]
-        spec["template_points"] = template["points"][:4]
+    if template is not None:  # the keypoints the embedding head aligns (see ALIGN_POINTS)
+        points = [template["points"].index(name) for name in align_points]
+        spec["template"] = [template["template"][i] for i in points]
+        spec["template_points"] = list(align_points)
     spec["distance"] = "euclidean between L2-normalised descriptors"
     spec["threshold"] = threshold
     return spec
@@ -428,6 +435,10 @@ def main() -> None:
         default=SAME_PERSON_THRESHOLD,
         help="same person below this distance (see reports/identity)",
     )
+    parser.add_argument(
+        "--align-points", nargs="+", default=list(ALIGN_POINTS), metavar="NAME",
+        help="detector keypoints to align by (3 or 4 of the template's points)",
+    )  # fmt: skip
     args = parser.parse_args()
     dat = args.dat or default_dat()
     if dat is None or not dat.is_file():
@@ -438,7 +449,8 @@ def main() -> None:
     template = json.loads(args.template.read_text()) if args.template.is_file() else None
     if template is None:
         print(f"warning: {args.template} missing: no alignment template in the spec")
-    model = build_onnx(net, make_spec(net, template, sha256, args.threshold))
+    spec = make_spec(net, template, sha256, args.threshold, args.align_points)
+    model = build_onnx(net, spec)
     args.out.write_bytes(model.SerializeToString())
     n_params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
     print(f"read {dat} (sha256 {sha256}): {len(net.layers)} layers, mean RGB {net.mean_rgb}, "

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from faceattrs.pipeline.alignment import estimate_transform
 from faceattrs.pipeline.embedding import (
     DEFAULT_EMBEDDING_PATH,
     EmbeddingModel,
@@ -15,6 +16,7 @@ from faceattrs.pipeline.embedding import (
     distance,
     normalize,
     pairwise_distances,
+    with_centroid,
 )
 from faceattrs.pipeline.runtime import ModelLoadError
 
@@ -27,10 +29,21 @@ def model() -> EmbeddingModel:
 def test_spec_is_read_from_the_model(model):
     spec = model.spec
     assert spec.input_size == 150 and spec.embedding_size == 128
-    assert len(spec.template) == 4
-    (rx, ry), (lx, ly), (nx, ny), (mx, my) = spec.template
-    assert rx < nx < lx and ry < ny < my  # right eye left of the nose, eyes above the mouth
+    points = dict(zip(spec.template_points, spec.template, strict=True))
+    assert {"right_eye", "left_eye"} <= set(points)
+    (rx, ry), (lx, ly) = points["right_eye"], points["left_eye"]
+    assert rx < 0.5 < lx  # the subject's right eye is on the image's left
+    assert all(y > max(ry, ly) for name, (_, y) in points.items() if "eye" not in name)
     assert 0 < spec.threshold < 2
+
+
+def test_three_points_align_like_their_least_squares_fit():
+    """The centroid added to a 3-point template leaves the similarity fit unchanged."""
+    rng = np.random.default_rng(3)
+    src, dst = rng.uniform(0, 100, (1, 3, 2)), rng.uniform(0, 100, (1, 3, 2))
+    plain = estimate_transform(src[0], dst[0])
+    padded = estimate_transform(with_centroid(src)[0], with_centroid(dst)[0])
+    np.testing.assert_allclose(plain, padded, atol=1e-9)
 
 
 def test_spec_rejects_missing_fields():

@@ -28,14 +28,16 @@ from faceattrs.spec import ModelSpec
 DEFAULT_EMBEDDING_PATH = model_path("face_embedding.onnx")
 EMBEDDING_METADATA_KEY = "faceattrs_embedding_spec"
 DEFAULT_BATCH_SIZE = 32
+# the detector's keypoints, in its order (faceattrs.pipeline.detection.Detections)
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
 
 
 @dataclass(frozen=True)
 class EmbeddingSpec:
     """How a face becomes the embedding model's input, and how embeddings compare.
 
-    ``template``: right eye, left eye, nose tip and mouth centre (our detector's
-    keypoints) as fractions of the ``input_size`` px chip; ``mean``/``std`` as in
+    ``template``: where the detector keypoints named in ``template_points`` sit, as
+    fractions of the ``input_size`` px chip (at least 3 points); ``mean``/``std`` as in
     :class:`ModelSpec` (RGB, x / 255 first); ``threshold``: same person below this
     Euclidean distance of L2-normalised embeddings.
     """
@@ -44,6 +46,7 @@ class EmbeddingSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     template: tuple[tuple[float, float], ...]
+    template_points: tuple[str, ...]
     embedding_size: int
     threshold: float
     input_name: str = "input"
@@ -53,7 +56,10 @@ class EmbeddingSpec:
     @classmethod
     def from_json(cls, text: str) -> EmbeddingSpec:
         raw = json.loads(text)
-        required = ("input_size", "mean", "std", "template", "embedding_size", "threshold")
+        required = (
+            "input_size", "mean", "std", "template", "template_points", "embedding_size",
+            "threshold",
+        )  # fmt: skip
         missing = [key for key in required if key not in raw]
         if missing:
             raise ValueError(f"embedding spec lacks {missing}")
@@ -65,18 +71,47 @@ class EmbeddingSpec:
             mean=tuple(float(v) for v in raw["mean"]),  # type: ignore[arg-type]
             std=tuple(float(v) for v in raw["std"]),  # type: ignore[arg-type]
             template=tuple((float(x), float(y)) for x, y in raw["template"]),
+            template_points=tuple(str(name) for name in raw["template_points"]),
             embedding_size=int(raw["embedding_size"]),
             threshold=float(raw["threshold"]),
             **{k: str(raw[k]) for k in known if k in raw},
             extra={k: v for k, v in raw.items() if k not in (*required, *known)},
         )
 
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.template_points if name not in KEYPOINT_NAMES]
+        if unknown or len(self.template_points) != len(self.template):
+            raise ValueError(f"embedding spec: bad template points {self.template_points}")
+        if not 3 <= len(self.template) <= 4:
+            raise ValueError("embedding spec: the template needs 3 or 4 points")
+
+    @property
+    def point_indices(self) -> list[int]:
+        """Which detector keypoints the template holds."""
+        return [KEYPOINT_NAMES.index(name) for name in self.template_points]
+
     @property
     def alignment(self) -> ModelSpec:
-        """The spec :func:`faceattrs.pipeline.alignment.align` and ``preprocess`` take."""
+        """The spec :func:`faceattrs.pipeline.alignment.align` and ``preprocess`` take
+        (a 3-point template gets its centroid as a 4th point: see :meth:`select`)."""
+        template = with_centroid(np.asarray(self.template, np.float64)[None])[0]
         return ModelSpec(
-            input_size=self.input_size, mean=self.mean, std=self.std, template=self.template
-        )
+            input_size=self.input_size, mean=self.mean, std=self.std,
+            template=tuple((float(x), float(y)) for x, y in template),
+        )  # fmt: skip
+
+    def select(self, keypoints: np.ndarray) -> np.ndarray:
+        """The template's keypoints (N, 4, 2) out of the detector's (N, 6, 2). Three
+        points get their centroid as a 4th, on both sides: the centroid adds nothing to
+        the least-squares similarity transform, so it is the 3-point fit."""
+        return with_centroid(np.asarray(keypoints, np.float64)[:, self.point_indices])
+
+
+def with_centroid(points: np.ndarray) -> np.ndarray:
+    """(N, 3, 2) points -> (N, 4, 2) with their centroid appended; 4 points unchanged."""
+    if points.shape[1] >= 4:
+        return points
+    return np.concatenate([points, points.mean(axis=1, keepdims=True)], axis=1)
 
 
 class EmbeddingModel:
@@ -153,10 +188,11 @@ class EmbeddingModel:
         return out
 
     def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-        """Aligned chips (N, S, S, 3) BGR of the faces with detector ``keypoints`` (N, K>=4, 2)."""
+        """Aligned chips (N, S, S, 3) BGR of the faces with detector ``keypoints`` (N, 6, 2)."""
         from faceattrs.pipeline.alignment import align
 
-        return align(bgr, keypoints, self.spec.alignment)
+        spec = self.spec
+        return align(bgr, spec.select(keypoints), spec.alignment)
 
     def embed(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
         """Embeddings (N, D) of the faces of one BGR image, from the detector's keypoints."""
