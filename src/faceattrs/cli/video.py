@@ -48,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--smooth", type=float, default=1.0, metavar="S",
         help="time constant (s) of the smoothing of attributes along a track; 0: off",
     )  # fmt: skip
+    parser.add_argument(
+        "--reid", action="store_true",
+        help="join tracks into persons by face embedding (after leaving the view, across "
+        "cuts): person_id in the timeline and summary (embeddings are kept for the run only)",
+    )  # fmt: skip
     add_model_options(
         parser,
         min_face=None,
@@ -109,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=lambda done, total: bar.update(1),
             video_max_side=args.max_side,
             smooth_s=args.smooth,
+            reid=args.reid,
         )
     finally:
         bar.close()
@@ -118,5 +124,6 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         tracks = len(summary["tracks"])
-        print(f"faceattrs: {summary['frames']} frames, {tracks} tracks", file=sys.stderr)
+        persons = f", {len(summary['persons'])} persons" if "persons" in summary else ""
+        print(f"faceattrs: {summary['frames']} frames, {tracks} tracks{persons}", file=sys.stderr)
     return 0

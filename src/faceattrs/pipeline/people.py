@@ -29,11 +29,15 @@ class FaceRef:
 
 
 def cluster_faces(
-    embeddings: np.ndarray, threshold: float, groups: Sequence[Hashable] | None = None
+    embeddings: np.ndarray,
+    threshold: float,
+    groups: Sequence[Hashable] | None = None,
+    apart: np.ndarray | None = None,
 ) -> np.ndarray:
     """Person labels 0, 1, ... (N,) for embeddings (N, D): average linkage, stopped at
-    ``threshold``; faces with equal ``groups`` entries (e.g. one photo) stay apart.
-    Labels are numbered by group size (largest first), then by first face."""
+    ``threshold``. Faces with equal ``groups`` entries (e.g. one photo), and pairs
+    marked in the (N, N) boolean ``apart``, are never in one cluster. Labels are
+    numbered by cluster size (largest first), then by first face."""
     n = len(embeddings)
     if n == 0:
         return np.zeros(0, np.int64)
@@ -41,8 +45,9 @@ def cluster_faces(
     if groups is not None:
         index: dict[Hashable, int] = {}
         keys = np.asarray([index.setdefault(g, len(index)) for g in groups])
-        same_group = keys[:, None] == keys[None, :]
-        dist[same_group] = np.inf
+        dist[keys[:, None] == keys[None, :]] = np.inf
+    if apart is not None:
+        dist[np.asarray(apart, bool)] = np.inf
     np.fill_diagonal(dist, np.inf)
     sizes = np.ones(n)
     alive = np.ones(n, bool)
