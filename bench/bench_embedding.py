@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--people", type=int, default=0, help="images for `faceattrs people`")
+    parser.add_argument("--video", type=Path, help="video for fps with re-id off and on")
+    parser.add_argument("--rounds", type=int, default=2, help="video runs per setting")
     args = parser.parse_args()
     detector = FaceDetector("full", threads=args.threads)
     model = EmbeddingModel(threads=args.threads, batch_size=args.batch)
@@ -71,6 +73,7 @@ def main() -> None:
     chips = np.concatenate([model.chips(b, k) for b, k in zip(images, keypoints, strict=True)])
     model.embed_chips(chips[:2])  # warm up
     rows = {}
+    ratio = None
     wall, cpu = timed(lambda: [model.chips(b, k) for b, k in zip(images, keypoints, strict=True)])
     rows["align (per face)"] = (wall / n, cpu / n)
     wall, cpu = timed(lambda: [model.embed_chips(chips[i : i + 1]) for i in range(n)])
@@ -98,11 +101,26 @@ def main() -> None:
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
             rows[f"faceattrs people, {args.people} images (total)"] = (wall, cpu)
+    if args.video:  # alternate off/on, keep each one's fastest run (the machine is shared)
+        from faceattrs.video.process import process_video
+
+        best: dict[bool, tuple[float, float]] = {}
+        for reid in (False, True) * args.rounds:
+            out: dict = {}
+            wall, cpu = timed(
+                lambda reid=reid, out=out: out.update(process_video(args.video, reid=reid))
+            )
+            per_frame = (wall / out["frames"], cpu / out["frames"])
+            best[reid] = min(best.get(reid, per_frame), per_frame)
+        for reid, times in best.items():
+            rows[f"video {args.video.name}, re-id {'on' if reid else 'off'} (per frame)"] = times
+        ratio = {"wall": best[False][0] / best[True][0], "cpu": best[False][1] / best[True][1]}
     result = {
         "cpu": cpu_model(),
         "threads": args.threads,
         "faces": n,
         "seconds": {k: [round(w, 5), round(c, 5)] for k, (w, c) in rows.items()},
+        "fps_reid_on_over_off": ratio and {k: round(v, 3) for k, v in ratio.items()},
         "command": "python bench/bench_embedding.py " + " ".join(sys.argv[1:]),
     }
     print(json.dumps(result))
@@ -110,6 +128,8 @@ def main() -> None:
     print("| step | wall ms | CPU ms |\n| --- | ---: | ---: |")
     for key, (w, c) in rows.items():
         print(f"| {key} | {1000 * w:.1f} | {1000 * c:.1f} |")
+    if ratio:
+        print(f"\nfps with re-id on / off: {ratio['wall']:.3f} (wall), {ratio['cpu']:.3f} (CPU)")
 
 
 if __name__ == "__main__":
