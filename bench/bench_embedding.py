@@ -108,7 +108,7 @@ def main() -> None:
         for reid in (False, True) * args.rounds:
             out: dict = {}
             wall, cpu = timed(
-                lambda reid=reid, out=out: out.update(process_video(args.video, reid=reid))
+                lambda reid=reid, out=out: out.update(process_video(args.video, persons=reid))
             )
             per_frame = (wall / out["frames"], cpu / out["frames"])
             best[reid] = min(best.get(reid, per_frame), per_frame)

@@ -42,6 +42,7 @@ class Face:
     gender_probs: dict[str, float]
     race_probs: dict[str, float]
     track_id: int | None = field(default=None, compare=False)
+    person_id: int | None = field(default=None, compare=False)  # videos with re-identification
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -84,6 +85,8 @@ class Face:
         }
         if self.track_id is not None:
             out["track_id"] = self.track_id
+        if self.person_id is not None:
+            out["person_id"] = self.person_id
         if self.embedding is not None:
             out["embedding"] = [round(float(v), 5) for v in self.embedding]
         return out

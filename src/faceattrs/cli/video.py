@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--smooth", type=float, default=1.0, metavar="S",
-        help="time constant (s) of the smoothing of attributes along a track; 0: off",
+        help="time constant (s) of the smoothing of attributes along a track; 0: off "
+        "(default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--reid", action="store_true",
@@ -114,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=lambda done, total: bar.update(1),
             video_max_side=args.max_side,
             smooth_s=args.smooth,
-            reid=args.reid,
+            persons=args.reid,
         )
     finally:
         bar.close()

@@ -27,6 +27,8 @@ class Detector(Protocol):
 
 
 class Embedder(Protocol):
+    threshold: float
+
     def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray: ...
 
     def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray: ...
@@ -132,6 +134,16 @@ class FaceAnalyzer:
                         providers=self.providers,
                     )
         return self._embedder
+
+    @property
+    def embedding_threshold(self) -> float:
+        """Same person below this distance of two embeddings (the embedding model's)."""
+        return float(self.embedder.threshold)
+
+    def embed(self, bgr: np.ndarray, detections: Detections) -> np.ndarray:
+        """Identity embeddings (N, D), L2-normalised, of the detected faces of one image
+        (computed only when called: video re-identification samples a few per track)."""
+        return self.embedder.embed_chips(self.embedder.chips(bgr, detections.keypoints))
 
     @property
     def spec(self) -> ModelSpec:

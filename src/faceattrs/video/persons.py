@@ -1,166 +1,237 @@
-"""Re-identification: join a video's tracks into persons by face embedding.
+"""Persons across tracks: re-identification by face embedding in videos and cameras.
 
-A track ends when its face leaves the view or at a scene cut; the same person later
-gets a new track. :class:`TrackPersons` embeds each track's face a few times
-(``per_track`` samples, at least ``interval_s`` apart, large, confident and
-frontal faces only), then :meth:`TrackPersons.assign` clusters the tracks' mean embeddings
-(average linkage at the embedding model's threshold) into persons; two tracks seen
-at the same time are never one person. Embeddings stay in memory for the run only.
+A track ends when its face leaves the view for ``max_lost_s`` or at a scene cut; the
+same person coming back starts a new track. :class:`PersonRegistry` joins tracks into
+persons: each track's face is embedded a few times (at its first analysed frame, then
+every ``sample_every_s`` up to ``samples_per_track``), never every frame, and a new
+track joins the known person whose mean embedding is nearest, when nearer than the
+embedding model's same-person threshold and that person was not in view at the same
+time (two faces in one frame are two people). Embeddings stay in memory for the
+length of the video or stream: they are never written out.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from faceattrs.video.tracking import FrameResult
+from faceattrs.results import Face, top_label
 
-MIN_SCORE = 0.7  # detector score of a face worth embedding
-MIN_SIDE = 40  # box side (px) of a face worth embedding
-# Turned faces give embeddings close to other people's (a profile joined a frontal face
-# of someone else in the shared Hamilton clip): embed only faces whose nose tip lies
-# within this share of the eye distance from the eyes' midpoint, along the eye axis.
-MAX_YAW = 0.3
-
-
-class Embedder(Protocol):
-    threshold: float
-
-    def embed(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray: ...
+MAX_YAW = 0.3  # see embeddable()
+MIN_SCORE = 0.7
+MIN_SIDE = 40
 
 
 @dataclass
-class _Track:
-    first_s: float
-    last_s: float
-    samples: list[np.ndarray] = field(default_factory=list)
-    sampled_s: float = -np.inf
+class _Person:
+    person_id: int
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    tracks: set[int] = field(default_factory=set)
+
+    def centre(self) -> np.ndarray:
+        mean = np.mean(self.embeddings, axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
-class TrackPersons:
-    """Collects embeddings per track (``observe`` each frame) and joins tracks into
-    persons (``assign``). ``threshold`` None: the embedder's."""
+@dataclass
+class _TrackSamples:
+    last_t: float
+    count: int = 0
+    embeddings: list[np.ndarray] = field(default_factory=list)
+
+
+class PersonRegistry:
+    """Track id -> person id, from a few embeddings per track.
+
+    ``threshold``: the largest Euclidean distance between two L2-normalised embeddings
+    of one person (None: the embedding model's calibrated threshold, which the
+    :class:`~faceattrs.video.session.VideoSession` fills in). ``max_samples`` caps
+    the embeddings kept per person.
+    """
 
     def __init__(
         self,
-        embedder: Embedder,
-        per_track: int = 3,
-        interval_s: float = 0.5,
         threshold: float | None = None,
+        samples_per_track: int = 3,
+        sample_every_s: float = 1.0,
+        max_samples: int = 24,
     ) -> None:
-        self.embedder = embedder
-        self.per_track = per_track
-        self.interval_s = interval_s
-        self.threshold = embedder.threshold if threshold is None else threshold
-        self._tracks: dict[int, _Track] = {}
-        self.embedded = 0
+        if (threshold is not None and threshold <= 0) or samples_per_track < 1:
+            raise ValueError("threshold must be > 0 and samples_per_track >= 1")
+        self.threshold = threshold  # None: the embedding model's, set by the session
+        self.samples_per_track = samples_per_track
+        self.sample_every_s = sample_every_s
+        self.max_samples = max_samples
+        self._persons: list[_Person] = []
+        self._samples: dict[int, _TrackSamples] = {}
+        self._person_of: dict[int, int] = {}
+        self._seen_with: dict[int, set[int]] = {}  # track -> tracks seen in the same frame
 
-    def observe(self, bgr: np.ndarray, result: FrameResult) -> None:
-        """Note the frame's tracks; embed the faces whose track needs a sample."""
-        wanted, keypoints = [], []
-        for face in result.faces:
-            if face.track_id is None:
-                continue
-            track = self._tracks.setdefault(face.track_id, _Track(result.time_s, result.time_s))
-            track.last_s = result.time_s
-            side = max(face.xyxy[2] - face.xyxy[0], face.xyxy[3] - face.xyxy[1])
-            due = result.time_s - track.sampled_s >= self.interval_s
-            if (
-                due
-                and len(track.samples) < self.per_track
-                and face.score >= MIN_SCORE
-                and side >= MIN_SIDE
-                and len(face.keypoints) >= 4
-                and yaw(np.asarray(face.keypoints)) <= MAX_YAW
-            ):
-                wanted.append(track)
-                keypoints.append(face.keypoints)
-        if wanted:
-            embeddings = self.embedder.embed(bgr, np.asarray(keypoints, np.float32))
-            self.embedded += len(wanted)
-            for track, embedding in zip(wanted, embeddings, strict=True):
-                track.samples.append(embedding)
-                track.sampled_s = result.time_s
+    @property
+    def person_count(self) -> int:
+        return len(self._persons)
 
-    def assign(self) -> dict[int, int]:
-        """Person id (1, 2, ...) of every track seen; tracks without a usable face
-        sample are persons of their own."""
-        from faceattrs.pipeline.embedding import normalize
+    def track_persons(self) -> dict[int, int]:
+        """Every track given a person so far: track id -> person id."""
+        return dict(self._person_of)
+
+    def regroup(self) -> dict[int, int]:
+        """Track id -> person id decided on the whole video (for files, after the last
+        frame): average-linkage clustering of the tracks' mean embeddings at the
+        threshold, tracks seen in one frame kept apart; persons numbered by first track.
+        Steadier than the online assignment, which decides at a track's first sample
+        against single early samples: on the shared clips the online one joined two
+        different men and missed the singer coming back (reports/identity)."""
         from faceattrs.pipeline.people import cluster_faces
 
-        ids = sorted(self._tracks)
-        sampled = [t for t in ids if self._tracks[t].samples]
-        persons: dict[int, int] = {}
-        if sampled:
-            means = normalize(np.stack([np.mean(self._tracks[t].samples, 0) for t in sampled]))
-            first = np.asarray([self._tracks[t].first_s for t in sampled])
-            last = np.asarray([self._tracks[t].last_s for t in sampled])
-            together = (first[:, None] <= last[None, :]) & (first[None, :] <= last[:, None])
-            labels = cluster_faces(means, self.threshold, apart=together)
-            persons = {t: int(label) + 1 for t, label in zip(sampled, labels, strict=True)}
-        next_id = max(persons.values(), default=0) + 1
-        for t in ids:
-            if t not in persons:
-                persons[t], next_id = next_id, next_id + 1
-        return persons
+        tracks = sorted(t for t, samples in self._samples.items() if samples.embeddings)
+        if not tracks:
+            return {}
+        means = np.stack([np.mean(self._samples[t].embeddings, axis=0) for t in tracks])
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        apart = np.asarray([[b in self._seen_with.get(a, ()) for b in tracks] for a in tracks])
+        labels = cluster_faces(means, float(self.threshold or 0.0), apart=apart)
+        number: dict[int, int] = {}
+        for label in labels:
+            number.setdefault(int(label), len(number) + 1)
+        return {t: number[int(label)] for t, label in zip(tracks, labels, strict=True)}
+
+    def wanted(self, faces: Sequence[Face], t: float) -> list[int]:
+        """Indices of the faces whose track needs an embedding sample at time ``t``."""
+        ids = [f.track_id for f in faces if f.track_id is not None]
+        for track_id in ids:
+            self._seen_with.setdefault(track_id, set()).update(i for i in ids if i != track_id)
+        out = []
+        for i, face in enumerate(faces):
+            if face.track_id is None or not embeddable(face):
+                continue
+            samples = self._samples.get(face.track_id)
+            if samples is None or (
+                samples.count < self.samples_per_track
+                and t - samples.last_t >= self.sample_every_s - 1e-9
+            ):
+                out.append(i)
+        return out
+
+    def observe(self, track_id: int, embedding: np.ndarray, t: float) -> int:
+        """Add one embedding of a track's face; returns the track's person id."""
+        vector = np.asarray(embedding, np.float32).reshape(-1)
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        samples = self._samples.setdefault(track_id, _TrackSamples(last_t=t))
+        samples.last_t, samples.count = t, samples.count + 1
+        samples.embeddings.append(vector)
+        person_id = self._person_of.get(track_id)
+        if person_id is None:
+            person = self._match(track_id, vector) or self._new_person()
+            person.tracks.add(track_id)
+            self._person_of[track_id] = person.person_id
+        person = self._persons[self._person_of[track_id] - 1]
+        person.embeddings.append(vector)
+        del person.embeddings[: -self.max_samples]
+        return person.person_id
+
+    def _new_person(self) -> _Person:
+        person = _Person(len(self._persons) + 1)
+        self._persons.append(person)
+        return person
+
+    def _match(self, track_id: int, vector: np.ndarray) -> _Person | None:
+        together = self._seen_with.get(track_id, set())
+        best, best_distance = None, float(self.threshold or 0.0)
+        for person in self._persons:
+            if person.tracks & together:
+                continue  # in view at the same time as this track: someone else
+            distance = float(np.linalg.norm(person.centre() - vector))
+            if distance < best_distance:
+                best, best_distance = person, distance
+        return best
+
+    def label(self, faces: Iterable[Face]) -> list[Face]:
+        """The faces with ``person_id`` set where their track has a person."""
+        return [
+            replace(f, person_id=self._person_of.get(f.track_id)) if f.track_id else f
+            for f in faces
+        ]
 
 
-def yaw(keypoints: np.ndarray) -> float:
-    """How turned a face is: the nose tip's offset from the eyes' midpoint along the
-    eye axis, in eye distances (0: frontal; about 0.5 and more: half profile)."""
-    right_eye, left_eye, nose = (np.asarray(p, np.float64) for p in keypoints[:3])
+def embeddable(face: Face) -> bool:
+    """Whether a detected face is worth an embedding sample: confident (score >=
+    ``MIN_SCORE``), large (box side >= ``MIN_SIDE`` px) and frontal (nose tip within
+    ``MAX_YAW`` eye distances of the eyes' midpoint, along the eye axis). Faces without
+    detector keypoints (fewer than three) are not judged. On the shared clips, samples of
+    small, unsure or turned faces joined different people (a profile close-up of the
+    Hamilton singer with Michelle Obama; two older men in video.mp4): reports/identity."""
+    if len(face.keypoints) < 3:
+        return True
+    side = max(face.xyxy[2] - face.xyxy[0], face.xyxy[3] - face.xyxy[1])
+    if face.score < MIN_SCORE or side < MIN_SIDE:
+        return False
+    right_eye, left_eye, nose = (np.asarray(p, np.float64) for p in face.keypoints[:3])
     axis = left_eye - right_eye
     distance = float(np.linalg.norm(axis))
     if distance < 1e-6:
-        return float("inf")
-    return abs(float(np.dot(nose - (right_eye + left_eye) / 2, axis))) / distance**2
+        return False
+    offset = abs(float(np.dot(nose - (right_eye + left_eye) / 2, axis))) / distance**2
+    return offset <= MAX_YAW
 
 
-def person_summaries(tracks: list[dict[str, Any]], persons: dict[int, int]) -> list[dict[str, Any]]:
-    """One entry per person from the per-track summaries (``TrackSummary.to_dict``):
-    their tracks, first and last time, frames, median of the tracks' ages (weighted by
-    frames), probabilities averaged over frames."""
+def summarize_persons(tracks: Sequence[Any], track_persons: dict[int, int]) -> list[dict[str, Any]]:
+    """One entry per person from per-track summaries (``TrackSummary``): the person's
+    tracks, when seen, median age and interval, and probabilities averaged over frames.
+    Tracks never embedded (too short) count as persons of their own, marked so."""
+    groups: dict[Any, list[Any]] = {}
+    for track in tracks:
+        key = track_persons.get(track.track_id, ("track", track.track_id))
+        groups.setdefault(key, []).append(track)
     out = []
-    for person_id in sorted(set(persons.values())):
-        mine = [t for t in tracks if persons.get(t["track_id"]) == person_id]
-        if not mine:
-            continue
-        frames = np.asarray([t["frames"] for t in mine], np.float64)
-        ages = np.repeat([t["age"] for t in mine], frames.astype(int))
-        entry: dict[str, Any] = {
-            "person_id": person_id,
-            "tracks": [t["track_id"] for t in mine],
-            "first_time": min(t["first_time"] for t in mine),
-            "last_time": max(t["last_time"] for t in mine),
-            "frames": int(frames.sum()),
-            "age": round(float(np.median(ages)), 1),
-        }
-        for key in ("gender_probs", "race_probs"):
-            labels = list(mine[0][key])
-            if not labels:
-                continue
-            mean = np.average([[t[key][k] for k in labels] for t in mine], axis=0, weights=frames)
-            entry[key] = {k: round(float(v), 4) for k, v in zip(labels, mean, strict=True)}
-            entry[key[:-6]] = max(entry[key], key=entry[key].__getitem__)
-        out.append(entry)
+    for key, members in sorted(groups.items(), key=lambda kv: min(t.first_s for t in kv[1])):
+        frames = sum(t.frames for t in members)
+        probs = {}
+        for name in ("gender_probs", "race_probs"):
+            total: dict[str, float] = {}
+            for t in members:
+                for label, p in getattr(t, name).items():
+                    total[label] = total.get(label, 0.0) + p * t.frames
+            probs[name] = {k: round(v / max(frames, 1), 4) for k, v in total.items()}
+        out.append(
+            {
+                "person_id": key if isinstance(key, int) else None,
+                "tracks": [t.track_id for t in members],
+                "first_time": round(min(t.first_s for t in members), 3),
+                "last_time": round(max(t.last_s for t in members), 3),
+                "frames": frames,
+                "age": round(statistics.median(t.age for t in members), 1),
+                "age_interval": [
+                    round(statistics.median(t.age_interval[i] for t in members)) for i in (0, 1)
+                ],
+                "gender": top_label(probs["gender_probs"]) if probs["gender_probs"] else None,
+                "gender_probs": probs["gender_probs"],
+                "race": top_label(probs["race_probs"]) if probs["race_probs"] else None,
+                "race_probs": probs["race_probs"],
+            }
+        )
     return out
 
 
-def add_person_ids(timeline: Path, persons: dict[int, int]) -> None:
-    """Rewrite a JSON Lines timeline with ``person_id`` beside each face's ``track_id``."""
+def relabel_timeline(timeline: Path, track_persons: dict[int, int]) -> None:
+    """Rewrite a JSON Lines timeline with each face's ``person_id`` from ``track_persons``
+    (the whole-video grouping replaces the online one)."""
     rewritten = timeline.with_name(timeline.name + ".persons")
     try:
         with open(timeline, encoding="utf-8") as src, open(rewritten, "w", encoding="utf-8") as dst:
             for line in src:
                 record = json.loads(line)
                 for face in record["faces"]:
-                    if face.get("track_id") in persons:
-                        face["person_id"] = persons[face["track_id"]]
+                    face.pop("person_id", None)
+                    if face.get("track_id") in track_persons:
+                        face["person_id"] = track_persons[face["track_id"]]
                 dst.write(json.dumps(record, separators=(",", ":")) + "\n")
         os.replace(rewritten, timeline)
     finally:

@@ -33,6 +33,7 @@ from faceattrs.video.io import (
     output_size,
     temp_beside,
 )
+from faceattrs.video.persons import PersonRegistry, relabel_timeline, summarize_persons
 from faceattrs.video.session import Analyzer, SceneCuts, VideoSession
 from faceattrs.video.tracking import FaceTracker, FrameResult
 
@@ -241,7 +242,7 @@ def process_video(
     every: int = 1,
     progress: Callable[[int, int | None], None] | None = None,
     video_max_side: int | None = None,
-    reid: bool = False,
+    persons: bool = False,
     **session_options: Any,
 ) -> dict[str, Any]:
     """Analyse a video file and write the requested outputs; returns the summary.
@@ -249,10 +250,14 @@ def process_video(
     ``progress(frames_done, frames_total_or_None)`` is called after every frame
     (raise from it to cancel). Outputs appear only when the whole video is done.
     ``video_max_side`` scales the annotated video down (boxes stay in input
-    pixels in the timeline). ``session_options`` go to :class:`VideoSession`.
-    ``reid``: join tracks into persons by face embedding (:mod:`faceattrs.video.persons`):
-    ``person_id`` in the timeline and the track summaries, and a ``persons`` list.
+    pixels in the timeline). ``persons``: join tracks into persons by face embedding
+    (re-identification after leaving the view and across cuts; see
+    :mod:`faceattrs.video.persons`): faces and tracks carry ``person_id`` and the
+    summary has one entry per person. ``session_options`` go to :class:`VideoSession`.
     """
+    registry = PersonRegistry() if persons else None
+    if registry is not None:
+        session_options["persons"] = registry
     targets = [Path(p) for p in (video_out, timeline_out, summary_out) if p is not None]
     if any(p.resolve() == Path(source).resolve() for p in targets):
         raise VideoError(f"{source}: an output would overwrite the input")
@@ -271,14 +276,11 @@ def process_video(
             if timeline_out is not None:
                 timeline = open(temps[Path(timeline_out)], "w", encoding="utf-8")  # noqa: SIM115
             summarizer = TrackSummarizer()
-            persons = _track_persons(analyzer) if reid else None
             frames = 0
             tracked = _track(iter(reader), analyzer, every, session_options)
             with contextlib.closing(tracked):  # stops its threads on errors too
                 for bgr, result in tracked:
                     summarizer.add(result)
-                    if persons is not None:
-                        persons.observe(bgr, result)
                     if writer is not None:
                         writer.write(bgr, result.faces)
                     if timeline is not None:
@@ -299,10 +301,17 @@ def process_video(
             "fps": round(info.fps, 3),
             "frames": frames,
             "duration_s": round(frames / info.fps, 3),
-            "tracks": [track.to_dict() for track in summarizer.summaries()],
         }
-        if persons is not None:
-            _add_persons(summary, persons, temps.get(Path(timeline_out)) if timeline_out else None)
+        tracks = summarizer.summaries()
+        track_persons = registry.regroup() if registry is not None else {}
+        if registry is not None and timeline_out is not None:
+            relabel_timeline(temps[Path(timeline_out)], track_persons)
+        summary["tracks"] = [track.to_dict() for track in tracks]
+        if registry is not None:
+            for entry in summary["tracks"]:
+                entry["person_id"] = track_persons.get(entry["track_id"])
+        if registry is not None:
+            summary["persons"] = summarize_persons(tracks, track_persons)
         if summary_out is not None:
             temps[Path(summary_out)].write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
         for target, temp in temps.items():
@@ -318,28 +327,3 @@ def process_video(
         for temp in temps.values():
             with contextlib.suppress(OSError):
                 temp.unlink()
-
-
-def _track_persons(analyzer: Analyzer | None):
-    """The re-identifier, with the analyzer's embedding model when it has one."""
-    from faceattrs.video.persons import TrackPersons
-
-    embedder = getattr(analyzer, "embedder", None)
-    if embedder is None:
-        from faceattrs.pipeline.embedding import EmbeddingModel
-
-        embedder = EmbeddingModel(threads=1)
-    return TrackPersons(embedder)
-
-
-def _add_persons(summary: dict[str, Any], persons, timeline: Path | None) -> None:
-    """Person ids into the summary's tracks, the timeline file, and a persons list."""
-    from faceattrs.video.persons import add_person_ids, person_summaries
-
-    mapping = persons.assign()
-    for track in summary["tracks"]:
-        track["person_id"] = mapping.get(track["track_id"])
-    summary["persons"] = person_summaries(summary["tracks"], mapping)
-    summary["reid"] = {"threshold": persons.threshold, "faces_embedded": persons.embedded}
-    if timeline is not None:
-        add_person_ids(timeline, mapping)
