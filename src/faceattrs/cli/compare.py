@@ -62,38 +62,36 @@ class _InputError(Exception):
         self.code = code
 
 
-def _one_face(detector, embedder, path: str, largest: bool, min_face: int) -> np.ndarray:
-    from faceattrs.media import MediaError, read_image
+def _one_face(analyzer, path: str, largest: bool) -> np.ndarray:
+    """The embedding of the face in the photo at ``path`` (the largest with ``largest``)."""
+    from faceattrs.media import MediaError
 
     try:
-        bgr = read_image(path)
+        bgr = analyzer.load_image(path)
     except MediaError as exc:
         raise _InputError(str(exc), 1) from None
-    dets = detector.detect(bgr)
-    sides = np.maximum(dets.xyxy[:, 2] - dets.xyxy[:, 0], dets.xyxy[:, 3] - dets.xyxy[:, 1])
-    keep = np.flatnonzero(sides >= min_face)
-    if len(keep) == 0:
+    detections = analyzer.detect(bgr)
+    if len(detections) == 0:
         raise _InputError(f"{path}: no face found", 1)
-    if len(keep) > 1 and not largest:
+    if len(detections) > 1 and not largest:
         raise _InputError(
-            f"{path}: {len(keep)} faces found; pass --largest to compare the largest", 2
+            f"{path}: {len(detections)} faces found; pass --largest to compare the largest", 2
         )
-    best = keep[int(np.argmax(sides[keep]))]
-    return embedder.embed(bgr, dets.keypoints[best : best + 1])[0]
+    return analyzer.embed(bgr, detections[int(np.argmax(detections.sides))])[0]
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from faceattrs.pipeline.detection import FaceDetector
-    from faceattrs.pipeline.embedding import EmbeddingModel, distance
+    from faceattrs.pipeline.analyzer import FaceAnalyzer
+    from faceattrs.pipeline.embedding import distance
 
-    embedder = EmbeddingModel(threads=args.threads, providers=args.provider)
-    threshold = embedder.threshold if args.threshold is None else args.threshold
-    detector = FaceDetector(
-        args.detector, min_face=args.min_face, threads=args.threads, providers=args.provider
-    )
+    analyzer = FaceAnalyzer(
+        detector=args.detector, min_face=args.min_face, threads=args.threads,
+        providers=args.provider,
+    )  # fmt: skip
+    threshold = analyzer.embedding_threshold if args.threshold is None else args.threshold
     try:
-        a = _one_face(detector, embedder, args.a, args.largest, args.min_face)
-        b = _one_face(detector, embedder, args.b, args.largest, args.min_face)
+        a = _one_face(analyzer, args.a, args.largest)
+        b = _one_face(analyzer, args.b, args.largest)
     except _InputError as exc:
         print(f"faceattrs: {exc}", file=sys.stderr)
         return exc.code
