@@ -236,3 +236,9 @@ def relabel_timeline(timeline: Path, track_persons: dict[int, int]) -> None:
         os.replace(rewritten, timeline)
     finally:
         rewritten.unlink(missing_ok=True)
+
+
+def can_identify(analyzer: Any) -> bool:
+    """Whether ``analyzer`` can embed faces (``embed`` and ``embedding_threshold``), so
+    that a server's video jobs and camera streams join tracks into persons."""
+    return callable(getattr(analyzer, "embed", None)) and hasattr(analyzer, "embedding_threshold")
