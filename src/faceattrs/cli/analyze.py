@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or _format_from_suffix(args.output)
     check_batch_options(args, fmt)
     if args.embeddings and fmt not in ("json", "jsonl"):
-        raise CliError(f"--embeddings needs JSON or JSON Lines output, not {fmt}")
+        shown = {"csv": "CSV", "parquet": "Parquet"}.get(fmt, fmt)
+        raise CliError(f"--embeddings needs JSON or JSON Lines output, not {shown}")
     annotate_dir = Path(args.annotate) if args.annotate else None
     if annotate_dir is not None and annotate_dir.exists() and not annotate_dir.is_dir():
         raise CliError(f"--annotate {annotate_dir}: exists and is not a folder")
