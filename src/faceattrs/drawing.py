@@ -1,4 +1,4 @@
-"""Drawing analysed faces onto images: boxes, keypoints and labels.
+"""Drawing analysed faces onto images (boxes, keypoints, labels) and contact sheets.
 
 Labels never cover each other or another face: :func:`layout_labels` places each
 face's label outside its box where there is room (above, below, right, left), else a
@@ -9,6 +9,7 @@ numbered chip (the details are in the JSON or the page's list). The page
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -208,3 +209,56 @@ def _rectangle(canvas: np.ndarray, xyxy, colour, thickness: int, dashed: bool) -
 def _luma(bgr: tuple[int, int, int]) -> float:
     b, g, r = bgr
     return 0.114 * b + 0.587 * g + 0.299 * r
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def face_crop(bgr: np.ndarray, xyxy: Sequence[float], size: int, margin: float = 0.2):
+    """A square ``size`` px crop around a face box (with ``margin``), black outside."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    scale = size / max(side, 1.0)
+    matrix = np.float32([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]])
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(bgr, matrix, (size, size), flags=interp, borderValue=(0, 0, 0))
+
+
+def contact_sheet(
+    people: Sequence[dict[str, Any]],
+    crops: dict[tuple[str, tuple[float, ...]], np.ndarray],
+    max_faces: int = 10,
+    tile: int = 96,
+) -> np.ndarray:
+    """A BGR image, one row per person: a label, then up to ``max_faces`` face crops
+    (``crops`` maps (path, box) to a ``tile`` px crop)."""
+    label_w, pad = 220, 6
+    columns = max([min(len(p["faces"]), max_faces) for p in people], default=1)
+    width = label_w + columns * (tile + pad) + pad
+    rows = []
+    for person in people:
+        row = np.full((tile + 2 * pad, width, 3), 255, np.uint8)
+        lines = [
+            f"person {person['person_id']}",
+            f"{_plural(person['n_faces'], 'face')}, {_plural(person['n_photos'], 'photo')}",
+            f"{person['gender']}, {person['age']:.0f} "
+            f"[{person['age_interval'][0]}-{person['age_interval'][1]}]",
+            f"{person['race']}",
+        ]
+        for k, text in enumerate(lines):
+            cv2.putText(row, text, (pad, pad + 18 + 22 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (40, 40, 40), 1, cv2.LINE_AA)  # fmt: skip
+        for k, face in enumerate(person["faces"][:max_faces]):
+            crop = crops.get((face["path"], tuple(face["box"])))
+            if crop is not None:
+                x = label_w + pad + k * (tile + pad)
+                row[pad : pad + tile, x : x + tile] = crop
+        rows.append(row)
+        rows.append(np.full((1, width, 3), 200, np.uint8))
+    if not rows:
+        blank = np.full((60, width, 3), 255, np.uint8)
+        cv2.putText(blank, "no faces", (pad, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (40, 40, 40), 1)
+        return blank
+    return np.vstack(rows)

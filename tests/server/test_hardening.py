@@ -76,6 +76,15 @@ def make_client(tmp_path):
         client.__exit__(None, None, None)
 
 
+def run_coroutine(coroutine):
+    """``asyncio.run`` in a thread of its own: other tests (Playwright's sync API) may
+    leave an event loop running in the main thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -115,7 +124,7 @@ def test_admission_waits_then_refuses_with_retry_after():
         with pytest.raises(ApiError, match="budget"):
             await admission.acquire(101)
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_busy_server_answers_429_at_once_instead_of_queueing(make_client):
@@ -306,7 +315,7 @@ def test_aborted_upload_logs_one_line_without_traceback(make_client, caplog):
                     (b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
     }  # fmt: skip
     with caplog.at_level(logging.INFO, logger="faceattrs.server"):
-        asyncio.run(app(scope, receive, send))
+        run_coroutine(app(scope, receive, send))
     records = [r for r in caplog.records if r.name.startswith("faceattrs")]
     assert records and all(r.exc_info is None for r in records), records
     assert any("aborted" in r.getMessage() for r in records)

@@ -383,6 +383,26 @@ def test_stream_tracks_faces_across_frames(client):
     assert {r["faces"][0]["track_id"] for r in replies} == {1}
 
 
+class EmbeddingAnalyzer(FakeAnalyzer):
+    """The fake's one face, with an embedding: the server joins its tracks into persons."""
+
+    embedding_threshold = 0.5
+
+    def embed(self, bgr, detections):
+        return np.tile(np.eye(1, 8, dtype=np.float32), (len(detections), 1))
+
+
+def test_stream_gives_person_ids_when_the_analyzer_can_embed(make_client):
+    client = make_client(EmbeddingAnalyzer())
+    with client.websocket_connect("/api/v1/stream") as ws:
+        replies = []
+        for _ in range(3):
+            ws.send_bytes(jpeg(320, 240))
+            replies.append(ws.receive_json())
+    assert {r["faces"][0]["person_id"] for r in replies} == {1}
+    assert all("embedding" not in r["faces"][0] for r in replies)  # never sent or kept
+
+
 def test_stream_reports_bad_frames_and_goes_on(make_client):
     client = make_client(max_frame_bytes=20_000, max_pixels=400 * 300)
     with client.websocket_connect("/api/v1/stream") as ws:

@@ -65,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_model_options(parser)
     add_batch_options(parser)
+    parser.add_argument(
+        "--embeddings", action="store_true",
+        help="add each face's identity embedding (biometric data; JSON/JSONL only)",
+    )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
@@ -72,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     fmt = args.format or _format_from_suffix(args.output)
     check_batch_options(args, fmt)
+    if args.embeddings and fmt not in ("json", "jsonl"):
+        shown = {"csv": "CSV", "parquet": "Parquet"}.get(fmt, fmt)
+        raise CliError(f"--embeddings needs JSON or JSON Lines output, not {shown}")
     annotate_dir = Path(args.annotate) if args.annotate else None
     if annotate_dir is not None and annotate_dir.exists() and not annotate_dir.is_dir():
         raise CliError(f"--annotate {annotate_dir}: exists and is not a folder")
@@ -88,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
 
     from faceattrs.pipeline.analyzer import FaceAnalyzer
 
-    analyzer = FaceAnalyzer(min_face=args.min_face, **model_kwargs(args))
+    analyzer = FaceAnalyzer(
+        min_face=args.min_face, embeddings=args.embeddings, **model_kwargs(args)
+    )
     spec = analyzer.spec  # load the model now: a bad model is a usage error, before any output
     progress = _progress(len(inputs), args.quiet)
     failed = faces_found = 0

@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="time constant (s) of the smoothing of attributes along a track; 0: off "
         "(default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--reid", action="store_true",
+        help="join tracks into persons by face embedding (after leaving the view, across "
+        "cuts): person_id in the timeline and summary (embeddings are kept for the run only)",
+    )  # fmt: skip
     add_model_options(
         parser,
         min_face=None,
@@ -101,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
                 progress=lambda done, total: bar.update(1),
                 video_max_side=args.max_side,
                 smooth_s=args.smooth,
+                persons=args.reid,
             )
     finally:
         bar.close()
@@ -109,5 +115,6 @@ def _run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         tracks = len(summary["tracks"])
         frames = plural(summary["frames"], "frame")
-        print(f"faceattrs: {frames}, {plural(tracks, 'track')}", file=sys.stderr)
+        persons = f", {plural(len(summary['persons']), 'person')}" if "persons" in summary else ""
+        print(f"faceattrs: {frames}, {plural(tracks, 'track')}{persons}", file=sys.stderr)
     return 0

@@ -28,6 +28,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
     from fastapi import WebSocket, WebSocketDisconnect
     from starlette.concurrency import run_in_threadpool
 
+    from faceattrs.video.persons import PersonRegistry, can_identify
     from faceattrs.video.process import VideoSession
 
     open_streams = [0]  # this app's count of camera connections
@@ -80,7 +81,8 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             await ws.close(code=1013)
             return
         open_streams[0] += 1
-        session = VideoSession(analyzer)
+        registry = PersonRegistry() if can_identify(analyzer) else None
+        session = VideoSession(analyzer, persons=registry)  # embeddings stay in memory
         closed = threading.Event()
         messages: asyncio.Queue = asyncio.Queue(maxsize=1)
         reader = asyncio.create_task(_receive(ws, messages, closed))

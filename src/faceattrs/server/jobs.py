@@ -215,6 +215,7 @@ def video_processor(
     ``limits``: :class:`~faceattrs.video.io.VideoReader`'s, checked while decoding."""
 
     def process(src: Path, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn, name: str):
+        from faceattrs.video.persons import can_identify
         from faceattrs.video.process import VideoReader, process_video
 
         with VideoReader(src) as reader:
@@ -240,6 +241,7 @@ def video_processor(
             progress=on_frame,
             source_name=name,
             limits=limits,
+            persons=can_identify(analyzer),  # embeddings stay in memory, for this job only
         )
         return outputs
 

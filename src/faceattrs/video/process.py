@@ -33,7 +33,7 @@ from faceattrs.video.io import (
     output_size,
     temp_beside,
 )
-from faceattrs.video.persons import PersonRegistry, summarize_persons
+from faceattrs.video.persons import PersonRegistry, relabel_timeline, summarize_persons
 from faceattrs.video.session import Analyzer, SceneCuts, VideoSession
 from faceattrs.video.tracking import FaceTracker, FrameResult
 
@@ -307,7 +307,9 @@ def process_video(
             "duration_s": round(frames / info.fps, 3),
         }
         tracks = summarizer.summaries()
-        track_persons = registry.track_persons() if registry is not None else {}
+        track_persons = registry.regroup() if registry is not None else {}
+        if registry is not None and timeline_out is not None:
+            relabel_timeline(temps[Path(timeline_out)], track_persons)
         summary["tracks"] = [track.to_dict() for track in tracks]
         if registry is not None:
             for entry in summary["tracks"]:
