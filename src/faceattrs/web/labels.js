@@ -18,7 +18,7 @@ const MIN_SCREEN_PX = 11; // and at least this many screen pixels (legible on an
 const colourOf = (face, index) => COLOURS[(face.track_id ?? index) % COLOURS.length];
 const percent = (p) => `${Math.round(p * 100)}%`;
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-const faceName = (face, index) => (face.track_id != null ? `#${face.track_id}` : `${index + 1}`);
+const faceName = (face, index) => face.name ?? (face.track_id != null ? `#${face.track_id}` : `${index + 1}`);
 /** "female 92%", or "white? 49%" when the top class is below UNSURE. */
 const sure = (label, p) => (label == null || p == null ? "?"
   : `${label}${Math.round(100 * p) < 100 * UNSURE ? "?" : ""} ${percent(p)}`);

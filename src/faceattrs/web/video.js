@@ -94,7 +94,8 @@ async function analyseVideo(file) {
       fetch(state.links.timeline).then((r) => r.text()),
     ]);
     const frames = timeline.split("\n").filter(Boolean).map((line) => JSON.parse(line));
-    await showVideoResult({ video: job.url, fallback: state.links.video, links: state.links, frames, tracks: summary.tracks || [] });
+    const rows = byPerson(summary, frames);
+    await showVideoResult({ video: job.url, fallback: state.links.video, links: state.links, frames, tracks: rows });
     setVideoStatus(`Done: ${plural(state.frames_done, "frame")} analysed.`);
     $("video-cancel").hidden = true;
   } catch (error) {
@@ -170,6 +171,26 @@ function drawVideoOverlay(frames, people) {
   drawFaces(ctx, shown.faces, shown.width || overlay.width, shown.height || overlay.height, personLabel);
 }
 
+/** The summary's rows: one per person when the server joined tracks into persons
+ * (re-identification), else one per track. In person mode each face of the timeline is
+ * keyed by its person (a track never identified keeps a key of its own, 1000 + its id). */
+function byPerson(summary, frames) {
+  if (!summary.persons) return summary.tracks || [];
+  const keyOf = (personId, trackId) => personId ?? 1000 + trackId;
+  const nameOf = (personId, trackId) => (personId != null ? `#${personId}` : `track ${trackId}`);
+  for (const frame of frames) {
+    for (const face of frame.faces) {
+      face.name = nameOf(face.person_id, face.track_id);
+      face.track_id = keyOf(face.person_id, face.track_id);
+    }
+  }
+  return summary.persons.map((person) => ({
+    ...person,
+    track_id: keyOf(person.person_id, person.tracks[0]),
+    name: nameOf(person.person_id, person.tracks[0]),
+  }));
+}
+
 /** Whether the player can decode `url` (resolves false on an error or after 5 s). */
 function playable(player, url) {
   return new Promise((resolve) => {
@@ -236,9 +257,10 @@ async function showVideoResult({ video, fallback = null, links = null, frames, t
     const colour = COLOURS[id % COLOURS.length];
     const seen = `${track.first_time.toFixed(1)}–${track.last_time.toFixed(1)}\u00a0s`;
     const [low, high] = track.age_interval;
-    const crop = track.crop ? el("img", { className: "crop", src: track.crop, alt: `face of person #${id}` }) : el("span", { className: "crop" });
+    const name = track.name ?? `#${id}`;
+    const crop = track.crop ? el("img", { className: "crop", src: track.crop, alt: `face of ${name}` }) : el("span", { className: "crop" });
     tbody.append(el("tr", { "data-track": String(id) },
-      el("td", {}, el("span", { className: "swatch", style: `--c:${colour}` }), `#${id}`),
+      el("td", {}, el("span", { className: "swatch", style: `--c:${colour}` }), name),
       el("td", {}, crop),
       el("td", {}, seen, el("small", {}, plural(track.frames, "frame"))),
       el("td", {}, `${Math.round(track.age)}`, el("small", {}, `${Math.round(low)}–${Math.round(high)}`)),
