@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from faceattrs.training.expression_commands import register_expression
+
 
 def _require_torch() -> None:
     try:
@@ -102,6 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_export)
     register_quantize(sub)
     register_baseline(sub)
+    register_expression(sub)
 
 
 def _quantize(args: argparse.Namespace) -> int:
