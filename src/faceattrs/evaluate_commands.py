@@ -73,6 +73,10 @@ def _evaluate_crops(args: argparse.Namespace) -> dict:
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:
+    if args.dataset == "fer":
+        from faceattrs.fer_eval_command import evaluate_fer_command
+
+        return evaluate_fer_command(args)
     through_detection = args.dataset == "fairface" or args.detect or args.cache
     if not through_detection:
         metrics = _evaluate_crops(args)
@@ -116,7 +120,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "model", help="ONNX attribute model (e.g. src/faceattrs/models/attributes.onnx)"
     )
-    parser.add_argument("--dataset", choices=DATASETS, default="utkface", help="default utkface")
+    parser.add_argument(
+        "--dataset",
+        choices=(*DATASETS, "fer"),
+        default="utkface",
+        help="default utkface; fer: an expression model on FER2013 (crops and pipeline)",
+    )
+    parser.add_argument(
+        "--crops-only", action="store_true", help="fer: only the crops as given (no detector)"
+    )
     parser.add_argument(
         "--data", help="dataset folder (default ../shared/data/utkface or ../shared/data/fairface)"
     )
