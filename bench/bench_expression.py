@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.expression import MODELS_DIR, ExpressionModel
+from faceattrs.pipeline.expression import ExpressionModel
+from faceattrs.resources import MODELS_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine_info import cpu_model  # noqa: E402

@@ -33,7 +33,7 @@ from faceattrs.data.fer import (
     photo_to_crop,
     read_gray,
 )
-from faceattrs.detection import FaceDetector
+from faceattrs.pipeline.detection import FaceDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre")

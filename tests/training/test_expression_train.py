@@ -9,8 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from faceattrs.expression_spec import EXPRESSIONS, ExpressionSpec  # noqa: E402
-from faceattrs.spec import METADATA_KEY  # noqa: E402
+from faceattrs.spec import (  # noqa: E402
+    EXPRESSIONS,
+    METADATA_KEY,  # noqa: E402
+    ExpressionSpec,
+)
 from faceattrs.training.expression import (  # noqa: E402
     ExpressionTrainConfig,
     augment_batch,

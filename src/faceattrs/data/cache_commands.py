@@ -38,7 +38,7 @@ def split_paths(dataset: str, split_dir: str, splits: tuple[str, ...], data: str
 def load_spec(template: str | None):
     """``(spec, template file or None)``: the default spec with the template from
     ``template`` (JSON), else the measured src/faceattrs/models/template.json if present."""
-    from faceattrs.detection import MODELS_DIR
+    from faceattrs.pipeline.detection import MODELS_DIR
     from faceattrs.spec import ModelSpec
 
     spec = ModelSpec()
@@ -52,7 +52,7 @@ def load_spec(template: str | None):
 
 
 def cmd_align_cache(args: argparse.Namespace) -> int:
-    from faceattrs.detection import FaceDetector
+    from faceattrs.pipeline.detection import FaceDetector
 
     split_dir = args.split_dir or DEFAULT_SPLIT_DIRS[args.dataset]
     data = Path(args.data)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.expression_spec import EXPRESSIONS
+from faceattrs.spec import EXPRESSIONS
 
 __all__ = ["EXPRESSIONS", "FER_SIZE", "FerSplit", "load_fer_split"]
 FER_SIZE = 48

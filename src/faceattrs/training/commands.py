@@ -117,7 +117,7 @@ def _quantize(args: argparse.Namespace) -> int:
     for name in ("utkface_data", "fairface_data"):
         if not Path(getattr(args, name)).is_dir():
             raise ValueError(f"data folder not found: {getattr(args, name)}")
-    from faceattrs.attributes import AttributeModel
+    from faceattrs.pipeline.attributes import AttributeModel
 
     spec = AttributeModel(args.model, threads=1).spec
     crops = calibration_crops(spec, args.utkface_data, args.fairface_data, args.samples)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from faceattrs.data.fer import FerSplit, load_fer_split
-from faceattrs.fer_eval import expression_metrics
+from faceattrs.evaluation.fer import expression_metrics
 from faceattrs.training.expression_model import (
     ExpressionNet,
     ExpressionNetConfig,

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceattrs.expression_spec import ExpressionSpec
-from faceattrs.spec import METADATA_KEY
+from faceattrs.spec import METADATA_KEY, ExpressionSpec
 from faceattrs.training.expression_model import (
     ExpressionNet,
     ExpressionNetConfig,
