@@ -68,6 +68,7 @@ def export_expression_onnx(
     fd, tmp_path = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)
     onnx.save(model, tmp_path)
+    os.chmod(tmp_path, 0o644)
     os.replace(tmp_path, path)
     return path
 
