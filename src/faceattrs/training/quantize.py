@@ -82,7 +82,7 @@ def quantize_model(
     """Write the int8 version of ``source`` to ``target``, calibrated on ``crops_bgr``
     (N, S, S, 3 BGR uint8). The spec metadata is copied; a ``faceattrs_quantization``
     entry records the source's sha256 and ``provenance``."""
-    from faceattrs.attributes import AttributeModel
+    from faceattrs.pipeline.attributes import AttributeModel
 
     spec = AttributeModel(source, threads=1).spec
     inputs = spec.preprocess(np.ascontiguousarray(crops_bgr[..., ::-1]))
