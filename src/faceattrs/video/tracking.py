@@ -78,11 +78,13 @@ class _Smoothed:
     def __init__(self) -> None:
         self.attributes = _Ewma()
         self.expression = _Ewma()
+        self.t: float | None = None  # when attributes were last added
 
     def add(
         self, face: Face, t: float, time_constant: float, expression_s: float = EXPRESSION_SMOOTH_S
     ) -> Face:
         weight = max(float(face.score), 1e-3)
+        self.t = t
         if face.expression_probs:
             mean = self.expression.add(
                 np.array(list(face.expression_probs.values()), np.float64), weight, t, expression_s
