@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 
 def _round(value: float, digits: int = 4) -> float:
     return round(float(value), digits)
@@ -31,6 +33,8 @@ class Face:
     (empty for pre-aligned crops). Probabilities map label to probability and sum to 1.
     An attribute that was not asked for (``FaceAnalyzer(attributes=...)``) is None and
     left out of :meth:`to_dict`.
+    ``embedding``: the identity embedding (float32, L2-normalised), only when asked for
+    (biometric data; see :mod:`faceattrs.embedding`).
     """
 
     xyxy: tuple[float, float, float, float]
@@ -42,6 +46,8 @@ class Face:
     race_probs: dict[str, float] | None = None
     track_id: int | None = field(default=None, compare=False)
     expression_probs: dict[str, float] | None = None
+    person_id: int | None = field(default=None, compare=False)  # videos with re-identification
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def gender(self) -> str | None:
@@ -73,6 +79,9 @@ class Face:
     def with_track(self, track_id: int | None) -> Face:
         return replace(self, track_id=track_id)
 
+    def with_embedding(self, embedding: np.ndarray | None) -> Face:
+        return replace(self, embedding=embedding)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON schema used by the CLI and the HTTP API."""
         out: dict[str, Any] = {
@@ -94,4 +103,8 @@ class Face:
                 out[f"{name}_probs"] = {k: _round(v) for k, v in probs.items()}
         if self.track_id is not None:
             out["track_id"] = self.track_id
+        if self.person_id is not None:
+            out["person_id"] = self.person_id
+        if self.embedding is not None:
+            out["embedding"] = [round(float(v), 5) for v in self.embedding]
         return out

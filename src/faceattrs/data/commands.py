@@ -187,7 +187,12 @@ def _add_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("data", help="audit, split, balance and plot face datasets")
+    parser = sub.add_parser(
+        "data",
+        help="audit, split, balance and plot face datasets",
+        description="Dataset tools: audit a UTKFace or FairFace folder, write the "
+        "deterministic split lists, balance, plot, and build the aligned training caches.",
+    )
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     data_sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
 

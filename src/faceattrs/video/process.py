@@ -33,6 +33,7 @@ from faceattrs.video.io import (
     output_size,
     temp_beside,
 )
+from faceattrs.video.persons import PersonRegistry, relabel_timeline, summarize_persons
 from faceattrs.video.session import Analyzer, SceneCuts, VideoSession
 from faceattrs.video.tracking import FaceTracker, FrameResult
 
@@ -82,7 +83,7 @@ class TrackSummary:
             "last_time": round(self.last_s, 3),
             "frames": self.frames,
             "age": round(self.age, 1),
-            "age_interval": [round(v, 1) for v in self.age_interval],
+            "age_interval": [round(v) for v in self.age_interval],  # whole years, as in images
             "gender": self.gender,
             "gender_probs": {k: round(v, 4) for k, v in self.gender_probs.items()},
             "race": self.race,
@@ -253,6 +254,9 @@ def process_video(
     every: int = 1,
     progress: Callable[[int, int | None], None] | None = None,
     video_max_side: int | None = None,
+    persons: bool = False,
+    source_name: str | None = None,
+    limits: dict[str, int | None] | None = None,
     **session_options: Any,
 ) -> dict[str, Any]:
     """Analyse a video file and write the requested outputs; returns the summary.
@@ -260,8 +264,16 @@ def process_video(
     ``progress(frames_done, frames_total_or_None)`` is called after every frame
     (raise from it to cancel). Outputs appear only when the whole video is done.
     ``video_max_side`` scales the annotated video down (boxes stay in input
-    pixels in the timeline). ``session_options`` go to :class:`VideoSession`.
+    pixels in the timeline). ``persons``: join tracks into persons by face embedding
+    (re-identification after leaving the view and across cuts; see
+    :mod:`faceattrs.video.persons`): faces and tracks carry ``person_id`` and the
+    summary has one entry per person. ``source_name``: the summary's ``source`` (default:
+    the file's name); ``limits``: :class:`VideoReader`'s ``max_pixels``, ``max_frames`` and
+    ``max_total_pixels``. ``session_options`` go to :class:`VideoSession`.
     """
+    registry = PersonRegistry() if persons else None
+    if registry is not None:
+        session_options["persons"] = registry
     targets = [Path(p) for p in (video_out, timeline_out, summary_out) if p is not None]
     if any(p.resolve() == Path(source).resolve() for p in targets):
         raise VideoError(f"{source}: an output would overwrite the input")
@@ -270,7 +282,7 @@ def process_video(
     writer: VideoWriter | None = None
     timeline = None
     try:
-        with VideoReader(source) as reader:
+        with VideoReader(source, **(limits or {})) as reader:
             info = reader.info
             for target in targets:
                 temps[target] = temp_beside(target)
@@ -299,14 +311,23 @@ def process_video(
             timeline, closing_file = None, timeline
             closing_file.close()
         summary = {
-            "source": Path(source).name,
+            "source": source_name or Path(source).name,
             "width": info.width,
             "height": info.height,
             "fps": round(info.fps, 3),
             "frames": frames,
             "duration_s": round(frames / info.fps, 3),
-            "tracks": [track.to_dict() for track in summarizer.summaries()],
         }
+        tracks = summarizer.summaries()
+        track_persons = registry.regroup() if registry is not None else {}
+        if registry is not None and timeline_out is not None:
+            relabel_timeline(temps[Path(timeline_out)], track_persons)
+        summary["tracks"] = [track.to_dict() for track in tracks]
+        if registry is not None:
+            for entry in summary["tracks"]:
+                entry["person_id"] = track_persons.get(entry["track_id"])
+        if registry is not None:
+            summary["persons"] = summarize_persons(tracks, track_persons)
         if summary_out is not None:
             temps[Path(summary_out)].write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
         for target, temp in temps.items():

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from faceattrs.results import Face
+from faceattrs.video.persons import PersonRegistry
 from faceattrs.video.tracking import FaceTracker, FrameResult, interpolate_faces
 
 if TYPE_CHECKING:  # no ONNX Runtime import for the session itself
@@ -73,6 +74,9 @@ class VideoSession:
     ``process(bgr, t)`` answers at once (frames between analysed ones get the
     faces moved along their tracks' motion); ``push``/``flush`` hold those frames
     back until the next analysed frame and interpolate instead (files).
+    ``persons`` (a :class:`~faceattrs.video.persons.PersonRegistry`) joins tracks into
+    persons by face embedding (the analyzer's ``embed(bgr, detections)``), a few
+    embeddings per track; faces then carry ``person_id``.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class VideoSession:
         every: int = 1,
         cut_threshold: float | None = 0.18,
         attributes_every_s: float = 0.1,
+        persons: PersonRegistry | None = None,
         **tracker_options: Any,
     ) -> None:
         if every < 1:
@@ -90,6 +95,9 @@ class VideoSession:
         self.tracker = FaceTracker(**tracker_options)
         self.cuts = SceneCuts(cut_threshold) if cut_threshold is not None else None
         self.attributes_every_s = attributes_every_s
+        self.persons = persons
+        if persons is not None and persons.threshold is None:
+            persons.threshold = analyzer.embedding_threshold  # the embedding model's own
         self.frames = 0
         self._since_analysed = every
         self._pending: list[tuple[int, float, Any]] = []
@@ -128,7 +136,28 @@ class VideoSession:
             for i, face in zip(chosen, described, strict=True):
                 faces[i] = face
         faces = self.tracker.update(faces, t, fresh)
-        return FrameResult(index, t, tuple(faces))
+        if self.persons is not None:
+            self._identify(bgr, faces, t)
+        return FrameResult(index, t, tuple(self._labelled(faces)))
+
+    def _identify(self, bgr: np.ndarray, faces: list[Face], t: float) -> None:
+        """Embed the faces whose track needs a sample now (a few per track)."""
+        assert self.persons is not None
+        wanted = self.persons.wanted(faces, t)
+        if not wanted:
+            return
+        from faceattrs.pipeline.detection import Detections
+
+        chosen = [faces[i] for i in wanted]
+        detections = Detections.from_arrays(
+            [f.xyxy for f in chosen], [f.score for f in chosen], [f.keypoints for f in chosen]
+        )
+        embeddings = self.analyzer.embed(bgr, detections)
+        for face, embedding in zip(chosen, embeddings, strict=True):
+            self.persons.observe(face.track_id, embedding, t)
+
+    def _labelled(self, faces) -> list[Face]:
+        return list(faces) if self.persons is None else self.persons.label(faces)
 
     def process(
         self, bgr: np.ndarray, t: float | None = None, detected: Detections | None = None
@@ -138,7 +167,7 @@ class VideoSession:
         index, analyse, cut = self._next(bgr)
         if analyse:
             return self._analyse(index, bgr, t, cut, detected)
-        return FrameResult(index, t, tuple(self.tracker.predict(t)))
+        return FrameResult(index, t, tuple(self._labelled(self.tracker.predict(t))))
 
     def push(
         self, bgr: np.ndarray, t: float, item: Any = None, detected: Detections | None = None
@@ -163,7 +192,7 @@ class VideoSession:
     def flush(self) -> list[tuple[Any, FrameResult]]:
         """The frames held back since the last analysed one, faces moved along their motion."""
         done = [
-            (held, FrameResult(i, ti, tuple(self.tracker.predict(ti))))
+            (held, FrameResult(i, ti, tuple(self._labelled(self.tracker.predict(ti)))))
             for i, ti, held in self._pending
         ]
         self._pending.clear()
