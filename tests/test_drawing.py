@@ -128,6 +128,8 @@ def test_label_shows_the_expression():
 
     probs = dict.fromkeys(("angry", "disgust", "fear", "neutral", "sad", "surprise"), 0.05)
     face = replace(_face(track_id=2), expression_probs={**probs, "happy": 0.7})
-    assert face_label(face) == "#2 female, 27, asian, happy"
+    assert face_label(face) == "#2 female 90%, 27, asian 60%, happy 70%"
+    only = replace(face, age=None, age_interval=None, gender_probs=None, race_probs=None)
+    assert face_label(only) == "#2 happy 70%"
     out = annotate(np.full((240, 320, 3), 128, np.uint8), [face])
     assert (out != 128).any()

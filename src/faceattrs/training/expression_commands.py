@@ -71,7 +71,12 @@ def _export_expression(args: argparse.Namespace) -> int:
 
 def register_expression(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
-        "train-expression", help="train the expression model on FER2013 (needs [train])"
+        "train-expression",
+        help="train the expression model on FER2013 (needs [train])",
+        description="Train the expression CNN on FER2013's train split, validating on val "
+        "each epoch. Resumable: run the same command again to continue from RUN/last.pt; "
+        "one JSON line per epoch in RUN/epochs.jsonl; RUN/best.pt holds the best epoch by "
+        "val macro-F1. Unset options take ExpressionTrainConfig's defaults.",
     )
     train.add_argument(
         "--data", help="FER2013 folder with train/ and val/ (../shared/data/fer2013)"
@@ -89,7 +94,10 @@ def register_expression(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_train_expression)
 
     export = sub.add_parser(
-        "export-expression", help="export an expression checkpoint to ONNX (needs [train])"
+        "export-expression",
+        help="export an expression checkpoint to ONNX (needs [train])",
+        description="Write the float ONNX model (spec in its metadata) and, with --int8, "
+        "its int8 version calibrated on FER train crops.",
     )
     export.add_argument("checkpoint", help="best.pt or last.pt of a train-expression run")
     export.add_argument("-o", "--output", required=True, help="float ONNX file to write")
@@ -97,7 +105,11 @@ def register_expression(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--template", help="measured template JSON (scripts/measure_expression_template.py)"
     )
-    export.add_argument("--data", default="../shared/data/fer2013", help="FER2013 folder")
-    export.add_argument("--samples", type=int, default=500, help="calibration crops (500)")
+    export.add_argument(
+        "--data", default="../shared/data/fer2013", help="FER2013 folder (default: %(default)s)"
+    )
+    export.add_argument(
+        "--samples", type=int, default=500, help="calibration crops (default: %(default)s)"
+    )
     export.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
     export.set_defaults(func=_export_expression)
