@@ -51,6 +51,11 @@ OURS_COMMAND = (
     "--out reports/eval/utkface_test"
 )
 BASELINE_COMMAND = "faceattrs baseline --epochs 3 --patience 3"
+FER_REPORT = ROOT / "reports" / "eval" / "fer_val" / "metrics.json"
+FER_COMMAND = (
+    "faceattrs evaluate src/faceattrs/models/expression.onnx --dataset fer --split val "
+    "--out reports/eval/fer_val"
+)
 VIDEO = MEDIA / "facenet_pytorch" / "video.mp4"  # 1080p, 25 fps, people walking
 VIDEO_STAGES = {  # bench_video.py stage -> label in the table
     "analyse+track+write, every=1": "every frame + annotated .mp4",
@@ -107,7 +112,21 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> dict:
             if model.stat().st_mtime > OURS_REPORT.stat().st_mtime + 1:
                 ours["warning"] = "the model file is newer than this report: rerun the command"
     seed = read_metrics(BASELINE_REPORT, BASELINE_COMMAND)
-    return {"ours": ours, "seed_baseline": seed}
+    return {"ours": ours, "seed_baseline": seed, "expression": read_fer_metrics()}
+
+
+def read_fer_metrics(path: Path = FER_REPORT) -> dict:
+    """The expression model's FER val figures (crops, and through the pipeline)."""
+    if not path.is_file():
+        return {"missing": _relative(path), "command": FER_COMMAND}
+    raw = json.loads(path.read_text())
+    keep = ("n", "accuracy", "macro_f1")
+    found = {"crops": {k: raw["crops"][k] for k in keep}, "model": raw.get("model")}
+    if "pipeline" in raw:
+        pipe = raw["pipeline"]
+        found["pipeline"] = {k: pipe["detected_faces"][k] for k in keep}
+        found["pipeline"]["detection_rate"] = pipe["detection_rate"]
+    return {**found, "report": _relative(path), "command": raw.get("command", FER_COMMAND)}
 
 
 def read_metrics(path: Path, command: str) -> dict:
@@ -284,6 +303,20 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
             table.append((f"UTKFace test, {label}", text, f"{m['command']}  [{m['report']}]"))
         elif m:
             table.append((f"UTKFace test, {label}", f"missing {m['missing']}", m["command"]))
+    fer = acc.get("expression", {})
+    if "crops" in fer:
+        text = (
+            f"crops {100 * fer['crops']['accuracy']:.1f}% (macro-F1 {fer['crops']['macro_f1']:.3f})"
+        )
+        if "pipeline" in fer:
+            pipe = fer["pipeline"]
+            text += (
+                f", through detection + alignment {100 * pipe['accuracy']:.1f}% (macro-F1 "
+                f"{pipe['macro_f1']:.3f}, {100 * pipe['detection_rate']:.1f}% detected)"
+            )
+        table.append(("FER val, expression", text, f"{fer['command']}  [{fer['report']}]"))
+    elif fer:
+        table.append(("FER val, expression", f"missing {fer['missing']}", fer["command"]))
     a = figures.get("analyze", {})
     if a.get("latency_median_ms") is not None:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in a["stages_median_ms"].items())

@@ -121,3 +121,15 @@ def test_track_ids_pick_stable_colours():
     c = annotate(image, [_face(track_id=1)])
     assert not np.array_equal(a, b)
     np.testing.assert_array_equal(a, c)
+
+
+def test_label_shows_the_expression():
+    from dataclasses import replace
+
+    probs = dict.fromkeys(("angry", "disgust", "fear", "neutral", "sad", "surprise"), 0.05)
+    face = replace(_face(track_id=2), expression_probs={**probs, "happy": 0.7})
+    assert face_label(face) == "#2 female 90%, 27, asian 60%, happy 70%"
+    only = replace(face, age=None, age_interval=None, gender_probs=None, race_probs=None)
+    assert face_label(only) == "#2 happy 70%"
+    out = annotate(np.full((240, 320, 3), 128, np.uint8), [face])
+    assert (out != 128).any()

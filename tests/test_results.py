@@ -49,3 +49,28 @@ def test_face_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         make().age = 3.0
     assert make().with_track(5).track_id == 5
+
+
+EXPRESSION_PROBS = {
+    "angry": 0.05, "disgust": 0.01, "fear": 0.04, "happy": 0.7,
+    "neutral": 0.1, "sad": 0.05, "surprise": 0.05,
+}  # fmt: skip
+
+
+def test_expression_is_in_the_label_and_the_schema():
+    face = make(expression_probs=EXPRESSION_PROBS)
+    assert face.expression == "happy"
+    assert face.label == "female, 27, asian, happy"
+    out = face.to_dict()
+    assert list(out)[-2:] == ["expression", "expression_probs"]
+    assert out["expression"] == "happy" and out["expression_probs"]["happy"] == 0.7
+
+
+def test_attributes_not_asked_for_are_left_out():
+    face = Face(
+        xyxy=(0.0, 0.0, 10.0, 10.0), score=0.9, keypoints=(), expression_probs=EXPRESSION_PROBS
+    )
+    assert face.age is None and face.gender is None and face.race is None
+    assert face.label == "happy"
+    assert list(face.to_dict()) == ["box", "score", "keypoints", "expression", "expression_probs"]
+    assert "expression" not in make().to_dict()

@@ -111,12 +111,20 @@ def sure(label: str, p: float) -> str:
 
 
 def face_label(face: Face) -> str:
-    """The text drawn next to a face, e.g. ``"female 92%, 27, white? 49%"`` (``#3 ``
-    in front for a tracked face)."""
+    """The text drawn next to a face, e.g. ``"female 92%, 27, white? 49%, happy 80%"``
+    (``#3 `` in front for a tracked face); attributes not asked for are left out."""
     prefix = f"#{face.track_id} " if face.track_id is not None else ""
-    gender = sure(face.gender, face.gender_probs[face.gender]) if face.gender_probs else "?"
-    race = sure(face.race, face.race_probs[face.race]) if face.race_probs else "?"
-    return f"{prefix}{gender}, {face.age:.0f}, {race}"
+    parts = []
+    for name, probs in (("gender", face.gender_probs), ("age", None), ("race", face.race_probs)):
+        if name == "age":
+            if face.age is not None:
+                parts.append(f"{face.age:.0f}")
+        elif probs is not None:  # empty: a placeholder face, shown as "?"
+            top = getattr(face, name)
+            parts.append(sure(top, probs[top]) if probs else "?")
+    if face.expression_probs:
+        parts.append(sure(face.expression, face.expression_probs[face.expression]))
+    return prefix + ", ".join(parts)
 
 
 def label_text_px(width: int, height: int) -> int:

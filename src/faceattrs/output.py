@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from faceattrs.results import Face
-from faceattrs.spec import GENDERS, RACES
+from faceattrs.spec import EXPRESSIONS, GENDERS, RACES
 
 FORMATS = ("jsonl", "json", "csv")
 
@@ -33,12 +33,24 @@ def make_record(path: str, faces: Sequence[Face] = (), error: str | None = None)
     return {"path": path, "faces": [face.to_dict() for face in faces], "error": error}
 
 
-def csv_columns(genders: Sequence[str] = GENDERS, races: Sequence[str] = RACES) -> list[str]:
-    """CSV header: one row per face; images with no face or an error get one row too."""
-    return [
-        "path", "face", "x1", "y1", "x2", "y2", "score", "age", "age_low", "age_high",
-        "gender", *(f"p_{g}" for g in genders), "race", *(f"p_{r}" for r in races), "error",
-    ]  # fmt: skip
+ALL_ATTRIBUTES = ("age", "gender", "race", "expression")
+
+
+def csv_columns(
+    genders: Sequence[str] = GENDERS,
+    races: Sequence[str] = RACES,
+    expressions: Sequence[str] = EXPRESSIONS,
+    attributes: Sequence[str] = ALL_ATTRIBUTES,
+) -> list[str]:
+    """CSV header: one row per face; images with no face or an error get one row too.
+    Only the columns of the ``attributes`` asked for."""
+    columns = ["path", "face", "x1", "y1", "x2", "y2", "score"]
+    if "age" in attributes:
+        columns += ["age", "age_low", "age_high"]
+    for name, labels in (("gender", genders), ("race", races), ("expression", expressions)):
+        if name in attributes:
+            columns += [name, *(f"p_{label}" for label in labels)]
+    return [*columns, "error"]
 
 
 def csv_rows(record: dict[str, Any], columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -48,14 +60,17 @@ def csv_rows(record: dict[str, Any], columns: Sequence[str]) -> list[dict[str, A
     rows = []
     for index, face in enumerate(record["faces"]):
         x1, y1, x2, y2 = face["box"]
-        low, high = face["age_interval"]
         row = {
             "path": record["path"], "face": index, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-            "score": face["score"], "age": face["age"], "age_low": low, "age_high": high,
-            "gender": face["gender"], "race": face["race"], "error": record["error"] or "",
+            "score": face["score"], "error": record["error"] or "",
         }  # fmt: skip
-        row.update({f"p_{k}": v for k, v in face["gender_probs"].items()})
-        row.update({f"p_{k}": v for k, v in face["race_probs"].items()})
+        if "age" in face:
+            row["age"] = face["age"]
+            row["age_low"], row["age_high"] = face["age_interval"]
+        for name in ("gender", "race", "expression"):
+            if name in face:
+                row[name] = face[name]
+                row.update({f"p_{k}": v for k, v in face[f"{name}_probs"].items()})
         rows.append({k: v for k, v in row.items() if k in columns})
     return rows
 
@@ -69,6 +84,8 @@ class RecordWriter:
         fmt: str = "jsonl",
         genders: Sequence[str] = GENDERS,
         races: Sequence[str] = RACES,
+        expressions: Sequence[str] = EXPRESSIONS,
+        attributes: Sequence[str] = ALL_ATTRIBUTES,
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -77,7 +94,8 @@ class RecordWriter:
         self.count = 0
         self._csv: csv.DictWriter | None = None
         if fmt == "csv":
-            self._csv = csv.DictWriter(stream, fieldnames=csv_columns(genders, races))
+            columns = csv_columns(genders, races, expressions, attributes)
+            self._csv = csv.DictWriter(stream, fieldnames=columns)
             self._csv.writeheader()
         elif fmt == "json":
             stream.write("[")

@@ -25,11 +25,14 @@ def top_label(probs: dict[str, float]) -> str:
 
 @dataclass(frozen=True)
 class Face:
-    """A face found in an image, with perceived (estimated) age, gender and race.
+    """A face found in an image, with perceived (estimated) age, gender, race and
+    facial expression.
 
     ``xyxy`` and ``keypoints`` are in pixels of the analysed image. Keypoints are
     the detector's: right eye, left eye, nose tip, mouth centre, right ear, left ear
     (empty for pre-aligned crops). Probabilities map label to probability and sum to 1.
+    An attribute that was not asked for (``FaceAnalyzer(attributes=...)``) is None and
+    left out of :meth:`to_dict`.
     ``embedding``: the identity embedding (float32, L2-normalised), only when asked for
     (biometric data; see :mod:`faceattrs.embedding`).
     """
@@ -37,23 +40,29 @@ class Face:
     xyxy: tuple[float, float, float, float]
     score: float
     keypoints: tuple[tuple[float, float], ...]
-    age: float
-    age_interval: tuple[float, float]
-    gender_probs: dict[str, float]
-    race_probs: dict[str, float]
+    age: float | None = None
+    age_interval: tuple[float, float] | None = None
+    gender_probs: dict[str, float] | None = None
+    race_probs: dict[str, float] | None = None
     track_id: int | None = field(default=None, compare=False)
+    expression_probs: dict[str, float] | None = None
     person_id: int | None = field(default=None, compare=False)  # videos with re-identification
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
-    def gender(self) -> str:
-        """The most probable perceived gender label."""
-        return top_label(self.gender_probs)
+    def gender(self) -> str | None:
+        """The most probable perceived gender label (None when not asked for)."""
+        return top_label(self.gender_probs) if self.gender_probs else None
 
     @property
-    def race(self) -> str:
-        """The most probable perceived race label."""
-        return top_label(self.race_probs)
+    def race(self) -> str | None:
+        """The most probable perceived race label (None when not asked for)."""
+        return top_label(self.race_probs) if self.race_probs else None
+
+    @property
+    def expression(self) -> str | None:
+        """The most probable facial expression label (None when not asked for)."""
+        return top_label(self.expression_probs) if self.expression_probs else None
 
     @property
     def width(self) -> float:
@@ -61,8 +70,11 @@ class Face:
 
     @property
     def label(self) -> str:
-        """A short human-readable label, e.g. ``"female, 27, asian"``."""
-        return f"{self.gender}, {self.age:.0f}, {self.race}"
+        """A short human-readable label, e.g. ``"female, 27, asian, happy"`` (the
+        attributes that were asked for)."""
+        age = f"{self.age:.0f}" if self.age is not None else None
+        parts = (self.gender, age, self.race, self.expression)
+        return ", ".join(part for part in parts if part is not None)
 
     def with_track(self, track_id: int | None) -> Face:
         return replace(self, track_id=track_id)
@@ -76,13 +88,19 @@ class Face:
             "box": [_round(v, 1) for v in self.xyxy],
             "score": _round(self.score),
             "keypoints": [[_round(x, 1), _round(y, 1)] for x, y in self.keypoints],
-            "age": _round(self.age, 1),
-            "age_interval": [_whole_or_round(v) for v in self.age_interval],
-            "gender": self.gender,
-            "gender_probs": {k: _round(v) for k, v in self.gender_probs.items()},
-            "race": self.race,
-            "race_probs": {k: _round(v) for k, v in self.race_probs.items()},
         }
+        if self.age is not None:
+            out["age"] = _round(self.age, 1)
+            if self.age_interval is not None:
+                out["age_interval"] = [_whole_or_round(v) for v in self.age_interval]
+        for name, probs in (
+            ("gender", self.gender_probs),
+            ("race", self.race_probs),
+            ("expression", self.expression_probs),
+        ):
+            if probs:
+                out[name] = top_label(probs)
+                out[f"{name}_probs"] = {k: _round(v) for k, v in probs.items()}
         if self.track_id is not None:
             out["track_id"] = self.track_id
         if self.person_id is not None:

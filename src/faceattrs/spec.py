@@ -14,6 +14,7 @@ import numpy as np
 METADATA_KEY = "faceattrs_spec"
 GENDERS = ("male", "female")
 RACES = ("white", "black", "asian", "indian", "other")
+EXPRESSIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 OUTPUT_NAMES = ("age_probs", "gender_probs", "race_probs")
 INPUT_NAME = "input"
 
@@ -78,3 +79,69 @@ class ModelSpec:
         x = crops_rgb.astype(np.float32) / 255.0
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+# -- the expression head (FER2013 classes); same metadata key, ``task: "expression"``
+EXPRESSION_TASK = "expression"
+
+# Keypoints of FER2013's 48x48 crops as fractions of the crop (right eye, left eye, nose
+# tip, mouth centre; image-left eye first). Placeholder; the value measured by
+# scripts/measure_expression_template.py ships in the model's spec.
+DEFAULT_EXPRESSION_TEMPLATE = ((0.33, 0.38), (0.67, 0.38), (0.49, 0.59), (0.49, 0.75))
+
+
+@dataclass(frozen=True)
+class ExpressionSpec:
+    """How an aligned face crop becomes the expression model's input.
+
+    The aligned crop is framed like a FER2013 crop (``template``: keypoint fractions),
+    ``input_size`` squared, converted to grayscale (``channel_order`` "GRAY"), scaled to
+    [0, 1], then ``(x - mean) / std``, layout N1HW float32. The output ``outputs[0]``
+    holds probabilities over ``labels``.
+    """
+
+    task: str = EXPRESSION_TASK
+    input_size: int = 48
+    crop_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    mean: float = 0.5
+    std: float = 0.5
+    channel_order: str = "GRAY"
+    layout: str = "NCHW"
+    template: tuple[tuple[float, float], ...] = DEFAULT_EXPRESSION_TEMPLATE
+    labels: tuple[str, ...] = EXPRESSIONS
+    outputs: tuple[str, ...] = ("expression_probs",)
+    input_name: str = "input"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ExpressionSpec:
+        raw = json.loads(text)
+        if raw.get("task") != EXPRESSION_TASK:
+            raise ValueError(f"not an expression model spec (task {raw.get('task')!r})")
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown expression spec fields: {sorted(unknown)}")
+        for key in ("crop_box", "labels", "outputs"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        if "template" in raw:
+            raw["template"] = tuple(tuple(p) for p in raw["template"])
+        return cls(**raw)
+
+    def preprocess(self, crops_bgr: np.ndarray) -> np.ndarray:
+        """BGR uint8 crops (N, S, S, 3) or grayscale (N, S, S) -> float32 (N, 1, S, S)."""
+        crops = np.asarray(crops_bgr)
+        if crops.ndim == 4 and crops.shape[-1] == 3:
+            weights = np.array([0.114, 0.587, 0.299], np.float32)  # BGR luma, as cv2
+            gray = crops.astype(np.float32) @ weights
+        elif crops.ndim == 3:
+            gray = crops.astype(np.float32)
+        else:
+            raise ValueError(
+                f"expected (N, H, W, 3) BGR or (N, H, W) gray crops, got {crops.shape}"
+            )
+        x = (gray / 255.0 - np.float32(self.mean)) / np.float32(self.std)
+        return np.ascontiguousarray(x[:, None], dtype=np.float32)

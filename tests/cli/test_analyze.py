@@ -16,7 +16,7 @@ from model_helpers import random_model_path  # noqa: F401 (fixture)
 
 FACE_KEYS = {
     "box", "score", "keypoints", "age", "age_interval", "gender", "gender_probs", "race",
-    "race_probs",
+    "race_probs", "expression", "expression_probs",
 }  # fmt: skip
 
 
@@ -104,7 +104,8 @@ def test_csv_has_a_row_per_face_and_per_failed_image(capsys, crops_dir, random_m
     rows = list(csv.DictReader(io.StringIO(out)))
     expected = ["path", "face", "x1", "y1", "x2", "y2", "score", "age", "age_low", "age_high",
                 "gender", "p_male", "p_female", "race", "p_white", "p_black", "p_asian",
-                "p_indian", "p_other", "error"]  # fmt: skip
+                "p_indian", "p_other", "expression", "p_angry", "p_disgust", "p_fear",
+                "p_happy", "p_neutral", "p_sad", "p_surprise", "error"]  # fmt: skip
     assert list(rows[0]) == expected
     assert len(rows) == 4
     good = rows[0]
@@ -226,3 +227,28 @@ def test_entry_point_reports_one_line_and_no_traceback(tmp_path, random_model_pa
     record = json.loads(result.stdout)
     assert record["faces"] == [] and "not an image" in record["error"]
     assert "\n" not in record["error"]
+
+
+def test_attributes_choose_the_heads_and_the_columns(capsys, crops_dir, random_model_path):  # noqa: F811
+    code, out, err = _run(
+        capsys, "analyze", crops_dir, "--aligned", "--model", random_model_path,
+        "--attributes", "expression,age",
+    )  # fmt: skip
+    assert code == 0, err
+    for record in map(json.loads, out.splitlines()):
+        for face in record["faces"]:
+            assert set(face) == {"box", "score", "keypoints", "age", "age_interval",
+                                 "expression", "expression_probs"}  # fmt: skip
+    code, out, err = _run(
+        capsys, "analyze", crops_dir, "--aligned", "--model", random_model_path,
+        "--attributes", "expression", "--format", "csv",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0])[7:9] == ["expression", "p_angry"] and "age" not in rows[0]
+    assert all(row["expression"] for row in rows if row["face"] != "")
+
+
+def test_unknown_attribute_is_a_usage_error(capsys, crops_dir, random_model_path):  # noqa: F811
+    code, _, err = _run(capsys, "analyze", crops_dir, "--attributes", "age,mood")
+    assert code == 2 and "unknown attributes" in err

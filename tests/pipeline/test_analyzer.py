@@ -151,7 +151,11 @@ def test_injected_model_is_used():
                 np.tile(np.eye(5)[1], (n, 1)),
             )
 
-    analyzer = FaceAnalyzer(detector=FakeDetector(_detections(*TWO)), model=ConstantModel())
+    analyzer = FaceAnalyzer(
+        detector=FakeDetector(_detections(*TWO)),
+        model=ConstantModel(),
+        attributes="age,gender,race",
+    )
     faces = analyzer.analyze(_image(0))
     assert [f.label for f in faces] == ["male, 20, black"] * 2
 

@@ -178,3 +178,40 @@ def test_move_and_interpolate_faces():
     moved = move_face(a, (0, 0, 120, 120))
     assert moved.width == 120
     assert moved.keypoints[0] == pytest.approx((0.3 * 120, 0.4 * 120))
+
+
+def _with_expression(face: Face, happy: float) -> Face:
+    from dataclasses import replace
+
+    rest = (1 - happy) / 6
+    probs = {k: rest for k in ("angry", "disgust", "fear", "neutral", "sad", "surprise")}
+    return replace(face, expression_probs={**probs, "happy": happy})
+
+
+def test_expression_follows_a_change_faster_than_age():
+    tracker = FaceTracker(min_hits=1)
+    out = []
+    for i in range(50):  # 1 s of a neutral, 30 years old face, then 0.4 s happy and 50
+        late = i >= 40
+        face = make_face(100, 100, age=50.0 if late else 30.0)
+        out = tracker.update([_with_expression(face, 0.9 if late else 0.0)], t=i / FPS)
+    (face,) = out
+    age_share = (face.age - 30) / 20
+    happy_share = face.expression_probs["happy"] / 0.9
+    assert happy_share > 0.6 and age_share < 0.4
+    assert happy_share > age_share + 0.3
+    assert sum(face.expression_probs.values()) == pytest.approx(1)
+
+
+def test_summary_gives_expression_shares():
+    from faceattrs.video.process import summarize_tracks
+
+    tracker = FaceTracker(min_hits=1, expression_smooth_s=0)
+    results = []
+    for i in range(10):
+        face = _with_expression(make_face(100, 100), 0.9 if i < 3 else 0.0)
+        results.append(FrameResult(i, i / FPS, tuple(tracker.update([face], t=i / FPS))))
+    (summary,) = summarize_tracks(results)
+    assert summary.expression_shares["happy"] == pytest.approx(0.3)
+    assert sum(summary.expression_shares.values()) == pytest.approx(1)
+    assert summary.to_dict()["expression_shares"]["happy"] == pytest.approx(0.3)

@@ -40,7 +40,7 @@ ENCODABLE = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "analyze",
-        help="find faces in images and estimate perceived age, gender and race",
+        help="find faces in images and estimate perceived age, gender, race and expression",
         description=(
             "Analyse image files and folders (recursively). Writes one record per image: "
             "JSON Lines (default), a JSON array, or CSV with one row per face (an image "
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="inputs are aligned face crops framed like UTKFace's: skip detection",
     )
-    add_model_options(parser)
+    add_model_options(parser, attributes=True)
     add_batch_options(parser)
     parser.add_argument(
         "--embeddings", action="store_true",
@@ -98,12 +98,15 @@ def run(args: argparse.Namespace) -> int:
     analyzer = FaceAnalyzer(
         min_face=args.min_face, embeddings=args.embeddings, **model_kwargs(args)
     )
-    spec = analyzer.spec  # load the model now: a bad model is a usage error, before any output
+    spec = analyzer.spec  # load the models now: a bad model is a usage error, before any output
+    expressions = analyzer.expression_model.spec.labels if analyzer.expression_model else ()
     progress = _progress(len(inputs), args.quiet)
     failed = faces_found = 0
     try:
         with sigterm_interrupts(), open_output(args.output) as stream:
-            writer = RecordWriter(stream, fmt, spec.genders, spec.races)
+            writer = RecordWriter(
+                stream, fmt, spec.genders, spec.races, expressions, analyzer.attributes
+            )
             for (path, _), destination, (bgr, faces, error) in zip(
                 inputs, destinations, analyse(analyzer, [p for p, _ in inputs], args), strict=True
             ):

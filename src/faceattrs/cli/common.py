@@ -98,6 +98,7 @@ def add_model_options(
     threads_help: str = "model threads (default: all cores)",
     batch_size: bool = True,
     max_pixels: bool = True,
+    attributes: bool = False,
 ) -> None:
     """The detector and model options, the same in every command that analyses faces."""
     group = parser.add_argument_group("models")
@@ -105,6 +106,16 @@ def add_model_options(
         "--model", metavar="ONNX",
         help="attribute model file (default: the packaged int8 model)",
     )  # fmt: skip
+    if attributes:
+        group.add_argument(
+            "--attributes", metavar="LIST", default="age,gender,race,expression",
+            help="comma-separated heads to run, from age, gender, race, expression; the "
+            "attribute model runs for any of the first three (default: %(default)s)",
+        )  # fmt: skip
+        group.add_argument(
+            "--expression-model", metavar="ONNX",
+            help="expression model file (default: the packaged int8 model)",
+        )  # fmt: skip
     group.add_argument(
         "--detector", choices=("full", "short"), default="full",
         help="BlazeFace full-range (group photos) or short-range (selfies) (default: %(default)s)",
@@ -149,4 +160,7 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["batch_size"] = args.batch_size
     if getattr(args, "max_pixels", None) is not None:
         kwargs["max_pixels"] = args.max_pixels
+    if getattr(args, "attributes", None) is not None:
+        kwargs["attributes"] = args.attributes
+        kwargs["expression_model_path"] = args.expression_model
     return kwargs

@@ -75,6 +75,10 @@ def _evaluate_crops(args: argparse.Namespace) -> dict:
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:
+    if args.dataset == "fer":
+        from faceattrs.cli.evaluate_fer import evaluate_fer_command
+
+        return evaluate_fer_command(args)
     if args.out:  # the report's figures: say so before any work, not after the report
         try:
             import matplotlib  # noqa: F401
@@ -125,7 +129,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "model", help="ONNX attribute model (e.g. src/faceattrs/models/attributes.onnx)"
     )
-    parser.add_argument("--dataset", choices=DATASETS, default="utkface", help="default utkface")
+    parser.add_argument(
+        "--dataset",
+        choices=(*DATASETS, "fer"),
+        default="utkface",
+        help="default utkface; fer: an expression model on FER2013 (crops and pipeline)",
+    )
+    parser.add_argument(
+        "--crops-only", action="store_true", help="fer: only the crops as given (no detector)"
+    )
     parser.add_argument(
         "--data", help="dataset folder (default ../shared/data/utkface or ../shared/data/fairface)"
     )

@@ -15,6 +15,8 @@ Shipped models and the data they were trained on (files in {models}):
     only: the models inherit that restriction) and FairFace (CC BY 4.0). See DATA-TERMS.md.
   - Face embedding model (face_embedding.onnx): dlib's face recognition ResNet, public
     domain (NOTICE-face-embedding, LICENSE-dlib-face-recognition).
+  - Expression models (expression*.onnx): trained on FER2013, whose terms are unclear
+    (research use; no licence published): treat them as research use only.
 Predictions are perceived attributes with probabilities, not facts about a person."""
 
 

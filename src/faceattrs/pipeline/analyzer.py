@@ -1,4 +1,5 @@
-"""Images in, faces with perceived age, gender and race out: detect, align, predict.
+"""Images in, faces with perceived age, gender, race and expression out: detect, align,
+predict.
 
 No drawing here (see :mod:`faceattrs.drawing`).
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,9 +19,28 @@ from faceattrs.pipeline.attributes import AttributeModel, AttributePredictions, 
 from faceattrs.pipeline.detection import Detections
 from faceattrs.pipeline.runtime import resolve_providers
 from faceattrs.results import Face
-from faceattrs.spec import ModelSpec
+from faceattrs.spec import ExpressionSpec, ModelSpec
 
 ImageInput = np.ndarray | str | os.PathLike | bytes
+ATTRIBUTES = ("age", "gender", "race", "expression")
+ATTRIBUTE_MODEL_OUTPUTS = frozenset({"age", "gender", "race"})  # one model gives all three
+
+
+def parse_attributes(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The heads asked for, in :data:`ATTRIBUTES` order: ``None`` means all; a string is
+    comma-separated (``"age,expression"``)."""
+    if value is None:
+        return ATTRIBUTES
+    names = value.split(",") if isinstance(value, str) else list(value)
+    wanted = {name.strip().lower() for name in names if name.strip()}
+    unknown = sorted(wanted - set(ATTRIBUTES))
+    if unknown or not wanted:
+        raise ValueError(
+            f"unknown attributes {unknown}; choose from {', '.join(ATTRIBUTES)}"
+            if unknown
+            else f"no attributes asked for; choose from {', '.join(ATTRIBUTES)}"
+        )
+    return tuple(name for name in ATTRIBUTES if name in wanted)
 
 
 class Detector(Protocol):
@@ -40,8 +61,14 @@ class Predictor(Protocol):
     def predict(self, crops_bgr: np.ndarray) -> AttributePredictions: ...
 
 
+class ExpressionPredictor(Protocol):
+    spec: ExpressionSpec
+
+    def predict(self, crops: np.ndarray) -> np.ndarray: ...
+
+
 class FaceAnalyzer:
-    """Find faces and estimate their perceived age, gender and race.
+    """Find faces and estimate their perceived age, gender, race and expression.
 
     Every image (photo, batch, video or camera frame) goes the same two steps:
     :meth:`detect` (detector, then the one score / min-face filter) and
@@ -59,6 +86,12 @@ class FaceAnalyzer:
     several threads share the analyzer. ``embeddings=True`` also fills
     ``Face.embedding`` (identity embeddings, biometric data: off by default) with
     ``embedder`` or the packaged :class:`~faceattrs.pipeline.embedding.EmbeddingModel`.
+
+    ``attributes`` chooses the heads (see :func:`parse_attributes`; default all): the
+    attribute model runs when any of age, gender or race is asked for, the expression
+    model (``expression_model``, else the file at ``expression_model_path``, None: the
+    packaged int8 model) when expression is; fields not asked for are None in each
+    :class:`Face`.
     """
 
     def __init__(
@@ -74,9 +107,13 @@ class FaceAnalyzer:
         threads: int | None = None,
         spinning: bool = True,
         providers: str | Sequence[str] | None = None,
+        attributes: str | Sequence[str] | None = None,
+        expression_model: ExpressionPredictor | None = None,
+        expression_model_path: str | os.PathLike | None = None,
         embeddings: bool = False,
         embedder: Embedder | None = None,
     ) -> None:
+        self.attributes = parse_attributes(attributes)
         if min_face < 0:
             raise ValueError(f"min_face must be >= 0, got {min_face}")
         if not 0.0 <= score_threshold <= 1.0:
@@ -89,6 +126,17 @@ class FaceAnalyzer:
             spinning=spinning,
             providers=self.providers,
         )
+        self.expression_model: ExpressionPredictor | None = None
+        if "expression" in self.attributes:
+            from faceattrs.pipeline.expression import ExpressionModel
+
+            self.expression_model = expression_model or ExpressionModel(
+                expression_model_path,
+                threads=threads,
+                batch_size=max(batch_size, 1),
+                spinning=spinning,
+                providers=self.providers,
+            )
         self.min_face = min_face
         self.score_threshold = score_threshold
         self.max_pixels = max_pixels
@@ -172,28 +220,39 @@ class FaceAnalyzer:
         """Step 2 for many images: all their faces go through the heads together."""
         from faceattrs.pipeline.alignment import align
 
-        spec = self.spec
-        crops = [
-            align(bgr, found.keypoints, spec)
-            for bgr, found in zip(images_bgr, detections, strict=True)
-            if len(found)
-        ]
-        if crops:
-            predictions = self.model.predict(np.concatenate(crops))
-        else:
-            size = spec.input_size
-            predictions = self.model.predict(np.zeros((0, size, size, 3), np.uint8))
+        present = [(bgr, found) for bgr, found in zip(images_bgr, detections, strict=True)]
+        present = [(bgr, found) for bgr, found in present if len(found)]
+        predictions = expressions = None
+        if ATTRIBUTE_MODEL_OUTPUTS & set(self.attributes):
+            size = self.spec.input_size
+            crops = [align(bgr, found.keypoints, self.spec) for bgr, found in present]
+            joined = np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+            predictions = self.model.predict(joined)
+        if self.expression_model is not None:
+            spec = self.expression_model.spec
+            crops = [align(bgr, found.keypoints, spec) for bgr, found in present]
+            if crops:
+                expressions = self.expression_model.predict(np.concatenate(crops))
         embeddings = self._embed(images_bgr, detections) if self.embeddings else None
         results = []
         start = 0
         for found in detections:
             rows = zip(found.xyxy, found.scores, found.keypoints, strict=True)
-            faces = [make_face(spec, predictions, start + i, *r) for i, r in enumerate(rows)]
+            faces = [
+                self._face(predictions, expressions, start + i, *row) for i, row in enumerate(rows)
+            ]
             if embeddings is not None:
                 faces = [f.with_embedding(embeddings[start + i]) for i, f in enumerate(faces)]
             results.append(faces)
             start += len(found)
         return results
+
+    def _face(self, predictions, expressions, index: int, xyxy, score, keypoints) -> Face:
+        face = make_face(self.spec, predictions, index, xyxy, score, keypoints, self.attributes)
+        if expressions is None or self.expression_model is None:
+            return face
+        labels = self.expression_model.spec.labels
+        return replace(face, expression_probs=_by_label(labels, expressions[index]))
 
     def _embed(
         self, images_bgr: Sequence[np.ndarray], detections: Sequence[Detections]
@@ -223,12 +282,16 @@ class FaceAnalyzer:
         frames = [self.load_image(c) for c in crops]
         if not frames:
             return []
-        predictions = self.model.predict(prepare_aligned(frames, self.spec))
+        predictions = expressions = None
+        if ATTRIBUTE_MODEL_OUTPUTS & set(self.attributes):
+            predictions = self.model.predict(prepare_aligned(frames, self.spec))
+        if self.expression_model is not None:
+            expressions = self.expression_model.predict(self._reframed(frames))
         faces = []
         for i, frame in enumerate(frames):
             h, w = frame.shape[:2]
             box = np.array([0, 0, w, h], np.float32)
-            face = make_face(self.spec, predictions, i, box, 1.0, np.zeros((0, 2)))
+            face = self._face(predictions, expressions, i, box, 1.0, np.zeros((0, 2)))
             if self.embeddings:  # the crop's keypoints sit where the template puts them
                 template = np.asarray(self.spec.template, np.float32)[None] * [w, h]
                 chips = self.embedder.chips(frame, template)
@@ -236,24 +299,55 @@ class FaceAnalyzer:
             faces.append(face)
         return faces
 
+    def _reframed(self, frames: list[np.ndarray]) -> np.ndarray:
+        """UTKFace-framed crops re-cut on the expression model's template: the attribute
+        template's points, in each crop's pixels, serve as its keypoints."""
+        from faceattrs.pipeline.alignment import align, template_points
+
+        assert self.expression_model is not None
+        spec = self.expression_model.spec
+        out = []
+        for frame in frames:
+            h, w = frame.shape[:2]
+            points = template_points(self.spec, size=1) * [w, h]
+            out.append(align(frame, points[None], spec))
+        return np.concatenate(out)
+
 
 def make_face(
     spec: ModelSpec,
-    predictions: AttributePredictions,
+    predictions: AttributePredictions | None,
     index: int,
     xyxy: np.ndarray,
     score: float,
     keypoints: np.ndarray,
+    attributes: Sequence[str] = ATTRIBUTES,
 ) -> Face:
-    """Build the :class:`Face` for row ``index`` of the predictions."""
-    return Face(
+    """Build the :class:`Face` for row ``index`` of the predictions (the ``attributes``
+    asked for; no predictions: none of age, gender and race)."""
+    face = Face(
         xyxy=tuple(float(v) for v in xyxy),
         score=float(score),
         keypoints=tuple((float(x), float(y)) for x, y in np.asarray(keypoints).reshape(-1, 2)),
-        age=float(predictions.age[index]),
-        age_interval=tuple(float(v) for v in predictions.age_interval[index]),
-        gender_probs=_by_label(spec.genders, predictions.gender_probs[index]),
-        race_probs=_by_label(spec.races, predictions.race_probs[index]),
+    )
+    if predictions is None:
+        return face
+    return replace(
+        face,
+        age=float(predictions.age[index]) if "age" in attributes else None,
+        age_interval=(
+            tuple(float(v) for v in predictions.age_interval[index])
+            if "age" in attributes
+            else None
+        ),
+        gender_probs=(
+            _by_label(spec.genders, predictions.gender_probs[index])
+            if "gender" in attributes
+            else None
+        ),
+        race_probs=(
+            _by_label(spec.races, predictions.race_probs[index]) if "race" in attributes else None
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from faceattrs.cli.common import positive_int
 from faceattrs.training.config import TrainConfig
+from faceattrs.training.expression_commands import register_expression
 
 
 def _require_torch() -> None:
@@ -125,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_export)
     register_quantize(sub)
     register_baseline(sub)
+    register_expression(sub)
 
 
 def _quantize(args: argparse.Namespace) -> int:

@@ -82,6 +82,22 @@ def quantize_model(
     """Write the int8 version of ``source`` to ``target``, calibrated on ``crops_bgr``
     (N, S, S, 3 BGR uint8). The spec metadata is copied; a ``faceattrs_quantization``
     entry records the source's sha256 and ``provenance``."""
+    from faceattrs.pipeline.attributes import AttributeModel
+
+    spec = AttributeModel(source, threads=1).spec
+    inputs = spec.preprocess(np.ascontiguousarray(crops_bgr[..., ::-1]))
+    return quantize_inputs(source, target, inputs, spec.input_name, provenance)
+
+
+def quantize_inputs(
+    source: str | Path,
+    target: str | Path,
+    inputs: np.ndarray,
+    input_name: str,
+    provenance: dict | None = None,
+) -> Path:
+    """Write the int8 version of ``source`` to ``target``, calibrated on model ``inputs``
+    (N, C, S, S float32, already preprocessed). Metadata as in :func:`quantize_model`."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -92,15 +108,11 @@ def quantize_model(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from faceattrs.pipeline.attributes import AttributeModel
-
     source, target = Path(source), Path(target)
-    spec = AttributeModel(source, threads=1).spec
-    inputs = spec.preprocess(np.ascontiguousarray(crops_bgr[..., ::-1]))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._items: Iterator[dict] = ({spec.input_name: x[None]} for x in inputs)
+            self._items: Iterator[dict] = ({input_name: x[None]} for x in inputs)
 
         def get_next(self) -> dict | None:
             return next(self._items, None)

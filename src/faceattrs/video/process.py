@@ -66,6 +66,7 @@ class TrackSummary:
     age_interval: tuple[float, float]
     gender_probs: dict[str, float]
     race_probs: dict[str, float]
+    expression_shares: dict[str, float] | None = None  # share of frames per top expression
 
     @property
     def gender(self) -> str:
@@ -87,6 +88,11 @@ class TrackSummary:
             "gender_probs": {k: round(v, 4) for k, v in self.gender_probs.items()},
             "race": self.race,
             "race_probs": {k: round(v, 4) for k, v in self.race_probs.items()},
+            **(
+                {"expression_shares": {k: round(v, 4) for k, v in self.expression_shares.items()}}
+                if self.expression_shares
+                else {}
+            ),
         }
 
 
@@ -102,8 +108,9 @@ class TrackSummarizer:
                 continue
             track = self._tracks.setdefault(
                 face.track_id,
-                {"first": result.time_s, "ages": [], "lows": [], "highs": [], "g": {}, "r": {}},
-            )
+                {"first": result.time_s, "ages": [], "lows": [], "highs": [], "g": {}, "r": {},
+                 "e": {}},
+            )  # fmt: skip
             track["last"] = result.time_s
             track["ages"].append(face.age)
             track["lows"].append(face.age_interval[0])
@@ -111,6 +118,10 @@ class TrackSummarizer:
             for key, probs in (("g", face.gender_probs), ("r", face.race_probs)):
                 for label, p in probs.items():
                     track[key][label] = track[key].get(label, 0.0) + p
+            if face.expression_probs:
+                for label in face.expression_probs:
+                    track["e"].setdefault(label, 0.0)
+                track["e"][face.expression] += 1.0
 
     def summaries(self) -> list[TrackSummary]:
         """One summary per track, by track id."""
@@ -129,6 +140,7 @@ class TrackSummarizer:
                     age_interval=interval,
                     gender_probs={k: v / n for k, v in track["g"].items()},
                     race_probs={k: v / n for k, v in track["r"].items()},
+                    expression_shares={k: v / n for k, v in track["e"].items()} or None,
                 )
             )
         return out

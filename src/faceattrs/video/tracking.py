@@ -5,8 +5,10 @@
 with a centre-distance fallback for fast motion or low frame rates), gives
 confirmed tracks ids 1, 2, 3, ... and returns the faces with ``track_id`` set and
 their age, age interval and probabilities smoothed over the track: an
-exponentially weighted mean over time (time constant ``smooth_s`` seconds,
-weights = detector score), which stops frame-to-frame flicker of ages.
+exponentially weighted mean over time (time constant ``smooth_s`` seconds, 1 by
+default; expression probabilities ``expression_smooth_s``, 0.3 s by default, since
+expressions change faster; weights = detector score), which stops frame-to-frame
+flicker of ages.
 :class:`VideoSession` runs an analyzer and a tracker frame by frame (camera
 streams, video files); :func:`summarize_tracks` gives one summary per track.
 """
@@ -46,20 +48,18 @@ class FrameResult:
         }
 
 
-class _Smoothed:
-    """Exponentially weighted means of one track's attributes (bias-corrected)."""
+EXPRESSION_SMOOTH_S = 0.3  # expressions change within a second; age, gender, race do not
+
+
+class _Ewma:
+    """Exponentially weighted mean of one vector over time (bias-corrected)."""
 
     def __init__(self) -> None:
         self.sums: np.ndarray | None = None
         self.weight = 0.0
         self.t: float | None = None
 
-    def add(self, face: Face, t: float, time_constant: float) -> Face:
-        values = np.array(
-            [face.age, *face.age_interval, *face.gender_probs.values(), *face.race_probs.values()],
-            np.float64,
-        )
-        weight = max(float(face.score), 1e-3)
+    def add(self, values: np.ndarray, weight: float, t: float, time_constant: float):
         if self.sums is None or self.t is None or time_constant <= 0:
             decay = 0.0
         else:
@@ -67,7 +67,38 @@ class _Smoothed:
         self.sums = values * weight if self.sums is None else decay * self.sums + values * weight
         self.weight = decay * self.weight + weight
         self.t = t
-        mean = self.sums / self.weight
+        return self.sums / self.weight
+
+
+class _Smoothed:
+    """One track's smoothed attributes: age, interval and gender/race probabilities over
+    ``time_constant`` seconds, expression probabilities over ``expression_s`` seconds
+    (shorter); weights = detector score. Attributes a face lacks are left as they are."""
+
+    def __init__(self) -> None:
+        self.attributes = _Ewma()
+        self.expression = _Ewma()
+        self.t: float | None = None  # when attributes were last added
+
+    def add(
+        self, face: Face, t: float, time_constant: float, expression_s: float = EXPRESSION_SMOOTH_S
+    ) -> Face:
+        weight = max(float(face.score), 1e-3)
+        self.t = t
+        if face.expression_probs:
+            mean = self.expression.add(
+                np.array(list(face.expression_probs.values()), np.float64), weight, t, expression_s
+            )
+            face = replace(face, expression_probs=_normalized(face.expression_probs, mean))
+        if face.age is None or face.age_interval is None or not face.gender_probs:
+            return face
+        if not face.race_probs:
+            return face
+        values = np.array(
+            [face.age, *face.age_interval, *face.gender_probs.values(), *face.race_probs.values()],
+            np.float64,
+        )
+        mean = self.attributes.add(values, weight, t, time_constant)
         genders = len(face.gender_probs)
         return replace(
             face,
@@ -181,6 +212,7 @@ class FaceTracker:
         smooth_s: float = 1.0,
         max_predict_s: float = 0.5,
         max_overlap: float = 0.3,
+        expression_smooth_s: float = EXPRESSION_SMOOTH_S,
     ) -> None:
         if smooth_s < 0 or max_lost_s < 0 or min_hits < 1:
             raise ValueError("smooth_s and max_lost_s must be >= 0 and min_hits >= 1")
@@ -189,6 +221,7 @@ class FaceTracker:
         self.max_lost_s = max_lost_s
         self.min_hits = min_hits
         self.smooth_s = smooth_s
+        self.expression_smooth_s = expression_smooth_s
         self.max_predict_s = max_predict_s
         self.max_overlap = max_overlap
         self._next_id = 1
@@ -263,7 +296,7 @@ class FaceTracker:
             else:
                 track.observe(faces_xyxy[fi], t)
             if fresh is None or fresh[fi] or track.face is None:
-                track.face = track.attributes.add(face, t, self.smooth_s)
+                track.face = track.attributes.add(face, t, self.smooth_s, self.expression_smooth_s)
             else:
                 track.face = replace(
                     track.face, xyxy=face.xyxy, score=face.score, keypoints=face.keypoints

@@ -1,0 +1,93 @@
+"""The expression head: aligned face crops in, probabilities of seven expressions out.
+
+Loaded through the one model base (:class:`~faceattrs.pipeline.runtime.OnnxModel`); the
+model carries its :class:`~faceattrs.spec.ExpressionSpec` in its metadata (input size,
+normalisation, grayscale, labels, the FER crop template), read from there, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from faceattrs.pipeline.runtime import ModelLoadError, OnnxModel
+from faceattrs.resources import MODELS_DIR
+from faceattrs.spec import METADATA_KEY, ExpressionSpec
+
+DEFAULT_EXPRESSION_MODEL = MODELS_DIR / "expression.onnx"
+DEFAULT_BATCH_SIZE = 64
+
+
+class ExpressionModel:
+    """Expression probabilities for crops aligned on the model's own template.
+
+    ``path`` None means the packaged int8 model; ``threads``, ``providers`` and
+    ``spinning`` see :mod:`faceattrs.pipeline.runtime`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        providers: str | list[str] | None = None,
+        spinning: bool = True,
+    ) -> None:
+        self.path = Path(path) if path is not None else DEFAULT_EXPRESSION_MODEL
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.onnx = OnnxModel(
+            self.path, providers=providers, threads=threads, spinning=spinning,
+            name="expression model",
+        )  # fmt: skip
+        self.batch_size = batch_size
+        self._spec: ExpressionSpec | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ExpressionModel(path={str(self.path)!r})"
+
+    @property
+    def spec(self) -> ExpressionSpec:
+        """The model's preprocessing and label spec (loads the model)."""
+        if self._spec is None:
+            with self._lock:
+                if self._spec is None:
+                    self._spec = self._load_spec()
+        return self._spec
+
+    def _load_spec(self) -> ExpressionSpec:
+        raw = self.onnx.spec_json(METADATA_KEY)
+        try:
+            spec = ExpressionSpec.from_json(json.dumps(raw))
+        except (ValueError, TypeError) as exc:
+            raise ModelLoadError(f"{self.path}: not an expression model ({exc})") from None
+        if spec.input_name not in self.onnx.input_names() or spec.outputs[0] not in set(
+            self.onnx.output_names()
+        ):
+            raise ModelLoadError(f"{self.path}: model signature does not match its spec")
+        return spec
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities (N, len(labels)) for aligned BGR (N, S, S, 3) or gray (N, S, S)
+        uint8 crops, S = ``spec.input_size``; rows sum to 1."""
+        spec = self.spec
+        crops = np.asarray(crops)
+        size = spec.input_size
+        if crops.ndim not in (3, 4) or crops.shape[1:3] != (size, size):
+            raise ValueError(f"expected aligned {size}x{size} crops, got {crops.shape}")
+        if crops.dtype != np.uint8:
+            raise ValueError(f"expected uint8 crops, got {crops.dtype}")
+        if len(crops) == 0:
+            return np.zeros((0, len(spec.labels)), np.float32)
+        out = []
+        for i in range(0, len(crops), self.batch_size):
+            x = spec.preprocess(crops[i : i + self.batch_size])
+            out.append(self.onnx.run([spec.outputs[0]], {spec.input_name: x})[0])
+        probs = np.clip(np.nan_to_num(np.concatenate(out).astype(np.float64)), 0, None)
+        probs /= np.maximum(probs.sum(1, keepdims=True), 1e-12)
+        return probs.astype(np.float32)

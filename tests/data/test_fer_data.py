@@ -1,0 +1,42 @@
+"""FER2013 loading and the pad-and-upscale framing used to detect faces in tight crops."""
+
+import numpy as np
+import pytest
+
+from faceattrs.data.fer import (
+    central_face,
+    list_fer_split,
+    load_fer_split,
+    pad_and_upscale,
+    photo_to_crop,
+)
+from faceattrs.spec import EXPRESSIONS
+
+
+def test_pad_and_upscale_maps_back():
+    gray = np.zeros((48, 48), np.uint8)
+    gray[10, 30] = 255
+    photo = pad_and_upscale(gray, upscale=4, border="constant")
+    assert photo.shape == (576, 576, 3)
+    ys, xs = np.nonzero(photo[..., 0] == photo[..., 0].max())
+    centre = np.array([[xs.mean() + 0.5, ys.mean() + 0.5]])
+    np.testing.assert_allclose(photo_to_crop(centre, 48, 4), [[30.5, 10.5]], atol=0.2)
+    with pytest.raises(ValueError, match="unknown border"):
+        pad_and_upscale(gray, border="mirror")
+
+
+def test_central_face_picks_the_face_in_the_crop():
+    side, crop = 576, 48
+    xyxy = np.array([[0, 0, 50, 50], [200, 200, 380, 380]], np.float32)
+    assert central_face(xyxy, side, crop) == 1
+    assert central_face(xyxy[:1], side, crop) is None
+    assert central_face(np.zeros((0, 4)), side, crop) is None
+
+
+@pytest.mark.shared
+def test_shared_fer_split_lists_every_class(shared_dir):
+    items = list_fer_split(shared_dir / "data" / "fer2013", "val")
+    labels = {label for _, label in items}
+    assert labels == set(range(len(EXPRESSIONS)))
+    small = load_fer_split(shared_dir / "data" / "fer2013", "val", limit=20)
+    assert small.gray.shape == (20, 48, 48) and small.gray.dtype == np.uint8

@@ -1,0 +1,122 @@
+"""Expression training: augmentation, metrics, a resumable run, ONNX export and int8."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from faceattrs.spec import (  # noqa: E402
+    EXPRESSIONS,
+    METADATA_KEY,  # noqa: E402
+    ExpressionSpec,
+)
+from faceattrs.training.expression import (  # noqa: E402
+    ExpressionTrainConfig,
+    augment_batch,
+    class_weights,
+    train_expression,
+)
+from faceattrs.training.expression_export import (  # noqa: E402
+    export_expression_onnx,
+    load_expression_checkpoint,
+    quantize_expression,
+)
+from faceattrs.training.expression_model import (  # noqa: E402
+    ExpressionNet,
+    ExpressionNetConfig,
+    ExpressionProbabilityModel,
+)
+
+TINY_NET = ExpressionNetConfig(widths=(4, 8), convs_per_stage=1, dropout=0.0).to_dict()
+
+
+def write_fake_fer(root: Path, per_class: int = 6) -> Path:
+    """A FER-like folder: train/ and val/ with 48x48 grayscale JPEGs per class."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for label, name in enumerate(EXPRESSIONS):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                gray = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+                gray[:, : 6 * (label + 1)] = 255  # a class-dependent bar, learnable
+                Image.fromarray(gray).save(folder / f"{i}.jpg", quality=95)
+    return root
+
+
+def test_augment_keeps_shape_and_range():
+    x = torch.rand(16, 1, 48, 48)
+    gen = torch.Generator().manual_seed(0)
+    y = augment_batch(x, ExpressionTrainConfig(), gen)
+    assert y.shape == x.shape
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    assert not torch.allclose(x, y)
+
+
+def test_augment_without_randomness_is_identity_or_flip():
+    cfg = ExpressionTrainConfig(
+        max_rotation_deg=0,
+        max_shift=0,
+        scale_range=(1, 1),
+        contrast_range=(1, 1),
+        max_brightness=0,
+        erase_prob=0,
+    )
+    x = torch.rand(32, 1, 48, 48)
+    y = augment_batch(x, cfg, torch.Generator().manual_seed(1))
+    for a, b in zip(x, y, strict=True):
+        same = torch.allclose(a, b, atol=1e-5)
+        flipped = torch.allclose(torch.flip(a, dims=[2]), b, atol=1e-5)
+        assert same or flipped
+    assert not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(x, y, strict=True))
+
+
+def test_class_weights_favour_rare_classes():
+    w = class_weights(np.array([100, 10, 1000]), 0.5)
+    assert w[1] > w[0] > w[2]
+    assert float((w.numpy() * [100, 10, 1000]).sum()) == pytest.approx(1110, rel=1e-5)
+
+
+def test_train_resume_export_and_quantize(tmp_path):
+    data = write_fake_fer(tmp_path / "fer")
+    cfg = ExpressionTrainConfig(
+        data=str(data), cache_dir="", epochs=1, batch_size=16, net=TINY_NET, bf16=False
+    )
+    run = train_expression(cfg, tmp_path / "run")
+    assert (run / "best.pt").exists() and (run / "last.pt").exists()
+    from dataclasses import replace
+
+    train_expression(replace(cfg, epochs=2), run)
+    epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [0, 1]  # resumed, not restarted
+
+    net, config = load_expression_checkpoint(run / "best.pt")
+    spec = ExpressionSpec(mean=config["mean"], std=config["std"])
+    path = export_expression_onnx(net, spec, tmp_path / "expr.onnx", flip=True)
+    gray = np.random.default_rng(2).integers(0, 256, (7, 48, 48), dtype=np.uint8)
+    x = spec.preprocess(gray)
+    with torch.no_grad():
+        expected = ExpressionProbabilityModel(net, flip=True)(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {spec.input_name: x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    meta = session.get_modelmeta().custom_metadata_map
+    assert ExpressionSpec.from_json(meta[METADATA_KEY]) == spec
+
+    int8 = quantize_expression(path, tmp_path / "expr_int8.onnx", gray)
+    session8 = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+    got8 = session8.run(None, {spec.input_name: x})[0]
+    assert np.abs(got8 - got).max() < 0.2
+    meta8 = session8.get_modelmeta().custom_metadata_map
+    assert ExpressionSpec.from_json(meta8[METADATA_KEY]) == spec
+
+
+def test_net_output_shape():
+    net = ExpressionNet(ExpressionNetConfig(**{**TINY_NET, "widths": (4, 8)})).eval()
+    assert net(torch.zeros(3, 1, 48, 48)).shape == (3, len(EXPRESSIONS))
