@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from faceattrs import face_checks
 from faceattrs.boxes import areas, intersections
 from faceattrs.runtime import session_options
 
@@ -175,6 +176,11 @@ def drop_duplicates(dets: Detections) -> Detections:
     return Detections(xyxy[keep], dets.scores[keep], dets.keypoints[keep])
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    logits = np.clip(logits, -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
 def _pad_to(bgr: np.ndarray, height: int, width: int) -> np.ndarray:
     out = np.zeros((height, width, 3), np.uint8)
     out[: bgr.shape[0], : bgr.shape[1]] = bgr[:height, :width]
@@ -219,6 +225,12 @@ class FaceDetector:
     overlapping tiles); ``pyramid=False`` (default for "short") runs only the
     native-size letterbox passes, like MediaPipe. ``threads`` and ``spinning``:
     see :func:`faceattrs.runtime.session_options`.
+
+    ``closeup``: when the first passes give a reason (no confident face, or a face
+    filling much of the frame), also run the short-range model on the whole image
+    centred with a border; ``check``: keep a face scoring below ``CONFIDENT`` only when
+    both models confirm it on a crop around it (textures, patterns; see
+    :mod:`faceattrs.face_checks`).
     """
 
     def __init__(
@@ -232,6 +244,8 @@ class FaceDetector:
         tile_pixels: int = 1024 * 1024,
         threads: int | None = None,
         spinning: bool = True,
+        closeup: bool = True,
+        check: bool = True,
     ) -> None:
         if model not in _MODELS:
             raise ValueError(f"unknown detector model {model!r}; choose from {sorted(_MODELS)}")
@@ -250,6 +264,75 @@ class FaceDetector:
         )
         self._input_name = self.session.get_inputs()[0].name
         self._anchor_cache: dict[tuple[int, int], np.ndarray] = {}
+        self.closeup = closeup
+        self.check = check
+        self._threads, self._spinning = threads, spinning
+        self._helpers: dict[str, FaceDetector] = {}
+
+    def _helper(self, model: str) -> FaceDetector:
+        """This detector for its own model, else one of ``model`` (loaded on first use)
+        for the close-up pass and the checks."""
+        if model == self.model:
+            return self
+        if model not in self._helpers:
+            self._helpers[model] = FaceDetector(
+                model,
+                score_threshold=face_checks.CLOSEUP_THRESHOLD,
+                threads=self._threads,
+                spinning=self._spinning,
+                closeup=False,
+                check=False,
+            )
+        return self._helpers[model]
+
+    def _closeup_passes(self, bgr: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """The short-range model on the whole image, centred with a border; candidates
+        in image pixels."""
+        short = self._helper("short")
+        side = short.config.native
+        scale, w, h, x0, y0 = face_checks.closeup_layout(*bgr.shape[:2], side)
+        canvas = np.zeros((1, side, side, 3), np.uint8)
+        canvas[0, y0 : y0 + h, x0 : x0 + w] = downscale(bgr, w, h)
+        ((xyxy, scores, kps),) = short._run(canvas)
+        keep = scores >= max(self.score_threshold, face_checks.CLOSEUP_THRESHOLD)
+        offset = np.array([x0, y0], np.float32)
+        xyxy = (xyxy[keep] - np.tile(offset, 2)) / scale
+        return [(xyxy, scores[keep], (kps[keep] - offset) / scale)]
+
+    def _merge(self, found: list[tuple[np.ndarray, ...]]) -> Detections:
+        xyxy = np.concatenate([f[0] for f in found])
+        scores = np.concatenate([f[1] for f in found])
+        kps = np.concatenate([f[2] for f in found])
+        return drop_duplicates(weighted_nms(xyxy, scores, kps, self.iou_threshold))
+
+    def _checked(self, bgr: np.ndarray, dets: Detections) -> Detections:
+        """Drop the faces scoring below ``CONFIDENT`` that both models, shown a crop
+        around each, do not confirm (:mod:`faceattrs.face_checks`)."""
+        unsure = np.flatnonzero(dets.scores < face_checks.CONFIDENT)
+        if len(unsure) == 0:
+            return dets
+        height, width = bgr.shape[:2]
+        total = np.zeros(len(unsure))
+        for model, margin in face_checks.CHECK_MARGINS.items():
+            checker = self._helper(model)
+            side = checker.config.native
+            canvases = np.zeros((len(unsure), side, side, 3), np.uint8)
+            for k, i in enumerate(unsure):
+                region, _, w, h, dx, dy = face_checks.check_layout(
+                    dets.xyxy[i], margin, height, width, side
+                )
+                x0, y0, x1, y1 = region
+                canvases[k, dy : dy + h, dx : dx + w] = downscale(bgr[y0:y1, x0:x1], w, h)
+            raw_boxes, raw_scores = checker.session.run(
+                None, {checker._input_name: to_input(canvases)}
+            )
+            anchors = checker._anchors(side, side)
+            for k in range(len(unsure)):
+                scores = _sigmoid(raw_scores[k, :, 0])
+                total[k] += face_checks.centre_score(raw_boxes[k], scores, anchors, margin, side)
+        keep = np.ones(len(dets), bool)
+        keep[unsure] = total / len(face_checks.CHECK_MARGINS) >= face_checks.CHECK_THRESHOLD
+        return Detections(dets.xyxy[keep], dets.scores[keep], dets.keypoints[keep])
 
     def _anchors(self, height: int, width: int) -> np.ndarray:
         key = (height, width)
@@ -267,8 +350,7 @@ class FaceDetector:
         anchors_all = self._anchors(height, width)
         out = []
         for i in range(n):
-            logits = np.clip(raw_scores[i, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
-            scores = 1.0 / (1.0 + np.exp(-logits))
+            scores = _sigmoid(raw_scores[i, :, 0])
             keep = np.nonzero(scores >= self.score_threshold)[0]
             raw = raw_boxes[i, keep]
             anchors = anchors_all[keep]
@@ -350,10 +432,9 @@ class FaceDetector:
         if height == 0 or width == 0:
             return Detections.empty()
         found = self._passes(bgr)
-        xyxy = np.concatenate([f[0] for f in found])
-        scores = np.concatenate([f[1] for f in found])
-        kps = np.concatenate([f[2] for f in found])
-        dets = drop_duplicates(weighted_nms(xyxy, scores, kps, self.iou_threshold))
+        dets = self._merge(found)
+        if self.closeup and face_checks.needs_closeup(dets.xyxy, dets.scores, height, width):
+            dets = self._merge(found + self._closeup_passes(bgr))
         if len(dets) == 0:
             return dets
         xyxy = dets.xyxy.copy()
@@ -361,4 +442,5 @@ class FaceDetector:
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
         size = np.maximum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
         keep = size >= self.min_face
-        return Detections(xyxy[keep], dets.scores[keep], dets.keypoints[keep])
+        dets = Detections(xyxy[keep], dets.scores[keep], dets.keypoints[keep])
+        return self._checked(bgr, dets) if self.check else dets

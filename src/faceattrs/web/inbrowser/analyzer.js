@@ -130,12 +130,17 @@ export class InBrowserAnalyzer {
 
 /** Load both models (fetched once) and return a ready analyzer. */
 export async function createAnalyzer({ detector = "full", minFace = 20, scoreThreshold = 0.5 } = {}) {
-  const [detectorBytes, modelBytes] = await Promise.all([fetchModel(MODELS[detector].file), fetchModel("attributes.onnx")]);
+  // the other BlazeFace model: the close-up pass and the check (detection.js)
+  const other = detector === "full" ? "short" : "full";
+  const [detectorBytes, otherBytes, modelBytes] = await Promise.all([
+    fetchModel(MODELS[detector].file), fetchModel(MODELS[other].file), fetchModel("attributes.onnx"),
+  ]);
   const raw = onnxMetadata(modelBytes)[METADATA_KEY];
   if (!raw) throw new Error(`attributes.onnx is not a faceattrs model (no ${METADATA_KEY} metadata)`);
   const spec = JSON.parse(raw);
   const detectorSession = await openSession(detectorBytes);
+  const otherSession = await openSession(otherBytes);
   const modelSession = await openSession(modelBytes);
-  const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold });
+  const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold, otherSession });
   return new InBrowserAnalyzer(faceDetector, new AttributeModel(ort, modelSession, spec));
 }
