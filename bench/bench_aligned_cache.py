@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from faceattrs.data.aligned_cache import find_centre_face
-from faceattrs.detection import FaceDetector
 from faceattrs.media import read_image
+from faceattrs.pipeline.detection import FaceDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

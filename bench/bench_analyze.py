@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from faceattrs.analyzer import FaceAnalyzer
-from faceattrs.attributes import DEFAULT_MODEL_PATH, AttributeModel
 from faceattrs.media import read_image
+from faceattrs.pipeline.analyzer import FaceAnalyzer
+from faceattrs.pipeline.attributes import DEFAULT_MODEL_PATH, AttributeModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine_info import cpu_model  # noqa: E402
@@ -117,7 +117,7 @@ def main() -> int:
             model_path, detector=args.detector, min_face=args.min_face, threads=args.threads
         )
         spec = analyzer.spec
-        print(f"spec:    input {spec.input_size}px, threads {analyzer.model.threads}, "
+        print(f"spec:    input {spec.input_size}px, threads {analyzer.model.onnx.threads}, "
               f"min face {args.min_face}px")  # fmt: skip
 
         photo = Path(args.photo)
@@ -140,7 +140,7 @@ def main() -> int:
             print("  NOTE: 2 threads slower than 1: this machine is in its slow mode for "
                   "multi-threaded runs (README, Speed); rerun for the usual figures")  # fmt: skip
 
-        from faceattrs.alignment import align
+        from faceattrs.pipeline.alignment import align
 
         detector = analyzer.detector
         keypoints = detector.detect(bgr).keypoints

@@ -112,7 +112,7 @@ def summary(values: list[float]) -> str:
 
 
 def python_reference(frames: list[np.ndarray]) -> list[float]:
-    from faceattrs.analyzer import FaceAnalyzer
+    from faceattrs.pipeline.analyzer import FaceAnalyzer
 
     analyzer = FaceAnalyzer(threads=1)
     analyzer.analyze(frames[0])
@@ -133,7 +133,7 @@ def main() -> int:
         raise SystemExit(f"{CHROMIUM} not found")
     from playwright.sync_api import sync_playwright
 
-    from faceattrs.webexport import export_web
+    from faceattrs.server.site import export_web
 
     frames = camera_frames(75)
     with tempfile.TemporaryDirectory() as tmp:

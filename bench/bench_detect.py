@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceattrs.detection import FaceDetector
+from faceattrs.pipeline.detection import FaceDetector
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
@@ -57,7 +57,7 @@ def model_passes(repeat: int) -> None:
     at the 1280x720 frame's pyramid sizes; runs interleaved so load hits both alike."""
     import onnxruntime as ort
 
-    from faceattrs.detection import MODELS_DIR
+    from faceattrs.pipeline.detection import MODELS_DIR
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceattrs.detection import FaceDetector
+from faceattrs.pipeline.detection import FaceDetector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from face_free import MEDIA, face_free_images  # noqa: E402

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.tracking import box_iou
-from faceattrs.video import default_analyzer, process_video
-from faceattrs.video_io import VideoReader, VideoWriter
+from faceattrs.video.io import VideoReader, VideoWriter
+from faceattrs.video.process import default_analyzer, process_video
+from faceattrs.video.tracking import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "media" / "facenet_pytorch" / "video.mp4"

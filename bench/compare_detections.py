@@ -17,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceattrs.alignment import align
-from faceattrs.attributes import AttributeModel
-from faceattrs.boxes import box_iou
-from faceattrs.detection import FaceDetector
 from faceattrs.media import read_image
+from faceattrs.pipeline.alignment import align
+from faceattrs.pipeline.attributes import AttributeModel
+from faceattrs.pipeline.boxes import box_iou
+from faceattrs.pipeline.detection import FaceDetector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_analyze import cover  # noqa: E402

@@ -108,7 +108,7 @@ def free_port() -> int:
 
 def start_server(port: int, serve_args: list[str], log: Path) -> subprocess.Popen:
     """``faceattrs serve`` on 127.0.0.1:port in a subprocess (its output to ``log``)."""
-    command = [sys.executable, "-m", "faceattrs.cli", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "faceattrs", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), *serve_args]
     with open(log, "wb") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)

@@ -72,7 +72,7 @@ def run(command: list[str], timeout_s: float) -> str:
 def shown(command: list[str]) -> str:
     """The command as a user would type it (paths relative to the repository)."""
     words = ["python" if word == sys.executable else word for word in command]
-    if words[:3] == ["python", "-m", "faceattrs.cli"]:
+    if words[:3] == ["python", "-m", "faceattrs"]:
         words = ["faceattrs", *words[3:]]
     shared = str(ROOT.parent / "shared") + "/"
     return shlex.join(w.removeprefix(str(ROOT) + "/").replace(shared, "../shared/") for w in words)
@@ -89,7 +89,7 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> dict:
     model = Path(args.model) if args.model else PACKAGED_MODEL
     if args.evaluate:
         out = tmp / "eval"
-        command = [sys.executable, "-m", "faceattrs.cli", "evaluate", str(model)]
+        command = [sys.executable, "-m", "faceattrs", "evaluate", str(model)]
         command += ["--split", "test", "--out", str(out), "--quiet"]
         run(command, 3600)
         ours = read_metrics(out / "metrics.json", shown(command).replace(str(out), "TMP"))
@@ -200,7 +200,7 @@ def video(args: argparse.Namespace, tmp: Path) -> dict:
 
 def first_frames(source: Path, out: Path, frames: int) -> Path:
     """The first ``frames`` frames of a video, re-encoded (for the quick run)."""
-    from faceattrs.video_io import VideoReader, VideoWriter
+    from faceattrs.video.io import VideoReader, VideoWriter
 
     with VideoReader(source) as reader:
         writer = VideoWriter(out, reader.info.fps, (reader.info.width, reader.info.height))

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceattrs.detection import FaceDetector
+from faceattrs.pipeline.detection import FaceDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre")

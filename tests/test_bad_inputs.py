@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from bad_inputs import NAMES, CorpusFile, write_corpus
-from faceattrs.analyzer import FaceAnalyzer
 from faceattrs.cli import main
 from faceattrs.media import MediaError
-from faceattrs.video import analyze_video
-from faceattrs.video_io import VideoError
+from faceattrs.pipeline.analyzer import FaceAnalyzer
+from faceattrs.video.io import VideoError
+from faceattrs.video.process import analyze_video
 from model_helpers import random_model_path  # noqa: F401 (fixture)
 
 BOMBS = ("bomb.png", "bomb.jpg")
@@ -110,7 +110,7 @@ def test_bombs_are_refused_before_decoding(corpus, analyzer, name):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "faceattrs.cli", *args]
+    command = [sys.executable, "-m", "faceattrs", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
@@ -186,7 +186,8 @@ def server(tmp_path_factory, analyzer):
     pytest.importorskip("multipart", reason="the serve extra (python-multipart) is not installed")
     from fastapi.testclient import TestClient
 
-    from faceattrs.server import ServerSettings, create_app
+    from faceattrs.server.app import create_app
+    from faceattrs.server.settings import ServerSettings
 
     temp = tmp_path_factory.mktemp("server-temp")
     with pytest.MonkeyPatch.context() as patch:

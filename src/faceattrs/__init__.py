@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # Lazy so that `import faceattrs` stays cheap and never loads ONNX Runtime.
     if name == "FaceAnalyzer":
-        from faceattrs.analyzer import FaceAnalyzer
+        from faceattrs.pipeline.analyzer import FaceAnalyzer
 
         return FaceAnalyzer
     raise AttributeError(name)

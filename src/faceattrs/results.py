@@ -38,6 +38,7 @@ class Face:
     gender_probs: dict[str, float]
     race_probs: dict[str, float]
     track_id: int | None = field(default=None, compare=False)
+    person_id: int | None = field(default=None, compare=False)  # videos with re-identification
 
     @property
     def gender(self) -> str:
@@ -76,4 +77,6 @@ class Face:
         }
         if self.track_id is not None:
             out["track_id"] = self.track_id
+        if self.person_id is not None:
+            out["person_id"] = self.person_id
         return out

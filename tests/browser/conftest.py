@@ -113,7 +113,7 @@ def browser(fake_camera):
 def analyzer(random_model_path):  # noqa: F811
     """The real pipeline with the model the page loads: the packaged float model when
     present (see webexport.WEB_MODEL), else a random one."""
-    from faceattrs.analyzer import FaceAnalyzer
+    from faceattrs.pipeline.analyzer import FaceAnalyzer
 
     packaged = ROOT / "src" / "faceattrs" / "models" / "attributes_fp32.onnx"
     return FaceAnalyzer(model_path=packaged if packaged.is_file() else random_model_path)
@@ -124,7 +124,8 @@ def live_server(analyzer, tmp_path_factory):
     """The app served by uvicorn in a thread on 127.0.0.1 and a free port; yields its URL."""
     import uvicorn
 
-    from faceattrs.server import ServerSettings, create_app
+    from faceattrs.server.app import create_app
+    from faceattrs.server.settings import ServerSettings
 
     settings = ServerSettings(work_dir=str(tmp_path_factory.mktemp("jobs")))
     app = create_app(settings, analyzer=analyzer)

@@ -44,7 +44,7 @@ CLOSEUPS = ["face_recognition/obama.jpg@closeup", "face_recognition/obama.jpg@48
 @pytest.fixture(scope="session")
 def static_site(tmp_path_factory):
     """The exported site served by ``python -m http.server`` on 127.0.0.1; yields its URL."""
-    from faceattrs.webexport import export_web
+    from faceattrs.server.site import export_web
 
     site = tmp_path_factory.mktemp("static") / "site"
     export_web(site)
@@ -145,7 +145,7 @@ def variant(photo: Path, how: str, tmp_path: Path) -> Path:
     close-up pass), that crop at 48 px ("48"), as a PNG."""
     import cv2
 
-    from faceattrs.detection import FaceDetector
+    from faceattrs.pipeline.detection import FaceDetector
 
     bgr = cv2.imread(str(photo))
     if how == "4x":
@@ -253,7 +253,7 @@ def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, a
 def test_js_drop_duplicates_matches_python(static_page):
     """detection.js dropDuplicates keeps the same boxes as detection.py drop_duplicates on
     random clusters of overlapping boxes (nested, spanning and side-by-side)."""
-    from faceattrs.detection import Detections, drop_duplicates
+    from faceattrs.pipeline.detection import Detections, drop_duplicates
 
     rng = np.random.default_rng(0)
     dropped = 0
@@ -283,7 +283,7 @@ def test_js_tracker_smooths_attributes_like_python(static_page):
     """The page's tracker smooths a track's attributes as tracking.py does (same
     score-weighted exponential means over 1 s), for faces 0.2 s apart."""
     from faceattrs.results import Face
-    from faceattrs.tracking import _Smoothed
+    from faceattrs.video.tracking import _Smoothed
 
     rng = np.random.default_rng(1)
     faces, times = [], []

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from faceattrs.alignment import template_points
 from faceattrs.cli import main
 from faceattrs.data import aligned_cache as ac
 from faceattrs.data.cache_commands import load_spec
-from faceattrs.detection import Detections
+from faceattrs.pipeline.alignment import template_points
+from faceattrs.pipeline.detection import Detections
 from faceattrs.spec import ModelSpec
 
 SPEC = ModelSpec()
@@ -130,7 +130,7 @@ def test_align_cache_cli_rejects_bad_split_names(tmp_path: Path, capsys) -> None
 @pytest.mark.shared
 def test_real_detector_on_utkface_crops(shared_dir: Path, tmp_path: Path) -> None:
     from faceattrs.data.utkface import load_split
-    from faceattrs.detection import FaceDetector
+    from faceattrs.pipeline.detection import FaceDetector
 
     split = Path(__file__).resolve().parents[2] / "splits" / "utkface"
     samples = load_split(split, "test", shared_dir / "data" / "utkface")[:4]

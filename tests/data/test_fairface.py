@@ -10,7 +10,7 @@ import pytest
 from utk_synth import jpeg_bytes
 
 from faceattrs.cli import main
-from faceattrs.data import fairface
+from faceattrs.data import fairface, fairface_report
 from faceattrs.data.fairface_report import audit_markdown, audit_summary
 from faceattrs.spec import RACES
 
@@ -195,7 +195,7 @@ def test_write_and_load_split(synth: FairSynth, tmp_path: Path) -> None:
     result = fairface.audit(synth.path)
     splits = fairface.split(result.records)
     out = tmp_path / "split"
-    fairface.write_split(out, result, splits, "faceattrs data split-fairface X --out Y")
+    fairface_report.write_split(out, result, splits, "faceattrs data split-fairface X --out Y")
     excluded = (out / "excluded.txt").read_text().splitlines()
     assert len(excluded) == len(result.records) - len(synth.valid)
     assert any(line.startswith(f"{synth.repeated[0]}\t") and "(in " in line for line in excluded)
@@ -240,7 +240,7 @@ def test_shared_fairface_split_equals_committed(shared_dir: Path, tmp_path: Path
     result = fairface.audit(data)
     splits = fairface.split(result.records)
     out = tmp_path / "split"
-    fairface.write_split(out, result, splits)
+    fairface_report.write_split(out, result, splits)
     for name in (*fairface.SPLIT_NAMES, "excluded"):
         committed = (SPLIT_DIR / f"{name}.txt").read_text()
         assert (out / f"{name}.txt").read_text() == committed, f"{name}.txt differs"

@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from faceattrs.attributes import AttributeModel  # noqa: E402
+from faceattrs.pipeline.attributes import AttributeModel  # noqa: E402
 from faceattrs.spec import ModelSpec  # noqa: E402
 from faceattrs.training.export import export_onnx, tiny_config  # noqa: E402
 from faceattrs.training.model import FaceAttrNet, ProbabilityModel  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from faceattrs.attributes import DEFAULT_MODEL_PATH, AttributeModel  # noqa: E402
+from faceattrs.pipeline.attributes import DEFAULT_MODEL_PATH, AttributeModel  # noqa: E402
 from faceattrs.spec import METADATA_KEY, ModelSpec  # noqa: E402
 from faceattrs.training.export import export_onnx, tiny_config  # noqa: E402
 from faceattrs.training.model import FaceAttrNet  # noqa: E402
@@ -92,9 +92,9 @@ def test_shipped_int8_model_comes_from_the_shipped_float_model():
 @pytest.mark.shared
 @pytest.mark.skipif(not FLOAT_MODEL.is_file(), reason="packaged float model not present")
 def test_shipped_int8_model_agrees_with_the_float_model_on_photo_faces(shared_dir):
-    from faceattrs.alignment import align
-    from faceattrs.detection import FaceDetector
     from faceattrs.media import read_image
+    from faceattrs.pipeline.alignment import align
+    from faceattrs.pipeline.detection import FaceDetector
 
     detector = FaceDetector()
     spec = AttributeModel().spec

@@ -1,14 +1,14 @@
 """Training crops made the way inference makes them: detect, pick the centre face, align.
 
 Each dataset image (UTKFace 200x200 crops, FairFace 160x160 faces) goes through the same
-``FaceDetector`` and ``align`` as :class:`faceattrs.analyzer.FaceAnalyzer`. Tight crops leave
-the detector little context, so the image is first padded onto a larger canvas (``pad`` x
-its side on every side; black, which finds more faces than replicated edges: see
-bench/bench_aligned_cache.py); keypoints are mapped back and the crop is cut from
-the original image (black outside it, like inference on a photo). The face whose box centre is
+``FaceDetector`` and ``align`` as :class:`~faceattrs.pipeline.analyzer.FaceAnalyzer`. Tight
+crops leave the detector little context, so the image is first padded onto a larger canvas
+(``pad`` x its side on every side; black, which finds more faces than replicated edges: see
+bench/bench_aligned_cache.py); keypoints are mapped back and the crop is cut from the
+original image (black outside it, like inference on a photo). The face whose box centre is
 nearest the image centre is kept; an image with no face within ``max_offset`` x its side of
-the centre is a miss. Nothing is dropped silently: the cache holds one row per input (``found``
-False for misses) and a JSON report lists every miss with its reason.
+the centre is a miss. Nothing is dropped silently: the cache holds one row per input
+(``found`` False for misses) and a JSON report lists every miss with its reason.
 
 No torch here; ``load_aligned_cache`` gives numpy arrays.
 """
@@ -25,7 +25,12 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from faceattrs.alignment import NUM_ALIGN_POINTS, align, estimate_transform, template_points
+from faceattrs.pipeline.alignment import (
+    NUM_ALIGN_POINTS,
+    align,
+    estimate_transform,
+    template_points,
+)
 from faceattrs.spec import ModelSpec
 
 BORDERS = {"replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}

@@ -38,7 +38,7 @@ def split_paths(dataset: str, split_dir: str, splits: tuple[str, ...], data: str
 def load_spec(template: str | None):
     """``(spec, template file or None)``: the default spec with the template from
     ``template`` (JSON), else the measured src/faceattrs/models/template.json if present."""
-    from faceattrs.detection import MODELS_DIR
+    from faceattrs.pipeline.detection import MODELS_DIR
     from faceattrs.spec import ModelSpec
 
     spec = ModelSpec()
@@ -52,7 +52,7 @@ def load_spec(template: str | None):
 
 
 def cmd_align_cache(args: argparse.Namespace) -> int:
-    from faceattrs.detection import FaceDetector
+    from faceattrs.pipeline.detection import FaceDetector
 
     split_dir = args.split_dir or DEFAULT_SPLIT_DIRS[args.dataset]
     data = Path(args.data)
@@ -99,8 +99,11 @@ def register_align_cache(data_sub: argparse._SubParsersAction) -> None:
     p = data_sub.add_parser(
         "align-cache",
         help="detect + align every image of a split like inference does; save crops (.npz)",
+        description="Run every image of the chosen splits through the product's detector and "
+        "alignment (padded first: dataset crops are tight) and save the aligned crops, labels "
+        "and misses as one .npz cache for training (`faceattrs train --source aligned`).",
     )
-    p.add_argument("--dataset", choices=DATASETS, required=True)
+    p.add_argument("--dataset", choices=DATASETS, required=True, help="which dataset")
     p.add_argument("--data", required=True, help="dataset folder (e.g. ../shared/data/utkface)")
     p.add_argument("--split-dir", help="split folder (default splits/<dataset>)")
     p.add_argument(
@@ -120,7 +123,8 @@ def register_align_cache(data_sub: argparse._SubParsersAction) -> None:
         "--pad",
         type=float,
         default=aligned_cache.DEFAULT_PAD,
-        help="pad the image by this fraction of its side on each side before detection",
+        help="pad the image by this fraction of its side on each side before detection "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--border",
@@ -132,13 +136,27 @@ def register_align_cache(data_sub: argparse._SubParsersAction) -> None:
         "--max-offset",
         type=float,
         default=aligned_cache.DEFAULT_MAX_OFFSET,
-        help="a face's box centre must be within this fraction of the side from the image centre",
+        help="a face's box centre must be within this fraction of the side from the image "
+        "centre (default: %(default)s)",
     )
-    p.add_argument("--detector", choices=("full", "short"), default="full")
-    p.add_argument("--score-threshold", type=float, default=0.5)
-    p.add_argument("--min-face", type=float, default=20)
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    p.add_argument("--limit", type=int, default=0, help="a random sample of N images only")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit")
+    p.add_argument(
+        "--detector", choices=("full", "short"), default="full",
+        help="BlazeFace model (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--score-threshold", type=float, default=0.5,
+        help="minimum detector score (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-face", type=float, default=20,
+        help="ignore faces whose box side is below PX pixels (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)"
+    )
+    p.add_argument(
+        "--limit", type=int, default=0, help="a random sample of N images only (default: all)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_align_cache)

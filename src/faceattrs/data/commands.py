@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from faceattrs.data import utkface
+from faceattrs.data.command_helpers import add_dir_args, emit_audit, run_split, write_text
 
 DEFAULT_SPLIT_DIR = "splits/utkface"
-
-
-def _size(text: str) -> tuple[int, int] | None:
-    if text.lower() in ("any", "none"):
-        return None
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WxH or 'any', got {text!r}") from None
-    return width, height
-
-
-def _write(path: str | None, text: str) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-        print(f"wrote {path}", file=sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -36,32 +19,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return emit_audit(args, audit_summary(result), audit_markdown)
 
 
-def emit_audit(args: argparse.Namespace, summary: dict, markdown) -> int:
-    """Write the audit summary where asked (JSON, Markdown) and print one of them."""
-    text_json = json.dumps(summary, indent=1) + "\n"
-    text_md = markdown(summary)
-    _write(args.report_json, text_json)
-    _write(args.report_md, text_md)
-    print(text_json if args.json else text_md, end="")
-    return 0
-
-
 def cmd_split(args: argparse.Namespace) -> int:
     return run_split(args, utkface, "split")
-
-
-def run_split(args: argparse.Namespace, dataset, action: str) -> int:
-    """Audit, split and write the lists; ``dataset`` is the module (utkface or fairface)."""
-    result = dataset.audit(args.dir, size=args.size, progress=args.progress)
-    splits = dataset.split(result.records, seed=args.seed)
-    command = f"faceattrs data {action} {args.dir} --out {args.out}"
-    if args.seed != dataset.SEED:
-        command += f" --seed {args.seed}"
-    dataset.write_split(args.out, result, splits, command)
-    counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
-    excluded = len(dataset.excluded_lines(result))
-    print(f"wrote {args.out}: {counts}; excluded {excluded} (see excluded.txt)")
-    return 0
 
 
 def _cap(text: str) -> tuple[str, int]:
@@ -155,7 +114,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
             text = "".join(
                 f"{s.path.name},{w:.6f}\n" for s, w in zip(samples, weights, strict=True)
             )
-        _write(args.out, text)
+        write_text(args.out, text)
     print(json.dumps(report, indent=1) if args.json else balance_markdown(report), end="\n")
     return 0
 
@@ -167,7 +126,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     after, weights, report = _balance(args, samples)
     title = "after re-weighting" if weights is not None else "after balancing"
     paths = plot_distributions(samples, after, args.out, after_weights=weights, after_title=title)
-    _write(str(Path(args.out) / "balance.md"), balance_markdown(report))
+    write_text(str(Path(args.out) / "balance.md"), balance_markdown(report))
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -227,21 +186,13 @@ def _add_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_dir_args(parser: argparse.ArgumentParser, help: str, size: tuple[int, int]) -> None:
-    """The dataset folder, the required image size and --progress."""
-    parser.add_argument("dir", help=help)
-    parser.add_argument(
-        "--size",
-        type=_size,
-        default=size,
-        metavar="WxH",
-        help=f"required image size, or 'any' (default {size[0]}x{size[1]})",
-    )
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("data", help="audit, split, balance and plot face datasets")
+    parser = sub.add_parser(
+        "data",
+        help="audit, split, balance and plot face datasets",
+        description="Dataset tools: audit a UTKFace or FairFace folder, write the "
+        "deterministic split lists, balance, plot, and build the aligned training caches.",
+    )
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     data_sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
 

@@ -368,18 +368,6 @@ def excluded_lines(result: FairAudit, splits: dict[str, list[str]] | None = None
     return lines
 
 
-def write_split(
-    out_dir: str | Path, result: FairAudit, splits: dict[str, list[str]], command: str = ""
-) -> None:
-    """Write train/val/test.txt, excluded.txt and README.md into ``out_dir``."""
-    from faceattrs.data.fairface_report import split_readme
-    from faceattrs.data.utkface import write_split_files
-
-    write_split_files(
-        out_dir, splits, excluded_lines(result, splits), split_readme(result, splits, command)
-    )
-
-
 def read_labels(data_dir: str | Path) -> dict[str, tuple[int, int, int]]:
     """Labels of every valid CSV row, by file name (no image checks; for loading splits)."""
     data_dir = Path(data_dir)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from faceattrs.data import fairface
-from faceattrs.data.commands import add_dir_args, emit_audit, run_split
+from faceattrs.data import fairface, fairface_report
+from faceattrs.data.command_helpers import add_dir_args, emit_audit, run_split
 
 DEFAULT_SPLIT_DIR = "splits/fairface"
 
@@ -18,7 +18,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    return run_split(args, fairface, "split-fairface")
+    return run_split(args, fairface, "split-fairface", fairface_report.write_split)
 
 
 def _add_dir(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 from faceattrs.data.fairface import (
     AGE_BINS,
@@ -12,6 +13,7 @@ from faceattrs.data.fairface import (
     RACE5_OF_RACE7,
     RACE7,
     FairAudit,
+    excluded_lines,
 )
 from faceattrs.data.report import STATUSES, count_table
 from faceattrs.data.utkface import CONFLICT, DUPLICATE, KEPT, REJECTED, SEED, SPLIT_FRACTIONS
@@ -150,3 +152,14 @@ def split_readme(result: FairAudit, splits: dict[str, list[str]], command: str =
         "",
     ]
     return "\n".join(lines)
+
+
+def write_split(
+    out_dir: str | Path, result: FairAudit, splits: dict[str, list[str]], command: str = ""
+) -> None:
+    """Write train/val/test.txt, excluded.txt and README.md into ``out_dir``."""
+    from faceattrs.data.utkface import write_split_files
+
+    write_split_files(
+        out_dir, splits, excluded_lines(result, splits), split_readme(result, splits, command)
+    )

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from faceattrs.data.utkface import load_split
-from faceattrs.evaluation import compute_metrics, write_report
+from faceattrs.evaluation.metrics import compute_metrics, write_report
 from faceattrs.training.dataset import load_images
 
 HEADS = ("age", "gender", "race")

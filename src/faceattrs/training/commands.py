@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from faceattrs.cli.common import positive_int
+from faceattrs.training.config import TrainConfig
+
 
 def _require_torch() -> None:
     try:
@@ -63,18 +66,30 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train the multi-task attribute model (needs [train])")
+    train = sub.add_parser(
+        "train",
+        help="train the multi-task attribute model (needs [train])",
+        description="Train the age/gender/race network from scratch on CPU (torch). Writes "
+        "checkpoints (last.pt, best.pt), config.json and per-epoch curves into --out; "
+        "rerunning the same command resumes from last.pt. Options left out take the "
+        "TrainConfig defaults shown here (or the --config file's values).",
+    )
     train.add_argument("--data", help="UTKFace-style folder (default ../shared/data/utkface)")
     train.add_argument(
         "--split", help="split folder with train/val/test.txt (default splits/utkface)"
     )
     train.add_argument("--out", required=True, help="run folder (checkpoints, config, curves)")
     train.add_argument("--config", help="JSON file with TrainConfig fields")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--threads", type=int)
+    defaults = TrainConfig()
+    train.add_argument("--epochs", type=positive_int, help=f"epochs (default {defaults.epochs})")
+    train.add_argument(
+        "--batch-size", type=positive_int, help=f"batch size (default {defaults.batch_size})"
+    )
+    train.add_argument("--lr", type=float, help=f"peak learning rate (default {defaults.lr})")
+    train.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
+    train.add_argument(
+        "--threads", type=positive_int, help=f"torch threads (default {defaults.threads})"
+    )
     train.add_argument("--limit", type=int, help="use only the first N training images")
     train.add_argument(
         "--datasets",
@@ -91,11 +106,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
     train.set_defaults(func=_train)
 
-    export = sub.add_parser("export", help="export a checkpoint to ONNX (needs [train])")
+    export = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (needs [train])",
+        description="Write a trained checkpoint as an ONNX attribute model with its ModelSpec "
+        "(preprocessing, labels, alignment template) in the metadata.",
+    )
     export.add_argument("checkpoint", help="a best.pt or last.pt from a run folder")
     export.add_argument("-o", "--output", required=True, help="ONNX file to write")
     export.add_argument("--template", help="JSON with the measured alignment template")
-    export.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
+    export.add_argument(
+        "--no-flip", action="store_true",
+        help="no test-time flip averaging (default: average the face and its mirror image)",
+    )  # fmt: skip
     export.add_argument(
         "--half-weights", action="store_true", help="store weights as float16 (half the size)"
     )
@@ -114,7 +137,7 @@ def _quantize(args: argparse.Namespace) -> int:
     for name in ("utkface_data", "fairface_data"):
         if not Path(getattr(args, name)).is_dir():
             raise ValueError(f"data folder not found: {getattr(args, name)}")
-    from faceattrs.attributes import AttributeModel
+    from faceattrs.pipeline.attributes import AttributeModel
 
     spec = AttributeModel(args.model, threads=1).spec
     crops = calibration_crops(spec, args.utkface_data, args.fairface_data, args.samples)
@@ -128,7 +151,11 @@ def _quantize(args: argparse.Namespace) -> int:
 
 def register_quantize(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "quantize", help="int8 version of an exported attribute model (needs onnx)"
+        "quantize",
+        help="int8 version of an exported attribute model (needs onnx)",
+        description="Static int8 quantisation (ONNX Runtime QDQ, per-channel weights) of a "
+        "float attribute model, calibrated on aligned training faces; prints the largest "
+        "change of the outputs on those faces.",
     )
     parser.add_argument("model", help="float ONNX model written by `faceattrs export`")
     parser.add_argument("output", help="int8 ONNX file to write")
@@ -155,10 +182,18 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def register_baseline(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("baseline", help="train and evaluate the seed's CNNs (needs [train])")
+    parser = sub.add_parser(
+        "baseline",
+        help="train and evaluate the seed's CNNs (needs [train])",
+        description="Retrain the seed project's three CNNs (one per attribute, UTKFace crops) "
+        "as the in-run anchor of the benchmark table, and write their test report.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--out", default="runs/seed_baseline", help="run folder")
     parser.add_argument("--report", default="reports/baseline", help="report folder")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--epochs", type=positive_int, default=10, help="epochs per model")
+    parser.add_argument(
+        "--patience", type=positive_int, default=3, help="stop after N epochs without gain"
+    )
     parser.add_argument("--limit", type=int, help="use only the first N training images")
     parser.set_defaults(func=_baseline)

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Architecture hyper-parameters (saved with every run and checkpoint)."""
-
-    widths: tuple[int, ...] = (32, 64, 128, 192)
-    depths: tuple[int, ...] = (1, 2, 2, 1)
-    stem_width: int = 24
-    dropout: float = 0.2
-    num_ages: int = 101
-    num_genders: int = 2
-    num_races: int = 5
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> NetConfig:
-        raw = dict(raw)
-        raw["widths"] = tuple(raw["widths"])
-        raw["depths"] = tuple(raw["depths"])
-        return cls(**raw)
+from faceattrs.training.config import NetConfig
 
 
 def conv_bn(c_in: int, c_out: int, stride: int = 1, groups: int = 1) -> nn.Sequential:

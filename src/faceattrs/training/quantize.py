@@ -48,10 +48,10 @@ def calibration_crops(
     progress: bool = True,
 ) -> np.ndarray:
     """Model-size BGR crops (N, S, S, 3) from the training splits of both datasets."""
-    from faceattrs.alignment import align
-    from faceattrs.attributes import prepare_aligned
-    from faceattrs.detection import FaceDetector
     from faceattrs.media import read_image
+    from faceattrs.pipeline.alignment import align
+    from faceattrs.pipeline.attributes import prepare_aligned
+    from faceattrs.pipeline.detection import FaceDetector
 
     utk = every_kth(Path(SPLIT_FILE["utkface"]).read_text().split(), samples)
     fair = every_kth(Path(SPLIT_FILE["fairface"]).read_text().split(), samples)
@@ -92,7 +92,7 @@ def quantize_model(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from faceattrs.attributes import AttributeModel
+    from faceattrs.pipeline.attributes import AttributeModel
 
     source, target = Path(source), Path(target)
     spec = AttributeModel(source, threads=1).spec
@@ -143,7 +143,7 @@ def quantize_model(
 
 def compare(source: str | Path, target: str | Path, crops_bgr: np.ndarray) -> dict[str, float]:
     """Largest differences between the float and the int8 model on these crops."""
-    from faceattrs.attributes import AttributeModel
+    from faceattrs.pipeline.attributes import AttributeModel
 
     ref = AttributeModel(source).predict(crops_bgr)
     out = AttributeModel(target).predict(crops_bgr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,9 @@ from tqdm import tqdm
 from faceattrs.data.mixed import interval_samples
 from faceattrs.data.utkface import load_split
 from faceattrs.spec import ModelSpec
+from faceattrs.training.config import NetConfig, TrainConfig
 from faceattrs.training.dataset import augment, load_images, to_input
-from faceattrs.training.model import FaceAttrNet, NetConfig
+from faceattrs.training.model import FaceAttrNet
 from faceattrs.training.sources import (
     FaceSet,
     aligned_sets,
@@ -26,36 +27,6 @@ from faceattrs.training.sources import (
     parse_datasets,
     tensors_of,
 )
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a run (saved as config.json in the run folder)."""
-
-    data: str = "../shared/data/utkface"
-    split: str = "splits/utkface"
-    epochs: int = 40
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.0
-    label_smoothing: float = 0.1
-    age_sigma: float = 2.0
-    age_l1_weight: float = 0.1
-    ema_decay: float = 0.998
-    augment_strength: float = 1.0
-    source_size: int = 80
-    seed: int = 0
-    threads: int = 2
-    limit: int = 0  # use only the first N training samples (smoke tests)
-    datasets: str = "utkface"  # "utkface", "fairface" or "utkface+fairface"
-    source: str = "crops"  # "crops": decode UTKFace files; "aligned": the aligned caches
-    fairface_data: str = "../shared/data/fairface"
-    fairface_split: str = "splits/fairface"
-    cache_dir: str = "cache"
-    interval_weight: float = 1.0  # weight of the interval-censored age loss
-    spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
-    net: dict = field(default_factory=lambda: NetConfig().to_dict())
 
 
 def age_targets(age: torch.Tensor, num_ages: int, sigma: float) -> torch.Tensor:

@@ -1,0 +1,102 @@
+"""What every ``faceattrs`` subcommand shares: the one-line error type, argument
+types, and the model options (declared once, used by analyze, video and serve)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from faceattrs.media import DEFAULT_MAX_PIXELS
+
+PROVIDER_CHOICES = ("auto", "cpu", "cuda", "coreml", "dml")
+
+
+class CliError(Exception):
+    """An error to report to the user in one line, with a non-zero exit."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def unit_float(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def add_model_options(
+    parser: argparse.ArgumentParser,
+    *,
+    min_face: int | None = 20,
+    min_face_help: str = "ignore faces whose box side is below PX pixels (default: %(default)s)",
+    threads: int | None = None,
+    threads_help: str = "model threads (default: all cores)",
+    batch_size: bool = True,
+    max_pixels: bool = True,
+) -> None:
+    """The detector and model options, the same in every command that analyses faces."""
+    group = parser.add_argument_group("models")
+    group.add_argument(
+        "--model", metavar="ONNX",
+        help="attribute model file (default: the packaged int8 model)",
+    )  # fmt: skip
+    group.add_argument(
+        "--detector", choices=("full", "short"), default="full",
+        help="BlazeFace full-range (group photos) or short-range (selfies) (default: %(default)s)",
+    )  # fmt: skip
+    group.add_argument(
+        "--score-threshold", type=unit_float, default=0.5, metavar="S",
+        help="minimum detector score (default: %(default)s)",
+    )  # fmt: skip
+    group.add_argument(
+        "--min-face", type=non_negative_int, default=min_face, metavar="PX", help=min_face_help
+    )
+    group.add_argument(
+        "--provider", choices=PROVIDER_CHOICES, default="cpu",
+        help="ONNX Runtime execution provider; auto: the best installed "
+        "(default: %(default)s; cuda needs onnxruntime-gpu: pip install 'faceattrs[gpu]')",
+    )  # fmt: skip
+    group.add_argument(
+        "--threads", type=positive_int, default=threads, metavar="N", help=threads_help
+    )
+    if batch_size:
+        group.add_argument(
+            "--batch-size", type=positive_int, default=32, metavar="N",
+            help="faces per model run (default: %(default)s)",
+        )  # fmt: skip
+    if max_pixels:
+        group.add_argument(
+            "--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+            help=f"refuse images with more pixels (default: {DEFAULT_MAX_PIXELS:,})",
+        )  # fmt: skip
+
+
+def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The FaceAnalyzer keyword arguments of :func:`add_model_options`."""
+    kwargs: dict[str, Any] = {
+        "model_path": args.model,
+        "detector": args.detector,
+        "score_threshold": args.score_threshold,
+        "threads": args.threads,
+        "providers": args.provider,
+    }
+    if getattr(args, "batch_size", None) is not None:
+        kwargs["batch_size"] = args.batch_size
+    if getattr(args, "max_pixels", None) is not None:
+        kwargs["max_pixels"] = args.max_pixels
+    return kwargs

@@ -1,0 +1,1 @@
+"""Accuracy of the models: metrics, evaluation through the detector, reports."""

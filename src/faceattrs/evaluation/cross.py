@@ -1,0 +1,280 @@
+"""Every model on both test splits: one Markdown table (+ JSON) for the model card.
+
+For each model: FairFace test and UTKFace test through detection + alignment (the face
+source of :mod:`faceattrs.evaluation.faces`), and UTKFace test on the crops as given (the framing of
+the earlier UTKFace figures). Full reports of each run go into sub-folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from faceattrs.evaluation.fairface import (
+    DEFAULT_DATA,
+    DEFAULT_SPLITS,
+    evaluate_detected,
+    locate_split,
+)
+from faceattrs.evaluation.fairface import write_detected_report as write_detected
+from faceattrs.evaluation.metrics import evaluate_model, pct, write_report, years
+
+# issue #9: targets for the shipped model on the project's own test splits
+TARGETS = {
+    "fairface": {"gender_accuracy": 0.90, "race_accuracy": 0.78, "age_bin_accuracy": 0.52},
+    "utkface": {"age_mae": 5.0, "gender_accuracy": 0.93, "race_accuracy": 0.85},
+}
+KEEP = (
+    "n",
+    "age_mae",
+    "age_cs5",
+    "age_bin_accuracy",
+    "age_bin_accuracy_expected_age",
+    "age_bin_within_one",
+    "gender_accuracy",
+    "race_accuracy",
+    "gender_ece",
+    "race_ece",
+    "end_to_end",
+    "faces",
+)
+
+
+def parse_models(items: list[str]) -> dict[str, Path]:
+    """``NAME=PATH`` pairs (names unique, files present) in the given order."""
+    models: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--model expects NAME=PATH, got {item!r}")
+        if name in models:
+            raise ValueError(f"model name {name!r} given twice")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        models[name.strip()] = Path(path)
+    return models
+
+
+def summary_of(metrics: dict) -> dict:
+    return {k: metrics[k] for k in KEEP if k in metrics}
+
+
+def meets(dataset: str, key: str, value: float | None) -> str:
+    """`` ✓`` / `` ✗`` against the issue's target, empty when there is none."""
+    target = TARGETS[dataset].get(key)
+    if target is None or value is None:
+        return ""
+    ok = value <= target if key == "age_mae" else value >= target
+    return " ✓" if ok else " ✗"
+
+
+def target_text(dataset: str, key: str) -> str:
+    target = TARGETS[dataset].get(key)
+    if target is None:
+        return "-"
+    return f"<= {target:.1f}" if key == "age_mae" else f">= {100 * target:.0f}%"
+
+
+MAIN_COLUMNS = (
+    ("FairFace gender", "fairface", "gender_accuracy", pct),
+    ("FairFace race (5)", "fairface", "race_accuracy", pct),
+    ("FairFace age bin", "fairface", "age_bin_accuracy", pct),
+    ("FairFace age bin ±1", "fairface", "age_bin_within_one", pct),
+    ("UTKFace age MAE", "utkface_detected", "age_mae", years),
+    ("UTKFace CS@5", "utkface_detected", "age_cs5", pct),
+    ("UTKFace gender", "utkface_detected", "gender_accuracy", pct),
+    ("UTKFace race (5)", "utkface_detected", "race_accuracy", pct),
+    ("UTKFace age bin", "utkface_detected", "age_bin_accuracy", pct),
+)
+CROP_COLUMNS = (
+    ("age MAE", "age_mae", years),
+    ("CS@5", "age_cs5", pct),
+    ("gender", "gender_accuracy", pct),
+    ("race (5)", "race_accuracy", pct),
+)
+
+
+def cross_markdown(result: dict) -> str:
+    """The cross-dataset table with targets, end-to-end figures and the crops table."""
+    models = result["models"]
+    lines = [
+        "# Cross-dataset evaluation",
+        "",
+        "Reproduce:",
+        "",
+        f"    {result['command']}",
+        "",
+        "Test splits: `splits/fairface/test.txt`, `splits/utkface/test.txt`. Faces through the "
+        "product's detection and alignment (face nearest the image centre; source: "
+        + ", ".join(f"{d} {s}" for d, s in result["face_sources"].items())
+        + "). Figures over the **detected faces**; ✓/✗ against the issue #9 targets.",
+        "",
+        "| model | " + " | ".join(c[0] for c in MAIN_COLUMNS) + " | missed (FF / UTK) |",
+        "| --- |" + " --- |" * (len(MAIN_COLUMNS) + 1),
+        "| target | "
+        + " | ".join(target_text(d.split("_")[0], k) for _, d, k, _ in MAIN_COLUMNS)
+        + " | - |",
+    ]
+    for name, runs in models.items():
+        cells = []
+        for _, run, key, fmt in MAIN_COLUMNS:
+            value = runs[run].get(key)
+            cells.append(fmt(value) + meets(run.split("_")[0], key, value))
+        missed = " / ".join(
+            f"{runs[r]['faces']['missed']} ({pct(runs[r]['faces']['miss_rate'])})"
+            for r in ("fairface", "utkface_detected")
+        )
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {missed} |")
+    e2e_columns = [c for c in MAIN_COLUMNS if c[2] != "age_mae"]
+    lines += [
+        "",
+        "End-to-end (every test image; a face the detector missed counts as wrong):",
+        "",
+        "| model | " + " | ".join(c[0] for c in e2e_columns) + " |",
+        "| --- |" + " --- |" * len(e2e_columns),
+    ]
+    for name, runs in models.items():
+        cells = [fmt(runs[run]["end_to_end"].get(key)) for _, run, key, fmt in e2e_columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "UTKFace test on the crops as given (UTKFace's own framing, no detection; the figures "
+        "of `faceattrs evaluate MODEL`):",
+        "",
+        "| model | " + " | ".join(c[0] for c in CROP_COLUMNS) + " |",
+        "| --- |" + " --- |" * len(CROP_COLUMNS),
+    ]
+    for name, runs in models.items():
+        crops = runs.get("utkface_crops")
+        if crops:
+            cells = [
+                fmt(crops.get(key)) + meets("utkface", key, crops.get(key))
+                for _, key, fmt in CROP_COLUMNS
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Age bin: the FairFace bin (0-2, 3-9, 10-19, ..., 60-69, 70+) holding the most "
+        "probability of the predicted age distribution; UTKFace ages are put in the same bins. "
+        "Full reports (group tables, confusion matrices, misses): "
+        + ", ".join(f"`{name}/`" for name in models)
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
+    """Run every model on every split, write the sub-reports; return the summary."""
+    models = parse_models(args.model)
+    out = Path(args.out)
+    progress = not args.quiet
+    caches = {"utkface": args.utkface_cache, "fairface": args.fairface_cache}
+    result: dict = {
+        "command": command,
+        "targets": TARGETS,
+        "face_sources": {d: f"cache {c}" if c else "detector" for d, c in caches.items()},
+        "models": {},
+    }
+    located = {}  # detections are model-independent: run the detector once per split
+    for dataset in ("fairface", "utkface"):
+        if caches[dataset] is None:
+            print(f"{dataset} test: detecting faces")
+            located[dataset] = locate_split(
+                dataset, "test", *data_args(args, dataset), args.threads, progress
+            )
+    for name, path in models.items():
+        runs = {}
+        for dataset in ("fairface", "utkface"):
+            print(f"{name}: {dataset} test through detection + alignment")
+            metrics = evaluate_detected(
+                path,
+                dataset,
+                "test",
+                *data_args(args, dataset),
+                caches[dataset],
+                args.threads,
+                progress,
+                located.get(dataset),
+            )
+            title = f"{name} on {dataset} test through detection and alignment"
+            write_detected(metrics, out / name / f"{dataset}_test_detected", title, command)
+            runs["fairface" if dataset == "fairface" else "utkface_detected"] = summary_of(metrics)
+        if not args.no_crops:
+            print(f"{name}: utkface test crops as given")
+            metrics = evaluate_model(
+                path, args.utkface_data, args.utkface_splits, "test", progress=progress
+            )
+            write_report(
+                metrics, out / name / "utkface_test_crops", f"{name} on UTKFace test crops"
+            )
+            runs["utkface_crops"] = summary_of(metrics)
+        result["models"][name] = {"path": str(path), **runs}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cross.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "cross.md").write_text(cross_markdown(result))
+    return result
+
+
+def data_args(args: argparse.Namespace, dataset: str) -> tuple[str, str]:
+    return getattr(args, f"{dataset}_data"), getattr(args, f"{dataset}_splits")
+
+
+def cross_command_line(args: argparse.Namespace) -> str:
+    parts = ["faceattrs", "evaluate-cross"]
+    for item in args.model:
+        parts += ["--model", item]
+    for dataset in ("utkface", "fairface"):
+        for what in ("data", "splits", "cache"):
+            value = getattr(args, f"{dataset}_{what}")
+            default = {"data": DEFAULT_DATA, "splits": DEFAULT_SPLITS}.get(what, {}).get(dataset)
+            if value and value != default:
+                parts += [f"--{dataset}-{what}", str(value)]
+    if args.no_crops:
+        parts.append("--no-crops")
+    parts += ["--out", str(args.out)]
+    return shlex.join(parts)
+
+
+def _cross_command(args: argparse.Namespace) -> int:
+    command = cross_command_line(args)
+    result = evaluate_cross(args, command)
+    out = Path(args.out)
+    print(cross_markdown(result))
+    print(f"wrote {out / 'cross.md'} and {out / 'cross.json'}")
+    return 0
+
+
+def register_cross(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "evaluate-cross",
+        help="every model on the UTKFace and FairFace test splits: one table",
+        description="Evaluate each --model NAME=PATH on FairFace test and UTKFace test through "
+        "detection + alignment (and UTKFace crops as given); write cross.md, cross.json and "
+        "one full report per model and split under --out.",
+    )
+    parser.add_argument(
+        "--model", action="append", required=True, metavar="NAME=PATH", help="repeatable"
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    for dataset in ("utkface", "fairface"):
+        parser.add_argument(
+            f"--{dataset}-data",
+            default=DEFAULT_DATA[dataset],
+            help=f"default {DEFAULT_DATA[dataset]}",
+        )
+        parser.add_argument(
+            f"--{dataset}-splits",
+            default=DEFAULT_SPLITS[dataset],
+            help=f"split lists (default {DEFAULT_SPLITS[dataset]})",
+        )
+        parser.add_argument(
+            f"--{dataset}-cache",
+            help=f"aligned cache for {dataset} (e.g. cache/aligned_{dataset}_80.npz) instead "
+            "of running the detector",
+        )
+    parser.add_argument("--no-crops", action="store_true", help="skip UTKFace crops as given")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=_cross_command)

@@ -1,0 +1,218 @@
+"""Images in, faces with perceived age, gender and race out: detect, align, predict.
+
+No drawing here (see :mod:`faceattrs.drawing`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from faceattrs.media import DEFAULT_MAX_PIXELS, read_image
+from faceattrs.pipeline.attributes import AttributeModel, AttributePredictions, prepare_aligned
+from faceattrs.pipeline.detection import Detections
+from faceattrs.pipeline.runtime import resolve_providers
+from faceattrs.results import Face
+from faceattrs.spec import ModelSpec
+
+ImageInput = np.ndarray | str | os.PathLike | bytes
+
+
+class Detector(Protocol):
+    def detect(self, bgr: np.ndarray) -> Any: ...
+
+
+class Predictor(Protocol):
+    spec: ModelSpec
+
+    def predict(self, crops_bgr: np.ndarray) -> AttributePredictions: ...
+
+
+class FaceAnalyzer:
+    """Find faces and estimate their perceived age, gender and race.
+
+    Every image (photo, batch, video or camera frame) goes the same two steps:
+    :meth:`detect` (detector, then the one score / min-face filter) and
+    :meth:`describe` (alignment, then the heads, then :class:`Face`). :meth:`analyze`
+    and :meth:`analyze_batch` are those two steps.
+
+    ``detector`` is a detector model name ("full", "short") or an object with
+    ``.detect(bgr)``; ``model`` (optional) an object with ``.spec`` and
+    ``.predict(crops)``, else the attribute model at ``model_path`` (None: the
+    packaged default). Model sessions are created on first use. ``providers``
+    ("cpu", "cuda", "coreml", "dml", "auto" or a list, see
+    :func:`faceattrs.pipeline.runtime.resolve_providers`), ``threads`` and
+    ``spinning`` (see :func:`faceattrs.pipeline.runtime.session_options`) apply to
+    both models: leave spinning on for one image at a time, turn it off where
+    several threads share the analyzer.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        detector: str | Detector = "full",
+        min_face: int = 20,
+        score_threshold: float = 0.5,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        *,
+        model: Predictor | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+        spinning: bool = True,
+        providers: str | Sequence[str] | None = None,
+    ) -> None:
+        if min_face < 0:
+            raise ValueError(f"min_face must be >= 0, got {min_face}")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+        self.providers = resolve_providers(providers)  # fails now, not at the first image
+        self.model = model or AttributeModel(
+            model_path,
+            threads=threads,
+            batch_size=batch_size,
+            spinning=spinning,
+            providers=self.providers,
+        )
+        self.min_face = min_face
+        self.score_threshold = score_threshold
+        self.max_pixels = max_pixels
+        self.threads = threads
+        self.spinning = spinning
+        self._detector_arg = detector
+        self._detector: Detector | None = None if isinstance(detector, str) else detector
+        self._lock = threading.Lock()
+
+    @property
+    def detector(self) -> Detector:
+        """The face detector (created on first use)."""
+        if self._detector is None:
+            with self._lock:
+                if self._detector is None:
+                    from faceattrs.pipeline.detection import FaceDetector
+
+                    self._detector = FaceDetector(
+                        model=self._detector_arg,
+                        score_threshold=self.score_threshold,
+                        min_face=self.min_face,
+                        threads=self.threads,
+                        spinning=self.spinning,
+                        providers=self.providers,
+                    )
+        return self._detector
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.model.spec
+
+    def load_image(self, image: ImageInput) -> np.ndarray:
+        """A BGR uint8 (H, W, 3) array from an array, a path or encoded bytes."""
+        if isinstance(image, np.ndarray):
+            return as_bgr(image)
+        return read_image(image, max_pixels=self.max_pixels)
+
+    def detect(self, bgr: np.ndarray) -> Detections:
+        """Step 1: the faces in a BGR image that pass the score and size filter."""
+        found = self.detector.detect(bgr)
+        if not isinstance(found, Detections):
+            found = Detections.from_arrays(found.xyxy, found.scores, found.keypoints)
+        return found.keep(self.score_threshold, self.min_face)
+
+    def describe(self, bgr: np.ndarray, detections: Detections) -> list[Face]:
+        """Step 2: align each detected face and run the heads; one :class:`Face` each."""
+        return self.describe_batch([bgr], [detections])[0]
+
+    def describe_batch(
+        self, images_bgr: Sequence[np.ndarray], detections: Sequence[Detections]
+    ) -> list[list[Face]]:
+        """Step 2 for many images: all their faces go through the heads together."""
+        from faceattrs.pipeline.alignment import align
+
+        spec = self.spec
+        crops = [
+            align(bgr, found.keypoints, spec)
+            for bgr, found in zip(images_bgr, detections, strict=True)
+            if len(found)
+        ]
+        if crops:
+            predictions = self.model.predict(np.concatenate(crops))
+        else:
+            size = spec.input_size
+            predictions = self.model.predict(np.zeros((0, size, size, 3), np.uint8))
+        results = []
+        start = 0
+        for found in detections:
+            rows = zip(found.xyxy, found.scores, found.keypoints, strict=True)
+            faces = [make_face(spec, predictions, start + i, *r) for i, r in enumerate(rows)]
+            results.append(faces)
+            start += len(found)
+        return results
+
+    def analyze(self, image: ImageInput) -> list[Face]:
+        """All faces in one image (BGR array, path or encoded bytes)."""
+        return self.analyze_batch([image])[0]
+
+    def analyze_batch(self, images: Sequence[ImageInput]) -> list[list[Face]]:
+        """Faces of many images: :meth:`detect` each, :meth:`describe_batch` all."""
+        images_bgr = [self.load_image(image) for image in images]
+        return self.describe_batch(images_bgr, [self.detect(bgr) for bgr in images_bgr])
+
+    def analyze_aligned(self, crops: Sequence[ImageInput] | np.ndarray) -> list[Face]:
+        """One face per crop, for crops already aligned and framed like UTKFace's.
+
+        Detection is skipped; each face's box is the whole crop, its score 1.
+        """
+        frames = [self.load_image(c) for c in crops]
+        if not frames:
+            return []
+        predictions = self.model.predict(prepare_aligned(frames, self.spec))
+        faces = []
+        for i, frame in enumerate(frames):
+            h, w = frame.shape[:2]
+            box = np.array([0, 0, w, h], np.float32)
+            faces.append(make_face(self.spec, predictions, i, box, 1.0, np.zeros((0, 2))))
+        return faces
+
+
+def make_face(
+    spec: ModelSpec,
+    predictions: AttributePredictions,
+    index: int,
+    xyxy: np.ndarray,
+    score: float,
+    keypoints: np.ndarray,
+) -> Face:
+    """Build the :class:`Face` for row ``index`` of the predictions."""
+    return Face(
+        xyxy=tuple(float(v) for v in xyxy),
+        score=float(score),
+        keypoints=tuple((float(x), float(y)) for x, y in np.asarray(keypoints).reshape(-1, 2)),
+        age=float(predictions.age[index]),
+        age_interval=tuple(float(v) for v in predictions.age_interval[index]),
+        gender_probs=_by_label(spec.genders, predictions.gender_probs[index]),
+        race_probs=_by_label(spec.races, predictions.race_probs[index]),
+    )
+
+
+def _by_label(labels: Sequence[str], probs: np.ndarray) -> dict[str, float]:
+    return {label: float(p) for label, p in zip(labels, probs, strict=True)}
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Check an image array and bring it to BGR uint8 (H, W, 3): gray and BGRA accepted."""
+    import cv2
+
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image array, got {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    raise ValueError(f"expected a BGR image of shape (H, W, 3), got {image.shape}")

@@ -1,0 +1,181 @@
+"""The local web app and HTTP API over the analyzer and video code.
+
+FastAPI is imported lazily (inside :func:`create_app`) so the rest of the package
+works without the ``serve`` extra. Routes: the page at ``/``, ``/health``,
+``/api/v1/images``, ``/api/v1/videos`` and the camera WebSocket ``/api/v1/stream``;
+interactive docs at ``/docs``. Settings: :mod:`faceattrs.server.settings`; the
+command: :mod:`faceattrs.cli.serve`.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route
+# annotations at definition time, and they name lazily imported classes.
+import asyncio
+from typing import Annotated, Any
+
+from faceattrs.resources import WEB_DIR
+from faceattrs.server.body_limit import BodySizeLimit
+from faceattrs.server.errors import ApiError, one_line
+from faceattrs.server.images import decode_image
+from faceattrs.server.settings import API, DISCLAIMER, LOG, ServerSettings
+
+
+def create_app(settings: ServerSettings | None = None, analyzer=None, processor=None):
+    """The FastAPI app. ``analyzer`` (a FaceAnalyzer) and ``processor`` (what a video
+    job runs) default to the real pipeline; tests may inject fakes."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+    from fastapi.staticfiles import StaticFiles
+
+    from faceattrs import __version__
+    from faceattrs.server.jobs import VideoJobs
+    from faceattrs.server.site import add_model_routes
+    from faceattrs.server.videos import add_video_routes
+
+    settings = settings or ServerSettings()
+    if analyzer is None:
+        from faceattrs.pipeline.analyzer import FaceAnalyzer
+
+        analyzer = FaceAnalyzer(
+            model_path=settings.model_path,
+            detector=settings.detector,
+            max_pixels=settings.max_pixels,
+            providers=settings.provider,
+            spinning=False,  # requests run in parallel threads
+        )
+    if processor is None:
+        from faceattrs.server.jobs import video_processor
+
+        processor = video_processor(analyzer, settings.max_video_seconds, settings.video_every)
+    jobs = VideoJobs(processor, settings.max_video_jobs, settings.job_ttl_s, settings.work_dir)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        sweeper = asyncio.create_task(_sweep_forever(jobs, min(30.0, settings.job_ttl_s / 2)))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await asyncio.to_thread(jobs.close)
+
+    app = FastAPI(
+        title="faceattrs",
+        version=__version__,
+        lifespan=lifespan,
+        description="Find faces and estimate perceived age, gender and race. " + DISCLAIMER,
+    )
+    app.state.settings, app.state.analyzer, app.state.jobs = settings, analyzer, jobs
+    _add_error_handlers(app)
+    _add_image_routes(app, settings, analyzer, jobs)
+    add_video_routes(app, jobs, settings.max_pixels, settings.max_video_seconds, _ERRORS)
+    from faceattrs.server.camera import add_stream_route
+
+    add_stream_route(app, settings, analyzer)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    add_model_routes(app, settings.model_path)  # the page's in-browser mode loads these
+    app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app
+
+
+def _error(status: int, code: str, detail: str):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+def _add_error_handlers(app) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, exc: ApiError):
+        return _error(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc: HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+            for e in exc.errors()
+        )
+        return _error(422, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(Exception)
+    async def internal(request, exc: Exception):
+        LOG.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", one_line(exc))
+
+
+def _add_image_routes(app, settings: ServerSettings, analyzer, jobs) -> None:
+    from fastapi import File, UploadFile
+    from starlette.concurrency import run_in_threadpool
+
+    from faceattrs import __version__
+    from faceattrs.output import make_record
+
+    @app.get("/health", summary="Liveness check, version and limits")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "video_jobs_active": jobs.active_count(),
+            "limits": settings.limits(),
+            "notice": DISCLAIMER,
+        }
+
+    def analyze(items: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        images = [decode_image(data, name, settings.max_pixels) for name, data in items]
+        faces = analyzer.analyze_batch(images) if images else []
+        return [
+            {**make_record(name, found), "width": bgr.shape[1], "height": bgr.shape[0]}
+            for (name, _), bgr, found in zip(items, images, faces, strict=True)
+        ]
+
+    @app.post(
+        f"{API}/images",
+        summary="Find faces and estimate their perceived attributes",
+        responses=_ERRORS,
+    )
+    async def analyze_images(
+        files: Annotated[list[UploadFile], File(description="one or more images")],
+    ) -> dict[str, Any]:
+        """Faces per image as in the CLI's JSON (``{"path", "faces", "error"}``, plus
+        ``width`` and ``height``); ``box`` is x1, y1, x2, y2 in pixels.
+
+        A request with any unacceptable image is refused as a whole, naming the file."""
+        if len(files) > settings.max_images:
+            raise ApiError(
+                413,
+                "too_many_images",
+                f"{len(files)} images in one request, the limit is {settings.max_images}",
+            )
+        items = [(f.filename or f"image{i + 1}", await f.read()) for i, f in enumerate(files)]
+        return {"images": await run_in_threadpool(analyze, items)}
+
+
+_ERROR_SCHEMA = {
+    "content": {
+        "application/json": {"example": {"error": "code", "detail": "one-line explanation"}}
+    }
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, **_ERROR_SCHEMA}
+    for status, text in {
+        404: "unknown job",
+        409: "results not ready",
+        413: "too large (bytes, pixels, length)",
+        415: "unsupported type (by content)",
+        422: "unreadable or invalid input",
+        429: "too many video jobs",
+    }.items()
+}
+
+
+async def _sweep_forever(jobs, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await asyncio.to_thread(jobs.sweep)

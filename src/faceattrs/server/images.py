@@ -1,0 +1,44 @@
+"""Uploaded images: type-checked by content and size-checked before decoding."""
+
+import io
+import warnings
+
+from faceattrs.media import sniff_image
+from faceattrs.server.errors import ApiError
+
+
+def decode_image(data: bytes, name: str, max_pixels: int):
+    """Type-check (by content), size-check and decode an uploaded image to BGR."""
+    from PIL import Image
+
+    from faceattrs.media import MediaError, read_image
+
+    if not data:
+        raise ApiError(400, "empty_file", f"{name}: empty file")
+    if sniff_image(data[:16]) is None:
+        raise ApiError(
+            415,
+            "unsupported_type",
+            f"{name}: not a supported image (JPEG, PNG, WebP, BMP or TIFF by content)",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:  # PIL's own limit, far above ours
+        raise ApiError(
+            413, "too_many_pixels", f"{name}: over the limit of {max_pixels:,} pixels"
+        ) from None
+    except Exception:
+        raise ApiError(422, "unreadable_image", f"{name}: corrupt or unreadable image") from None
+    if width * height > max_pixels:
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,}",
+        )
+    try:
+        return read_image(data, max_pixels=max_pixels)
+    except MediaError as exc:
+        raise ApiError(422, "unreadable_image", f"{name}: {str(exc).split(': ', 1)[-1]}") from None

@@ -1,0 +1,74 @@
+"""The server's settings (command line and ``FACEATTRS_*`` environment) and constants."""
+
+# No `from __future__ import annotations`: FastAPI reads annotations that name these.
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+LOG = logging.getLogger("faceattrs.server")
+
+API = "/api/v1"
+ENV_PREFIX = "FACEATTRS_"
+# Settings that must be positive; all but the port are shown to clients (/health).
+POSITIVE = (
+    "port max_upload_bytes max_images max_pixels max_video_seconds max_video_jobs "
+    "job_ttl_s max_frame_bytes max_streams video_every"
+).split()
+DISCLAIMER = (
+    "Predictions are estimates of perceived attributes (how a face looks to a model), "
+    "not facts about a person. Nothing is stored."
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the server listens and the limits it enforces (env: ``FACEATTRS_<FIELD>``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = 100 * 2**20  # per HTTP request body
+    max_images: int = 20  # images per request
+    max_pixels: int = 40_000_000  # per image, video frame or camera frame
+    max_video_seconds: float = 300.0
+    max_video_jobs: int = 2  # analysed at once; more gets 429
+    job_ttl_s: float = 900.0  # results kept this long after a job ends
+    max_frame_bytes: int = 4 * 2**20  # per camera frame
+    max_streams: int = 4  # camera connections at once
+    video_every: int = 1  # analyse every k-th video frame, interpolate between
+    model_path: str | None = None  # None: the packaged attribute model
+    detector: str = "full"
+    provider: str = "cpu"  # ONNX Runtime execution provider (see faceattrs.pipeline.runtime)
+    work_dir: str | None = None  # parent of the job folders; None: system temp
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> "ServerSettings":
+        """Defaults, then ``FACEATTRS_*`` environment variables, then ``overrides`` (not None)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).validated()
+
+    def validated(self) -> "ServerSettings":
+        for name in POSITIVE:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"setting {name} must be positive, got {getattr(self, name)}")
+        return self
+
+    def limits(self) -> dict[str, Any]:
+        """The limits a client may want to show or respect."""
+        return {name: getattr(self, name) for name in POSITIVE[1:]}
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        return float(raw) if kind is float else int(raw) if kind is int else raw
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected a number, got {raw!r}") from None

@@ -1,0 +1,61 @@
+"""Run and network configuration (torch-free, so the CLI can show the defaults)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from faceattrs.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture hyper-parameters (saved with every run and checkpoint)."""
+
+    widths: tuple[int, ...] = (32, 64, 128, 192)
+    depths: tuple[int, ...] = (1, 2, 2, 1)
+    stem_width: int = 24
+    dropout: float = 0.2
+    num_ages: int = 101
+    num_genders: int = 2
+    num_races: int = 5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> NetConfig:
+        raw = dict(raw)
+        raw["widths"] = tuple(raw["widths"])
+        raw["depths"] = tuple(raw["depths"])
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run (saved as config.json in the run folder)."""
+
+    data: str = "../shared/data/utkface"
+    split: str = "splits/utkface"
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    age_sigma: float = 2.0
+    age_l1_weight: float = 0.1
+    ema_decay: float = 0.998
+    augment_strength: float = 1.0
+    source_size: int = 80
+    seed: int = 0
+    threads: int = 2
+    limit: int = 0  # use only the first N training samples (smoke tests)
+    datasets: str = "utkface"  # "utkface", "fairface" or "utkface+fairface"
+    source: str = "crops"  # "crops": decode UTKFace files; "aligned": the aligned caches
+    fairface_data: str = "../shared/data/fairface"
+    fairface_split: str = "splits/fairface"
+    cache_dir: str = "cache"
+    interval_weight: float = 1.0  # weight of the interval-censored age loss
+    spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
+    net: dict = field(default_factory=lambda: NetConfig().to_dict())

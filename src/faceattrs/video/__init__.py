@@ -1,0 +1,1 @@
+"""Videos and camera streams: reading and writing files, tracking, sessions, processing."""

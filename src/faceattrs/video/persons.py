@@ -1,0 +1,174 @@
+"""Persons across tracks: re-identification by face embedding in videos and cameras.
+
+A track ends when its face leaves the view for ``max_lost_s`` or at a scene cut; the
+same person coming back starts a new track. :class:`PersonRegistry` joins tracks into
+persons: each track's face is embedded a few times (at its first analysed frame, then
+every ``sample_every_s`` up to ``samples_per_track``), never every frame, and a new
+track joins the known person whose mean embedding is nearest, when nearer than the
+embedding model's same-person threshold and that person was not in view at the same
+time (two faces in one frame are two people). Embeddings stay in memory for the
+length of the video or stream: they are never written out.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from faceattrs.results import Face, top_label
+
+
+@dataclass
+class _Person:
+    person_id: int
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    tracks: set[int] = field(default_factory=set)
+
+    def centre(self) -> np.ndarray:
+        mean = np.mean(self.embeddings, axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+@dataclass
+class _TrackSamples:
+    last_t: float
+    count: int = 0
+    embeddings: list[np.ndarray] = field(default_factory=list)
+
+
+class PersonRegistry:
+    """Track id -> person id, from a few embeddings per track.
+
+    ``threshold``: the largest Euclidean distance between two L2-normalised embeddings
+    of one person (None: the embedding model's calibrated threshold, which the
+    :class:`~faceattrs.video.session.VideoSession` fills in). ``max_samples`` caps
+    the embeddings kept per person.
+    """
+
+    def __init__(
+        self,
+        threshold: float | None = None,
+        samples_per_track: int = 3,
+        sample_every_s: float = 1.0,
+        max_samples: int = 24,
+    ) -> None:
+        if (threshold is not None and threshold <= 0) or samples_per_track < 1:
+            raise ValueError("threshold must be > 0 and samples_per_track >= 1")
+        self.threshold = threshold  # None: the embedding model's, set by the session
+        self.samples_per_track = samples_per_track
+        self.sample_every_s = sample_every_s
+        self.max_samples = max_samples
+        self._persons: list[_Person] = []
+        self._samples: dict[int, _TrackSamples] = {}
+        self._person_of: dict[int, int] = {}
+        self._seen_with: dict[int, set[int]] = {}  # track -> tracks seen in the same frame
+
+    @property
+    def person_count(self) -> int:
+        return len(self._persons)
+
+    def track_persons(self) -> dict[int, int]:
+        """Every track given a person so far: track id -> person id."""
+        return dict(self._person_of)
+
+    def wanted(self, faces: Sequence[Face], t: float) -> list[int]:
+        """Indices of the faces whose track needs an embedding sample at time ``t``."""
+        ids = [f.track_id for f in faces if f.track_id is not None]
+        for track_id in ids:
+            self._seen_with.setdefault(track_id, set()).update(i for i in ids if i != track_id)
+        out = []
+        for i, face in enumerate(faces):
+            if face.track_id is None:
+                continue
+            samples = self._samples.get(face.track_id)
+            if samples is None or (
+                samples.count < self.samples_per_track
+                and t - samples.last_t >= self.sample_every_s - 1e-9
+            ):
+                out.append(i)
+        return out
+
+    def observe(self, track_id: int, embedding: np.ndarray, t: float) -> int:
+        """Add one embedding of a track's face; returns the track's person id."""
+        vector = np.asarray(embedding, np.float32).reshape(-1)
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        samples = self._samples.setdefault(track_id, _TrackSamples(last_t=t))
+        samples.last_t, samples.count = t, samples.count + 1
+        samples.embeddings.append(vector)
+        person_id = self._person_of.get(track_id)
+        if person_id is None:
+            person = self._match(track_id, vector) or self._new_person()
+            person.tracks.add(track_id)
+            self._person_of[track_id] = person.person_id
+        person = self._persons[self._person_of[track_id] - 1]
+        person.embeddings.append(vector)
+        del person.embeddings[: -self.max_samples]
+        return person.person_id
+
+    def _new_person(self) -> _Person:
+        person = _Person(len(self._persons) + 1)
+        self._persons.append(person)
+        return person
+
+    def _match(self, track_id: int, vector: np.ndarray) -> _Person | None:
+        together = self._seen_with.get(track_id, set())
+        best, best_distance = None, float(self.threshold or 0.0)
+        for person in self._persons:
+            if person.tracks & together:
+                continue  # in view at the same time as this track: someone else
+            distance = float(np.linalg.norm(person.centre() - vector))
+            if distance < best_distance:
+                best, best_distance = person, distance
+        return best
+
+    def label(self, faces: Iterable[Face]) -> list[Face]:
+        """The faces with ``person_id`` set where their track has a person."""
+        return [
+            replace(f, person_id=self._person_of.get(f.track_id)) if f.track_id else f
+            for f in faces
+        ]
+
+
+def summarize_persons(
+    tracks: Sequence[Any], track_persons: dict[int, int]
+) -> list[dict[str, Any]]:
+    """One entry per person from per-track summaries (``TrackSummary``): the person's
+    tracks, when seen, median age and interval, and probabilities averaged over frames.
+    Tracks never embedded (too short) count as persons of their own, marked so."""
+    groups: dict[Any, list[Any]] = {}
+    for track in tracks:
+        key = track_persons.get(track.track_id, ("track", track.track_id))
+        groups.setdefault(key, []).append(track)
+    out = []
+    for key, members in sorted(groups.items(), key=lambda kv: min(t.first_s for t in kv[1])):
+        frames = sum(t.frames for t in members)
+        probs = {}
+        for name in ("gender_probs", "race_probs"):
+            total: dict[str, float] = {}
+            for t in members:
+                for label, p in getattr(t, name).items():
+                    total[label] = total.get(label, 0.0) + p * t.frames
+            probs[name] = {k: round(v / max(frames, 1), 4) for k, v in total.items()}
+        out.append(
+            {
+                "person_id": key if isinstance(key, int) else None,
+                "tracks": [t.track_id for t in members],
+                "first_time": round(min(t.first_s for t in members), 3),
+                "last_time": round(max(t.last_s for t in members), 3),
+                "frames": frames,
+                "age": round(statistics.median(t.age for t in members), 1),
+                "age_interval": [
+                    round(statistics.median(t.age_interval[i] for t in members))
+                    for i in (0, 1)
+                ],
+                "gender": top_label(probs["gender_probs"]) if probs["gender_probs"] else None,
+                "gender_probs": probs["gender_probs"],
+                "race": top_label(probs["race_probs"]) if probs["race_probs"] else None,
+                "race_probs": probs["race_probs"],
+            }
+        )
+    return out

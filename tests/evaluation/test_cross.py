@@ -1,0 +1,98 @@
+"""The cross-dataset table: model arguments, targets, the command end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceattrs.evaluation.cross import cross_markdown, meets, parse_models
+from model_helpers import write_constant_model
+
+
+def test_models_are_name_path_pairs(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    assert parse_models([f"a={model}", f"b={model}"]) == {"a": model, "b": model}
+    with pytest.raises(ValueError, match="NAME=PATH"):
+        parse_models([str(model)])
+    with pytest.raises(ValueError, match="twice"):
+        parse_models([f"a={model}", f"a={model}"])
+    with pytest.raises(FileNotFoundError):
+        parse_models([f"a={tmp_path / 'missing.onnx'}"])
+
+
+def test_targets_are_marked():
+    assert meets("fairface", "gender_accuracy", 0.91) == " ✓"
+    assert meets("fairface", "race_accuracy", 0.70) == " ✗"
+    assert meets("utkface", "age_mae", 4.9) == " ✓"
+    assert meets("utkface", "age_mae", 5.2) == " ✗"
+    assert meets("utkface", "age_cs5", 0.5) == ""
+
+
+def _run(gender: float, race: float, age_bin: float, mae: float) -> dict:
+    keys = ("gender_accuracy", "race_accuracy", "age_bin_accuracy", "age_bin_within_one")
+    values = dict(zip(keys, (gender, race, age_bin, 0.9), strict=True))
+    return {
+        **values,
+        "age_mae": mae,
+        "age_cs5": 0.6,
+        "end_to_end": {k: v * 0.99 for k, v in values.items()},
+        "faces": {"missed": 3, "miss_rate": 0.01},
+    }
+
+
+def test_table_has_targets_and_every_model():
+    result = {
+        "command": "faceattrs evaluate-cross --model a=a.onnx --out x",
+        "face_sources": {"utkface": "detector", "fairface": "detector"},
+        "models": {
+            "a": {
+                "fairface": _run(0.91, 0.5, 0.6, 0),
+                "utkface_detected": _run(0.95, 0.9, 0.5, 4.5),
+            },
+        },
+    }
+    text = cross_markdown(result)
+    assert result["command"] in text
+    assert "| target | >= 90% | >= 78% | >= 52% |" in text
+    assert "| a | 91.0% ✓ | 50.0% ✗ | 60.0% ✓ |" in text
+    assert "4.50 ✓" in text
+
+
+@pytest.mark.shared
+def test_evaluate_cross_command(shared_dir, tmp_path):
+    from faceattrs.cli import main
+
+    data = shared_dir / "data"
+    ff_splits, utk_splits = tmp_path / "ff", tmp_path / "utk"
+    ff_splits.mkdir()
+    utk_splits.mkdir()
+    (ff_splits / "test.txt").write_text("train/4.jpg\ntrain/15.jpg\n")
+    utk_names = Path(__file__).resolve().parents[2] / "splits" / "utkface" / "test.txt"
+    (utk_splits / "test.txt").write_text("".join(utk_names.read_text().splitlines(True)[:2]))
+    age = np.zeros(101)
+    age[30] = 1.0
+    models = [
+        write_constant_model(
+            tmp_path / f"{n}.onnx", age, [0.6, 0.4], np.full(5, 0.2) + np.eye(5)[i] * 0.1
+        )
+        for i, n in enumerate(("one", "two"))
+    ]
+    out = tmp_path / "cross"
+    argv = ["evaluate-cross", "--model", f"one={models[0]}", "--model", f"two={models[1]}"]
+    argv += ["--utkface-data", str(data / "utkface"), "--utkface-splits", str(utk_splits)]
+    argv += ["--fairface-data", str(data / "fairface"), "--fairface-splits", str(ff_splits)]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    result = json.loads((out / "cross.json").read_text())
+    assert list(result["models"]) == ["one", "two"]
+    assert result["models"]["one"]["utkface_crops"]["n"] == 2
+    assert result["models"]["two"]["fairface"]["faces"]["images"] == 2
+    assert result["command"].startswith("faceattrs evaluate-cross --model one=")
+    text = (out / "cross.md").read_text()
+    assert result["command"] in text and "| two |" in text
+    for sub in ("fairface_test_detected", "utkface_test_detected", "utkface_test_crops"):
+        assert (out / "one" / sub / "report.md").is_file()
+    assert main(["evaluate-cross", "--model", "bad", "--out", str(out)]) == 2

@@ -1,0 +1,166 @@
+"""``faceattrs export-web``: the static site's files, refusals and the /models route."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from faceattrs.cli import main
+from faceattrs.pipeline.attributes import AttributeModel
+from faceattrs.server.site import (
+    MODELS_DIR,
+    WEB_DIR,
+    WEB_MODEL,
+    ExportError,
+    add_model_routes,
+    export_web,
+)
+from faceattrs.spec import ModelSpec
+from model_helpers import random_model_path  # noqa: F401 (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE_FILES = [
+    "index.html",
+    "app.js",
+    "style.css",
+    "video.js",
+    "camera.js",
+    "inbrowser/analyzer.js",
+    "inbrowser/detection.js",
+    "inbrowser/alignment.js",
+    "inbrowser/attributes.js",
+    "inbrowser/video.js",
+    "vendor/ort.wasm.bundle.min.mjs",
+    "vendor/ort-wasm-simd-threaded.wasm",
+    "vendor/LICENSE-onnxruntime-web",
+    "models/blazeface_full.onnx",
+    "models/blazeface_short.onnx",
+    "models/attributes.onnx",
+    "models/spec.json",
+    "models/LICENSE-blazeface",
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "site"
+    export_web(out)
+    return out
+
+
+def test_site_has_page_pipeline_runtime_and_models(site):
+    for rel in SITE_FILES:
+        assert (site / rel).is_file(), rel
+    # the float model (the default int8 one rounds differently in onnxruntime-web)
+    assert (site / "models" / "attributes.onnx").read_bytes() == WEB_MODEL.read_bytes()
+    assert not list(site.rglob("*.map")) and not list(site.glob(".faceattrs-export-*"))
+
+
+def test_spec_json_is_the_models_metadata_spec(site):
+    written = ModelSpec.from_json((site / "models" / "spec.json").read_text())
+    assert written == AttributeModel(WEB_MODEL).spec
+    assert written == AttributeModel().spec  # the same spec as the default int8 model
+
+
+def test_page_loads_nothing_from_other_hosts(site):
+    for path in [site / "index.html", *site.glob("*.js"), *site.glob("inbrowser/*.js")]:
+        text = path.read_text()
+        for marker in ("http://", "https://", "//cdn", "unpkg", "jsdelivr"):
+            assert marker not in text.replace("https://github.com/microsoft", ""), (path, marker)
+
+
+def test_vendored_runtime_is_the_npm_pinned_version():
+    pinned = json.loads((ROOT / "package.json").read_text())["dependencies"]["onnxruntime-web"]
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == pinned
+    assert (WEB_DIR / "vendor" / "VERSION").read_text().split() == ["onnxruntime-web", pinned]
+
+
+@pytest.mark.skipif(
+    not (ROOT / "node_modules" / "onnxruntime-web").is_dir(), reason="npm ci not run here"
+)
+def test_vendored_runtime_equals_the_npm_package_files():
+    dist = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+    for name in ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"):
+        assert (WEB_DIR / "vendor" / name).read_bytes() == (dist / name).read_bytes(), name
+
+
+def test_other_model_goes_into_the_site(tmp_path, random_model_path):  # noqa: F811
+    export_web(tmp_path / "site", model_path=random_model_path)
+    assert (tmp_path / "site" / "models" / "attributes.onnx").read_bytes() == Path(
+        random_model_path
+    ).read_bytes()
+    spec = ModelSpec.from_json((tmp_path / "site" / "models" / "spec.json").read_text())
+    assert spec == AttributeModel(random_model_path).spec
+
+
+def test_non_empty_folder_needs_force_and_keeps_other_files(tmp_path):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="not empty.*--force"):
+        export_web(out)
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+    export_web(out, force=True)
+    assert (out / "mine.txt").read_text() == "keep me"
+    assert (out / "index.html").is_file()
+    export_web(out, force=True)  # again over its own files
+    assert (out / "index.html").is_file()
+
+
+def test_target_that_is_a_file_or_under_a_file_is_refused(tmp_path):
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    with pytest.raises(ExportError, match="not a folder"):
+        export_web(afile)
+    with pytest.raises(ExportError, match="not a folder"):
+        export_web(afile / "site")
+    assert afile.read_text() == "x"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+def test_unwritable_folder_is_a_clear_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        with pytest.raises(ExportError, match="permission denied"):
+            export_web(locked / "site")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_bad_model_leaves_nothing_behind(tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_text("not a model")
+    out = tmp_path / "site"
+    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+        export_web(out, model_path=model)
+    assert not out.exists()
+
+
+def test_cli_writes_the_site_and_reports_errors_in_one_line(tmp_path, capsys):
+    out = tmp_path / "site"
+    assert main(["export-web", str(out)]) == 0
+    assert "http.server" in capsys.readouterr().out
+    assert main(["export-web", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("faceattrs: error:") and "--force" in err and "\n" not in err
+
+
+def test_model_routes_serve_the_models_and_404_others(random_model_path):  # noqa: F811
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    add_model_routes(app, random_model_path)
+    client = TestClient(app)
+    response = client.get("/models/attributes.onnx")
+    assert response.status_code == 200
+    assert response.content == Path(random_model_path).read_bytes()
+    detector = client.get("/models/blazeface_full.onnx")
+    assert detector.content == (MODELS_DIR / "blazeface_full.onnx").read_bytes()
+    assert client.get("/models/template.json").status_code == 404
+    assert client.get("/models/..%2Fserver.py").status_code == 404

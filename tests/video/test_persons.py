@@ -1,0 +1,107 @@
+"""Persons across tracks: re-identification by embedding (a fake embedder here; the
+shared clips with the real embedding model are checked in test_persons_shared)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceattrs.results import Face
+from faceattrs.video.persons import PersonRegistry, summarize_persons
+from faceattrs.video.process import summarize_tracks
+from faceattrs.video.session import VideoSession
+from fakes import StepsFromAnalyze
+
+COLOURS = {"red": (0, 0, 230), "green": (0, 220, 0)}
+
+
+class ColourAnalyzer(StepsFromAnalyze):
+    """Finds coloured squares; a square's 'embedding' is its colour (plus noise)."""
+
+    embedding_threshold = 0.5
+
+    def __init__(self) -> None:
+        self.embedded = 0
+        self.rng = np.random.default_rng(0)
+
+    def analyze(self, bgr: np.ndarray) -> list[Face]:
+        faces = []
+        for colour in COLOURS.values():
+            ys, xs = np.nonzero(np.all(bgr == colour, axis=2))
+            if len(xs) < 50:
+                continue
+            box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            faces.append(
+                Face(box, 0.9, ((cx, cy),), 30.0, (25.0, 35.0), {"male": 0.6, "female": 0.4},
+                     {"white": 1.0})
+            )  # fmt: skip
+        return faces
+
+    def embed(self, bgr: np.ndarray, detections) -> np.ndarray:
+        self.embedded += len(detections)
+        out = []
+        for x0, y0, x1, y1 in detections.xyxy.astype(int):
+            mean = bgr[y0:y1, x0:x1].reshape(-1, 3).mean(0)
+            vector = np.concatenate([mean / 255.0, self.rng.normal(0, 0.01, 5)])
+            out.append(vector / np.linalg.norm(vector))
+        return np.asarray(out, np.float32)
+
+
+def frame(squares: dict[str, int], background: int = 40) -> np.ndarray:
+    bgr = np.full((120, 200, 3), background, np.uint8)
+    for name, x in squares.items():
+        bgr[40:80, x : x + 40] = COLOURS[name]
+    return bgr
+
+
+def test_a_person_who_leaves_and_comes_back_keeps_their_person_id():
+    analyzer = ColourAnalyzer()
+    session = VideoSession(analyzer, persons=PersonRegistry(), cut_threshold=None)
+    results = []
+    for i in range(60):  # 10 fps: red in view 0-1.9 s, away 2-3.9 s, back 4-5.9 s
+        squares = {"green": 150} if 20 <= i < 40 else {"red": 20 + i % 5, "green": 150}
+        results.append(session.process(frame(squares), t=i / 10))
+    first = [f for f in results[10].faces]
+    last = [f for f in results[55].faces]
+    ids = {f.xyxy[0] < 100: (f.track_id, f.person_id) for f in first}
+    ids_after = {f.xyxy[0] < 100: (f.track_id, f.person_id) for f in last}
+    assert ids[True][0] != ids_after[True][0]  # red got a new track after 2 s away
+    assert ids[True][1] == ids_after[True][1]  # ... and the same person
+    assert ids[False] == ids_after[False]  # green stayed: same track, same person
+    assert ids[True][1] != ids[False][1]
+    assert session.persons.person_count == 2
+    assert analyzer.embedded <= 3 * 3  # a few embeddings per track, not one per frame
+
+
+def test_two_faces_in_one_frame_are_two_people_even_when_they_look_alike():
+    registry = PersonRegistry(threshold=0.5)
+    a = Face((0, 0, 1, 1), 1, (), 1, (0, 1), {}, {}, track_id=1)
+    b = Face((5, 0, 6, 1), 1, (), 1, (0, 1), {}, {}, track_id=2)
+    assert registry.wanted([a, b], 0.0) == [0, 1]
+    same = np.array([1.0, 0.0, 0.0], np.float32)
+    assert registry.observe(1, same, 0.0) == 1
+    assert registry.observe(2, same, 0.0) == 2  # seen together with track 1
+    c = Face((0, 0, 1, 1), 1, (), 1, (0, 1), {}, {}, track_id=3)
+    registry.wanted([c], 5.0)
+    assert registry.observe(3, same + 0.01, 5.0) in (1, 2)  # alone later: an earlier person
+    assert registry.wanted([c], 5.5) == []  # sampled at most every second
+    with pytest.raises(ValueError):
+        PersonRegistry(threshold=0)
+
+
+def test_a_scene_cut_starts_new_tracks_but_the_same_person():
+    analyzer = ColourAnalyzer()
+    session = VideoSession(analyzer, persons=PersonRegistry())
+    results = []
+    for i in range(40):
+        background = 40 if i < 20 else 200  # a hard cut at 2 s
+        results.append(session.process(frame({"red": 60}, background), t=i / 10))
+    before, after = results[15].faces[0], results[35].faces[0]
+    assert before.track_id != after.track_id and before.person_id == after.person_id == 1
+    summaries = summarize_tracks(results)
+    persons = summarize_persons(summaries, session.persons.track_persons())
+    assert len(persons) == 1 and persons[0]["tracks"] == [before.track_id, after.track_id]
+    assert persons[0]["gender"] == "male" and persons[0]["frames"] == sum(
+        s.frames for s in summaries
+    )
