@@ -35,7 +35,7 @@ PHOTOS = ["face_recognition/two_people.jpg", "facenet_pytorch/multiface.jpg"]
 # 4x upscaled (2400x2416 PNG): the fine pyramid level is split into tiles and the crops
 # are supersampled, so those paths of the JS pipeline are compared too.
 UPSCALED = "deepface/selfie-many-people.jpg"
-# the two-model check drops the checkered shirt's false face (score 0.56) in both
+# the check drops the checkered shirt's false face (score 0.56) in both
 CHECKED = ["deepface/img26.jpg"]
 # a face filling the frame, and at 48 px: found by the short-range close-up pass
 CLOSEUPS = ["face_recognition/obama.jpg@closeup", "face_recognition/obama.jpg@48"]

@@ -222,7 +222,7 @@ class FaceDetector:
     ``closeup``: when the first passes give a reason (no confident face, or a face
     filling much of the frame), also run the short-range model on the whole image
     centred with a border; ``check``: keep a face scoring below ``CONFIDENT`` only when
-    both models confirm it on a crop around it (textures, patterns; see
+    a model confirms it on a crop around it (textures, patterns; see
     :mod:`faceattrs.pipeline.face_checks`).
     """
 
@@ -289,8 +289,8 @@ class FaceDetector:
         return drop_duplicates(weighted_nms(xyxy, scores, kps, self.iou_threshold))
 
     def _checked(self, bgr: np.ndarray, dets: Detections) -> Detections:
-        """Drop the faces scoring below ``CONFIDENT`` that both models, shown a crop
-        around each, do not confirm (:mod:`faceattrs.pipeline.face_checks`)."""
+        """Drop the faces scoring below ``CONFIDENT`` that neither model, shown a crop
+        around each, confirms (:mod:`faceattrs.pipeline.face_checks`)."""
         unsure = np.flatnonzero(dets.scores < face_checks.CONFIDENT)
         if len(unsure) == 0:
             return dets

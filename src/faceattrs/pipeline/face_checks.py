@@ -5,11 +5,13 @@
   or a face at least ``CLOSEUP_SHARE`` of the image's short side), the short-range
   model, made for close faces, runs once on the whole image centred in its input with
   a black border (:func:`closeup_layout`).
-* The check: a detection scoring below ``CONFIDENT`` is kept only when the two models,
-  shown a crop centred on it (the face at 1/``CHECK_MARGINS`` of the crop), score a
-  face near the crop's centre at ``CHECK_THRESHOLD`` on average (:func:`check_layout`).
-  Textures and patterns (a checkered shirt, polka dots, text) that fool one view rarely
-  fool both; keypoint geometry was measured too and did not separate them.
+* The check: a detection scoring below ``CONFIDENT`` is kept only when one of the two
+  models, shown a crop centred on it (the face at 1/``CHECK_MARGINS`` of the crop,
+  :func:`check_layout`), scores a face near the crop's centre at ``CHECK_THRESHOLD``.
+  Textures and patterns (a checkered shirt, polka dots, text) that fool the first look
+  rarely fool this second one, framed and scaled differently. (The mean of the two
+  scores separated slightly better on calibration data but dropped a real face cut by
+  the image border; keypoint geometry was measured too and did not separate them.)
 
 Constants chosen with FairFace and UTKFace val images, FER-2013 train crops, faces
 pasted into scenes and 1000 face-free images of another seed than the benchmark's
@@ -30,7 +32,7 @@ CLOSEUP_SHARE = 0.3  # a face at least this share of the short side asks for the
 CONFIDENT = 0.75  # no face scoring this asks for the close-up; faces below it are checked
 CLOSEUP_THRESHOLD = 0.5  # short-range score threshold in the close-up pass
 CHECK_MARGINS = {"short": 2.2, "full": 3.0}  # crop side / box side, per checking model
-CHECK_THRESHOLD = 0.4  # mean of the two models' scores near the crop centre
+CHECK_THRESHOLD = 0.55  # the better of the two models' scores near the crop centre
 
 
 def needs_closeup(xyxy: np.ndarray, scores: np.ndarray, height: int, width: int) -> bool:
@@ -94,10 +96,10 @@ def closeup_candidates(short: Any, bgr: np.ndarray, threshold: float) -> tuple[n
 
 
 def confirmed(checkers: dict[str, Any], bgr: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """Which boxes the checking FaceDetectors (``CHECK_MARGINS``' models) confirm: the
-    mean of their scores near the centre of a crop around each is ``CHECK_THRESHOLD``."""
+    """Which boxes the checking FaceDetectors (``CHECK_MARGINS``' models) confirm: one of
+    them scores ``CHECK_THRESHOLD`` near the centre of a crop around the box."""
     height, width = bgr.shape[:2]
-    total = np.zeros(len(xyxy))
+    best = np.zeros(len(xyxy))
     for model, margin in CHECK_MARGINS.items():
         checker = checkers[model]
         side = checker.config.native
@@ -107,5 +109,5 @@ def confirmed(checkers: dict[str, Any], bgr: np.ndarray, xyxy: np.ndarray) -> np
             canvases[k, dy : dy + h, dx : dx + w] = downscale(bgr[y0:y1, x0:x1], w, h)
         raw_boxes, scores, anchors = checker.raw_outputs(canvases)
         for k in range(len(xyxy)):
-            total[k] += centre_score(raw_boxes[k], scores[k], anchors, margin, side)
-    return total / len(CHECK_MARGINS) >= CHECK_THRESHOLD
+            best[k] = max(best[k], centre_score(raw_boxes[k], scores[k], anchors, margin, side))
+    return best >= CHECK_THRESHOLD

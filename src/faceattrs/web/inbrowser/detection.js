@@ -2,7 +2,7 @@
 // faceattrs/detection.py step for step: the same pyramid (coarse and native letterbox
 // passes, finer levels, tiles), the same resizing (2x area halvings, then one OpenCV-style
 // bilinear step), anchors, decoding, score threshold and weighted NMS, and the same second
-// looks (faceattrs/face_checks.py): the short-range close-up pass and the two-model check.
+// looks (faceattrs/pipeline/face_checks.py): the short-range close-up pass and the check.
 // Images are plain {data, width, height} RGBA objects (ImageData-like).
 
 const NUM_KEYPOINTS = 6;
@@ -18,7 +18,7 @@ const CLOSEUP_SHARE = 0.3;
 const CONFIDENT = 0.75;
 const CLOSEUP_THRESHOLD = 0.5;
 const CHECK_MARGINS = { short: 2.2, full: 3.0 };
-const CHECK_THRESHOLD = 0.4;
+const CHECK_THRESHOLD = 0.55;
 
 export const MODELS = {
   full: { file: "blazeface_full.onnx", native: 192, strides: [4], anchorsPerLayer: 1, minPx: 10, maxPx: 128, levelRatio: 6 },
@@ -435,12 +435,12 @@ export class FaceDetector {
     return out;
   }
 
-  /** Drop the faces scoring below CONFIDENT that both models, shown a crop around each,
-   * do not confirm (detection.py _checked). */
+  /** Drop the faces scoring below CONFIDENT that neither model, shown a crop around each,
+   * confirms (detection.py _checked, face_checks.confirmed). */
   async checked(image, faces) {
     const unsure = faces.map((f, i) => (f.score < CONFIDENT ? i : -1)).filter((i) => i >= 0);
     if (!unsure.length) return faces;
-    const total = new Float64Array(unsure.length);
+    const best = new Float64Array(unsure.length);
     for (const [model, margin] of Object.entries(CHECK_MARGINS)) {
       const checker = this.helpers[model];
       const side = checker.config.native;
@@ -452,20 +452,18 @@ export class FaceDetector {
       const { rawBoxes, rawScores, count, anchors } = await checker.infer(batch);
       const radius = side / margin / 2;
       unsure.forEach((_, k) => {
-        let best = 0.0;
         for (let a = 0; a < count; a += 1) {
           const cx = rawBoxes.data[(k * count + a) * 16] + anchors[2 * a];
           const cy = rawBoxes.data[(k * count + a) * 16 + 1] + anchors[2 * a + 1];
           if (Math.max(Math.abs(cx - side / 2), Math.abs(cy - side / 2)) < radius) {
-            best = Math.max(best, sigmoid(rawScores.data[k * count + a]));
+            best[k] = Math.max(best[k], sigmoid(rawScores.data[k * count + a]));
           }
         }
-        total[k] += best;
       });
       rawBoxes.dispose?.();
       rawScores.dispose?.();
     }
-    const drop = new Set(unsure.filter((_, k) => total[k] / Object.keys(CHECK_MARGINS).length < CHECK_THRESHOLD));
+    const drop = new Set(unsure.filter((_, k) => best[k] < CHECK_THRESHOLD));
     return faces.filter((_, i) => !drop.has(i));
   }
 
