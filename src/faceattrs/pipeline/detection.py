@@ -288,10 +288,11 @@ class FaceDetector:
         kps = np.concatenate([f[2] for f in found])
         return drop_duplicates(weighted_nms(xyxy, scores, kps, self.iou_threshold))
 
-    def _checked(self, bgr: np.ndarray, dets: Detections) -> Detections:
-        """Drop the faces scoring below ``CONFIDENT`` that neither model, shown a crop
-        around each, confirms (:mod:`faceattrs.pipeline.face_checks`)."""
-        unsure = np.flatnonzero(dets.scores < face_checks.CONFIDENT)
+    def _checked(self, bgr: np.ndarray, dets: Detections, agreed: np.ndarray) -> Detections:
+        """Drop the faces scoring below ``CONFIDENT``, not ``agreed`` on by both models'
+        passes, that neither model, shown a crop around each, confirms
+        (:mod:`faceattrs.pipeline.face_checks`)."""
+        unsure = np.flatnonzero((dets.scores < face_checks.CONFIDENT) & ~agreed)
         if len(unsure) == 0:
             return dets
         checkers = {model: self._helper(model) for model in face_checks.CHECK_MARGINS}
@@ -402,13 +403,20 @@ class FaceDetector:
         if height == 0 or width == 0:
             return Detections.empty()
         found = self._passes(bgr)
-        dets = self._merge(found)
+        dets = first = self._merge(found)
+        closeup = None
         if self.closeup and face_checks.needs_closeup(dets.xyxy, dets.scores, height, width):
-            dets = self._merge(found + self._closeup_passes(bgr))
+            closeup = self._closeup_passes(bgr)
+            dets = self._merge(found + closeup)
         if len(dets) == 0:
             return dets
         xyxy = dets.xyxy.copy()
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
         dets = Detections(xyxy, dets.scores, dets.keypoints).keep(min_face=self.min_face)
-        return self._checked(bgr, dets) if self.check else dets
+        if not self.check or len(dets) == 0:
+            return dets
+        agreed = np.zeros(len(dets), bool)
+        if closeup is not None and len(first) and len(closeup[0][0]):
+            agreed = face_checks.both_found(dets.xyxy, first.xyxy, closeup[0][0])
+        return self._checked(bgr, dets, agreed)

@@ -18,7 +18,8 @@ const CLOSEUP_SHARE = 0.3;
 const CONFIDENT = 0.75;
 const CLOSEUP_THRESHOLD = 0.5;
 const CHECK_MARGINS = { short: 2.2, full: 3.0 };
-const CHECK_THRESHOLD = 0.55;
+const CHECK_THRESHOLD = 0.5;
+const AGREE_IOU = 0.5;
 
 export const MODELS = {
   full: { file: "blazeface_full.onnx", native: 192, strides: [4], anchorsPerLayer: 1, minPx: 10, maxPx: 128, levelRatio: 6 },
@@ -188,6 +189,18 @@ export function checkLayout(box, margin, height, width, side) {
   const w = Math.max(1, Math.min(side - dx, roundHalfEven((rx1 - rx0) * scale)));
   const h = Math.max(1, Math.min(side - dy, roundHalfEven((ry1 - ry0) * scale)));
   return { region: [rx0, ry0, rx1, ry1], scale, w, h, dx, dy };
+}
+
+const iou = (a, b) => {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = w * h;
+  return inter / Math.max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9);
+};
+
+/** face_checks.both_found: the full-range passes and the close-up pass both found this box. */
+export function bothFound(box, fullBoxes, closeupBoxes) {
+  return fullBoxes.some((b) => iou(box, b) >= AGREE_IOU) && closeupBoxes.some((b) => iou(box, b) >= AGREE_IOU);
 }
 
 const sigmoid = (logit) => 1.0 / (1.0 + Math.exp(-Math.min(Math.max(logit, -RAW_SCORE_LIMIT), RAW_SCORE_LIMIT)));
@@ -435,10 +448,10 @@ export class FaceDetector {
     return out;
   }
 
-  /** Drop the faces scoring below CONFIDENT that neither model, shown a crop around each,
-   * confirms (detection.py _checked, face_checks.confirmed). */
-  async checked(image, faces) {
-    const unsure = faces.map((f, i) => (f.score < CONFIDENT ? i : -1)).filter((i) => i >= 0);
+  /** Drop the faces scoring below CONFIDENT, not agreed on by both passes, that neither
+   * model, shown a crop around each, confirms (detection.py _checked, face_checks.confirmed). */
+  async checked(image, faces, agreed) {
+    const unsure = faces.map((f, i) => (f.score < CONFIDENT && !agreed[i] ? i : -1)).filter((i) => i >= 0);
     if (!unsure.length) return faces;
     const best = new Float64Array(unsure.length);
     for (const [model, margin] of Object.entries(CHECK_MARGINS)) {
@@ -471,10 +484,12 @@ export class FaceDetector {
   async detect(image) {
     if (!image.width || !image.height) return [];
     const candidates = await this.passes(image);
-    let faces = dropDuplicates(weightedNms(candidates, this.iouThreshold));
+    const first = dropDuplicates(weightedNms(candidates, this.iouThreshold));
+    let faces = first;
+    let closeup = null;
     if (this.closeup && needsCloseup(faces, image.height, image.width)) {
-      const all = concatCandidates([candidates, await this.closeupPasses(image)]);
-      faces = dropDuplicates(weightedNms(all, this.iouThreshold));
+      closeup = await this.closeupPasses(image);
+      faces = dropDuplicates(weightedNms(concatCandidates([candidates, closeup]), this.iouThreshold));
     }
     const out = [];
     for (const face of faces) {
@@ -485,6 +500,9 @@ export class FaceDetector {
       ];
       if (Math.max(box[2] - box[0], box[3] - box[1]) >= this.minFace) out.push({ ...face, xyxy: box });
     }
-    return this.check ? this.checked(image, out) : out;
+    if (!this.check || !out.length) return out;
+    const closeupBoxes = closeup ? Array.from({ length: closeup.scores.length }, (_, i) => closeup.xyxy.slice(4 * i, 4 * i + 4)) : [];
+    const agreed = out.map((f) => bothFound(f.xyxy, first.map((g) => g.xyxy), closeupBoxes));
+    return this.checked(image, out, agreed);
   }
 }
