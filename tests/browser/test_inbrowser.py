@@ -338,3 +338,37 @@ def _raw_dict(face) -> dict:
         "race": face.race,
         "race_probs": dict(face.race_probs),
     }
+
+
+def test_js_both_found_and_check_layout_match_python(static_page):
+    """detection.js bothFound / checkLayout / closeupLayout give face_checks' answers on
+    random boxes (the agreement rule and the crops of the check)."""
+    from faceattrs.pipeline import face_checks
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for _ in range(60):
+        box = [float(v) for v in rng.uniform(0, 300, 2)] + [0.0, 0.0]
+        box[2:] = [box[0] + float(rng.uniform(5, 200)), box[1] + float(rng.uniform(5, 200))]
+        near = [[v + float(rng.normal(0, 25)) for v in box] for _ in range(3)]
+        cases.append({"box": box, "full": near[:2], "closeup": near[2:]})
+    got = static_page.evaluate(
+        """async (cases) => {
+            const m = await import("./inbrowser/detection.js");
+            return cases.map((c) => [m.bothFound(c.box, c.full, c.closeup),
+                                     m.checkLayout(c.box, 2.2, 400, 500, 128),
+                                     m.closeupLayout(400, 500, 128)]);
+        }""",
+        cases,
+    )
+    agreed = 0
+    for case, (both, layout, closeup) in zip(cases, got, strict=True):
+        box = np.array([case["box"]])
+        expected = face_checks.both_found(box, np.array(case["full"]), np.array(case["closeup"]))
+        assert both == bool(expected[0])
+        agreed += both
+        region, scale, w, h, dx, dy = face_checks.check_layout(box[0], 2.2, 400, 500, 128)
+        assert layout["region"] == list(region)
+        assert (layout["w"], layout["h"], layout["dx"], layout["dy"]) == (w, h, dx, dy)
+        assert closeup == list(face_checks.closeup_layout(400, 500, 128))
+    assert 0 < agreed < len(cases)  # the cases exercise both answers
