@@ -1,39 +1,52 @@
-"""Benchmark: in-browser analysis speed (ONNX Runtime Web, one WebAssembly thread) in
-headless Chromium, per camera frame.
+"""Benchmark: in-browser analysis speed (ONNX Runtime Web, WebAssembly) in headless
+Chromium, multi-threaded and single-threaded.
 
-Prints figures (not a test). The site from ``faceattrs export-web`` is served by
-``python -m http.server`` on 127.0.0.1; Chromium's fake camera plays 640x480 frames
-made from the shared test clip (faces in view). Three figures:
+Prints figures (not a test). The site from ``faceattrs export-web`` is served on
+127.0.0.1 twice, by a static file server like ``python -m http.server``: once with the
+cross-origin isolation headers (COOP/COEP, as ``faceattrs serve`` sends them) and the
+page asked for one WebAssembly thread per core (``?threads=N``, at least 2, at most 4;
+the page's default is half the cores), and once without the headers (one thread). Chromium's fake
+camera plays 640x480 frames made from the shared test clip (faces in view). Per mode:
 
 - pipeline: ms per camera frame through the in-page pipeline (grab the camera picture,
   detect, align, predict), measured inside the page over ``--frames`` frames;
 - page loop: frames per second of the page's own camera loop (with drawing) over
   ``--seconds`` seconds;
+- first image: seconds from choosing a photo to its result on a new visit, the models
+  coming from the browser's cache;
 - for reference, the Python pipeline (ONNX Runtime, one thread) on the same frames.
 
-    python bench/bench_browser.py                 # about 60-90 s
-    /work/notes/pause_training.sh python bench/bench_browser.py   # on the project machine
+    python bench/bench_browser.py                 # about 2-3 minutes
+    python bench/bench_browser.py --json out.json # also the figures as JSON (run_all.py)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine_info import cpu_model  # noqa: E402
+
+from faceattrs.server.site import ISOLATION_HEADERS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "media" / "face_recognition" / "short_hamilton_clip.mp4"
 CHROMIUM = Path(os.environ.get("FACEATTRS_CHROMIUM", "/usr/bin/chromium"))
+PHOTO = ROOT.parent / "shared" / "media" / "face_recognition" / "two_people.jpg"
+ORT_VERSION = (ROOT / "src" / "faceattrs" / "web" / "vendor" / "VERSION").read_text().split()[-1]
 SIZE = (640, 480)
 
 PAGE_PIPELINE = """async (count) => {
@@ -57,7 +70,8 @@ PAGE_PIPELINE = """async (count) => {
     await new Promise((r) => setTimeout(r, 0));
   }
   stream.getTracks().forEach((t) => t.stop());
-  return { load, width: video.videoWidth, height: video.videoHeight, rows: rows.slice(3) };
+  return { load, width: video.videoWidth, height: video.videoHeight, rows: rows.slice(3),
+           threads: m.THREADS, isolated: crossOriginIsolated };
 }"""
 
 
@@ -91,18 +105,27 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 25) -> None:
             out.write(b"FRAME\n" + cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
 
 
-def serve(site: Path) -> tuple[subprocess.Popen, str]:
-    server = subprocess.Popen(
-        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(site), "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    match = re.search(r"port (\d+)", server.stdout.readline())
-    if not match:
-        server.terminate()
-        raise SystemExit("the static file server did not start")
-    return server, f"http://127.0.0.1:{match.group(1)}/"
+class _Handler(SimpleHTTPRequestHandler):
+    """Static files; with ``isolated`` the COOP/COEP headers that allow WebAssembly threads."""
+
+    isolated = False
+
+    def end_headers(self) -> None:
+        if self.isolated:
+            for name, value in ISOLATION_HEADERS.items():
+                self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve(site: Path, isolated: bool) -> tuple[ThreadingHTTPServer, str]:
+    """The site on 127.0.0.1 (a free port) in a thread, like ``python -m http.server``."""
+    handler = type("Handler", (_Handler,), {"isolated": isolated})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 def summary(values: list[float]) -> str:
@@ -124,70 +147,132 @@ def python_reference(frames: list[np.ndarray]) -> list[float]:
     return times
 
 
+def measure_mode(browser, url: str, photo: Path, frames: int, seconds: float) -> dict:
+    """One serving mode: the pipeline per camera frame, the page's camera loop and the
+    first image after the models are cached, in a fresh browser profile."""
+    context = browser.new_context()
+    context.grant_permissions(["camera"], origin=url.split("?")[0].rstrip("/"))
+    page = context.new_page()
+    page.set_default_timeout(300_000)
+    page.goto(url)
+    page.wait_for_selector("body[data-server=none]")
+    result = page.evaluate(PAGE_PIPELINE, frames)  # downloads the models into the cache
+    page.click("#tab-camera")
+    page.click("#camera-start")
+    count = "Number(document.querySelector('#camera-stage').dataset.frames || 0)"
+    page.wait_for_function(f"{count} >= 3")
+    start_frames, start = page.evaluate(count), time.perf_counter()
+    time.sleep(seconds)
+    loop_frames = page.evaluate(count) - start_frames
+    result["loop_fps"] = loop_frames / (time.perf_counter() - start)
+    page.click("#camera-stop")
+    page.reload()  # a new visit: models from the browser's cache
+    page.wait_for_selector("body[data-server=none]")
+    start = time.perf_counter()
+    page.set_input_files("#image-input", str(photo))
+    card = page.wait_for_selector(".card[data-state=done]")
+    result["first_image_s"] = time.perf_counter() - start
+    result["first_image_models"] = page.get_attribute("body", "data-models")
+    result["first_image_faces"] = int(card.get_attribute("data-faces"))
+    context.close()
+    return result
+
+
+def report(name: str, result: dict, seconds: float) -> list[str]:
+    rows = result["rows"]
+    faces = statistics.mean(r["faces"] for r in rows)
+    frame = [r["frame"] for r in rows]
+    lines = [
+        f"[{name}] {result['threads']} WebAssembly thread(s), cross-origin isolated: "
+        f"{result['isolated']}",
+        f"  camera {result['width']}x{result['height']}, {len(rows)} frames, "
+        f"{faces:.1f} faces/frame; models loaded in {result['load']:.0f} ms",
+        f"  in-browser ms per camera frame: {summary(frame)}"
+        f"  ({1000 / statistics.median(frame):.1f} fps)",
+    ]
+    for stage in ("detect", "align", "predict"):
+        lines.append(f"    {stage:8s} {summary([r[stage] for r in rows])}")
+    lines.append(f"  page camera loop (with drawing): {result['loop_fps']:.1f} frames/s "
+                 f"over {seconds:.0f} s")  # fmt: skip
+    lines.append(
+        f"  first image after the models are cached ({result['first_image_models']}): "
+        f"{result['first_image_s']:.2f} s ({result['first_image_faces']} faces)"
+    )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=40, help="frames through the pipeline")
     parser.add_argument("--seconds", type=float, default=10.0, help="page camera loop duration")
+    parser.add_argument("--photo", default=str(PHOTO), help="photo for the first-image time")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     if not CHROMIUM.exists():
-        raise SystemExit(f"{CHROMIUM} not found")
+        reason = f"{CHROMIUM} not found"
+        print(f"skipped: {reason}")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"skipped": reason}) + "\n")
+        return 0
     from playwright.sync_api import sync_playwright
 
     from faceattrs.server.site import export_web
 
     frames = camera_frames(75)
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         export_web(site)
         camera = Path(tmp) / "camera.y4m"
         write_y4m(camera, frames)
-        server, url = serve(site)
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=str(CHROMIUM),
-                    headless=True,
-                    args=[
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--use-fake-ui-for-media-stream",
-                        "--use-fake-device-for-media-stream",
-                        f"--use-file-for-fake-video-capture={camera}",
-                    ],
-                )
-                version = browser.version
-                context = browser.new_context()
-                context.grant_permissions(["camera"], origin=url.rstrip("/"))
-                page = context.new_page()
-                page.set_default_timeout(120_000)
-                page.goto(url)
-                page.wait_for_selector("body[data-server=none]")
-                result = page.evaluate(PAGE_PIPELINE, args.frames)
-                page.click("#tab-camera")
-                page.click("#camera-start")
-                count = "Number(document.querySelector('#camera-stage').dataset.frames || 0)"
-                page.wait_for_function(f"{count} >= 3")
-                start_frames, start = page.evaluate(count), time.perf_counter()
-                time.sleep(args.seconds)
-                loop_frames = page.evaluate(count) - start_frames
-                loop_fps = loop_frames / (time.perf_counter() - start)
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-    rows = result["rows"]
-    faces = statistics.mean(r["faces"] for r in rows)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    print(f"chromium {version} (headless), onnxruntime-web, wasm, 1 thread")
-    shape = f"{result['width']}x{result['height']}"
-    print(f"camera {shape}, {len(rows)} frames, {faces:.1f} faces/frame")
-    print(f"models loaded in {result['load']:.0f} ms")
-    print(f"in-browser ms per camera frame: {summary([r['frame'] for r in rows])}")
-    for stage in ("detect", "align", "predict"):
-        print(f"  {stage:8s} {summary([r[stage] for r in rows])}")
-    print(f"page camera loop (with drawing): {loop_fps:.1f} frames/s over {args.seconds:.0f} s")
-    reference = python_reference(frames[: len(rows)])
+        photo = Path(args.photo)
+        if not photo.is_file():  # no ../shared: a camera frame stands in
+            photo = Path(tmp) / "photo.png"
+            cv2.imwrite(str(photo), frames[0])
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-video-capture={camera}",
+                ],
+            )
+            version = browser.version
+            threads = max(2, min(4, os.cpu_count() or 1))  # one per core, at least 2
+            for name, isolated in (("threaded", True), ("single-thread", False)):
+                server, url = serve(site, isolated)
+                url += f"?threads={threads}" if isolated else ""
+                try:
+                    results[name] = measure_mode(browser, url, photo, args.frames,
+                                                 args.seconds)  # fmt: skip
+                finally:
+                    server.shutdown()
+            browser.close()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores")
+    print(f"chromium {version} (headless), onnxruntime-web {ORT_VERSION}, wasm")
+    for name, result in results.items():
+        print("\n".join(report(name, result, args.seconds)))
+    first = results["threaded"]["rows"]
+    reference = python_reference(frames[: len(first)])
     print(f"python pipeline, 1 thread, same frames: {summary(reference)} ms")
+    if args.json:
+        figures = {"cpu": cpu_model(), "cores": os.cpu_count(), "chromium": version}
+        for name, result in results.items():
+            frame = [r["frame"] for r in result["rows"]]
+            figures[name] = {
+                "threads": result["threads"],
+                "frame_ms_median": statistics.median(frame),
+                "pipeline_fps": 1000 / statistics.median(frame),
+                "camera_loop_fps": result["loop_fps"],
+                "first_image_cached_s": result["first_image_s"],
+                "models_load_ms": result["load"],
+            }
+        figures["python_1_thread_ms_median"] = statistics.median(reference)
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
     return 0
 
 

@@ -27,6 +27,7 @@ class Tally:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     faces: int = 0
+    shed: int = 0  # answered 429/503 with Retry-After (or server_busy on a stream)
     dropped: int = 0  # connections that failed or closed unexpectedly
     errors: list[str] = field(default_factory=list)  # first few, for the report
 
@@ -43,6 +44,7 @@ class Tally:
             "faces_per_s": round(self.faces / seconds, 1),
             "p50_ms": round(percentile(ordered, 50), 1) if ordered else None,
             "p99_ms": round(percentile(ordered, 99), 1) if ordered else None,
+            "shed": self.shed,
             "max_ms": round(ordered[-1], 1) if ordered else None,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "5xx": sum(v for k, v in self.statuses.items() if isinstance(k, int) and k >= 500),
@@ -57,8 +59,11 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def load_photo(path: str | None, max_side: int) -> tuple[bytes, str]:
-    """JPEG bytes of the photo scaled to at most ``max_side`` (a synthetic one if absent)."""
+def load_photo(
+    path: str | None, max_side: int, canvas: tuple[int, int] | None = None
+) -> tuple[bytes, str]:
+    """JPEG bytes of the photo scaled to at most ``max_side`` (a synthetic one if absent);
+    with ``canvas`` (width, height), fitted into a grey picture of that size instead."""
     if path and Path(path).is_file():
         from faceattrs.media import read_image
 
@@ -66,6 +71,13 @@ def load_photo(path: str | None, max_side: int) -> tuple[bytes, str]:
     else:
         rng = np.random.default_rng(0)
         bgr, name = rng.integers(0, 256, (480, 640, 3), np.uint8), "synthetic noise (no faces)"
+    if canvas is not None:
+        width, height = canvas
+        scale = min(width / bgr.shape[1], height / bgr.shape[0])
+        fitted = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        bgr = np.full((height, width, 3), 128, np.uint8)
+        top, left = (height - fitted.shape[0]) // 2, (width - fitted.shape[1]) // 2
+        bgr[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
     scale = min(1.0, max_side / max(bgr.shape[:2]))
     if scale < 1:
         bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -94,9 +106,9 @@ def load_frames(path: str | None, width: int, count: int, fallback: bytes) -> tu
 async def image_client(
     client: httpx.AsyncClient, url: str, photo: bytes, until: float, budget: list[int], tally: Tally
 ) -> None:
-    first = True
-    while (first or time.monotonic() < until) and budget[0] > 0:  # at least one request
-        first, budget[0] = False, budget[0] - 1
+    answered = False
+    while (not answered or time.monotonic() < until) and budget[0] > 0:  # at least one answer
+        budget[0] -= 1
         started = time.perf_counter()
         try:
             response = await client.post(
@@ -105,8 +117,13 @@ async def image_client(
         except httpx.HTTPError as exc:
             tally.drop(exc)
             continue
-        tally.latencies_ms.append((time.perf_counter() - started) * 1000)
         tally.statuses[response.status_code] += 1
+        if response.status_code in (429, 503):  # shed: wait as told, like a polite client
+            tally.shed += 1
+            await asyncio.sleep(min(float(response.headers.get("retry-after", 1)), 5.0))
+            continue
+        tally.latencies_ms.append((time.perf_counter() - started) * 1000)  # answered ones
+        answered = True
         if response.status_code == 200:
             tally.faces += sum(len(image["faces"]) for image in response.json()["images"])
 
@@ -118,13 +135,19 @@ async def stream_client(url: str, frames: list[bytes], until: float, tally: Tall
     ws_url = "ws" + url.removeprefix("http") + "/api/v1/stream"
     try:
         async with connect(ws_url, max_size=2**24, open_timeout=30) as ws:
-            index = 0
-            while index == 0 or time.monotonic() < until:  # at least one frame
+            index, answered = 0, False
+            while not answered or time.monotonic() < until:  # at least one answered frame
                 started = time.perf_counter()
                 await ws.send(frames[index % len(frames)])
                 reply = json.loads(await ws.recv())
-                tally.latencies_ms.append((time.perf_counter() - started) * 1000)
                 tally.statuses["ok" if "faces" in reply else reply.get("error", "?")] += 1
+                if reply.get("error") == "server_busy":  # shed: the next frame comes later
+                    tally.shed += 1
+                    index += 1
+                    await asyncio.sleep(0.2)
+                    continue
+                tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+                answered = True
                 tally.faces += len(reply.get("faces", ()))
                 index += 1
     except (TimeoutError, OSError, WebSocketException) as exc:

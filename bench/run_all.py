@@ -11,7 +11,12 @@ Sections (each also runs alone; this script runs them and reads their output):
   wrote (``--evaluate`` recomputes the shipped model's instead, into a temp folder);
 * analyze: ``bench/bench_analyze.py`` (latency per photo, attribute throughput);
 * video: ``bench/bench_video.py`` (frames per second);
-* load: ``bench/load_test.py`` (server throughput and latency under load, memory);
+* load: ``bench/load_test.py`` (16 image clients posting a one-face 640x480 photo and
+  4 camera streams for 60 s: throughput, p99 latency, shed requests, 5xx, memory);
+* batch: ``bench/bench_batch.py`` (images/s of ``analyze --format parquet``, local engine
+  and Ray Data engine, Ray's start-up; the quick run skips Ray);
+* browser: ``bench/bench_browser.py`` (the page's in-browser mode in headless Chromium,
+  multi-threaded and single-threaded WebAssembly; skipped without Chromium);
 * detection: ``bench/bench_detection_recall.py`` (detector recall on face crops at
   several sizes and on small pasted faces, false faces per 100 face-free images, time
   per 1280x720 photo; needs ../shared/data, skipped without it).
@@ -57,7 +62,7 @@ VIDEO_STAGES = {  # bench_video.py stage -> label in the table
     "analyse+track+write, every=3": "every 3rd frame + .mp4",
     "decode": "decode only",
 }
-SECTIONS = ("accuracy", "analyze", "video", "load", "detection")
+SECTIONS = ("accuracy", "analyze", "video", "load", "batch", "browser", "detection")
 QUICK_VIDEO_FRAMES = 25
 
 
@@ -220,12 +225,11 @@ def first_frames(source: Path, out: Path, frames: int) -> Path:
 
 def load(args: argparse.Namespace, tmp: Path) -> dict:
     out = tmp / "load.json"
-    seconds = args.load_seconds or (5 if args.quick else 30)
-    clients, streams = (2, 1) if args.quick else (4, 2)
+    seconds = args.load_seconds or (5 if args.quick else 60)
+    clients, streams = (2, 1) if args.quick else (16, 4)
     command = [sys.executable, str(BENCH / "load_test.py"), "--duration", str(seconds)]
     command += ["--clients", str(clients), "--streams", str(streams), "--json", str(out)]
-    command += photo_args(args)
-    command += ["--model", args.model] if args.model else []
+    command += ["--model", args.model] if args.model else []  # its one-face 640x480 photo
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 600)
     if not out.is_file():  # exit code 1 with a JSON file: the run had 5xx or drops
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -233,6 +237,36 @@ def load(args: argparse.Namespace, tmp: Path) -> dict:
     result = json.loads(out.read_text())
     result.pop("machine", None)
     return {**result, "command": shown(command).replace(str(out), "OUT.json")}
+
+
+# ------------------------------------------------------------------ batch
+
+
+def batch(args: argparse.Namespace, tmp: Path) -> dict:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return {"skipped": "pyarrow not installed: pip install 'faceattrs[parquet]'"}
+    out = tmp / "batch.json"
+    command = [sys.executable, str(BENCH / "bench_batch.py"), "--json", str(out)]
+    command += ["--images", "30", "--skip-ray"] if args.quick else []
+    command += ["--model", args.model] if args.model else []
+    output = run(command, 1800)
+    result = json.loads(out.read_text())
+    return {**result, "command": shown(command).replace(str(out), "OUT.json"), "output": output}
+
+
+# ------------------------------------------------------------------ browser
+
+
+def browser(args: argparse.Namespace, tmp: Path) -> dict:
+    out = tmp / "browser.json"
+    command = [sys.executable, str(BENCH / "bench_browser.py"), "--json", str(out)]
+    command += ["--frames", "5", "--seconds", "3"] if args.quick else []
+    command += photo_args(args)
+    output = run(command, 1200)
+    return {**json.loads(out.read_text()), "command": shown(command).replace(str(out), "OUT.json"),
+            "output": output}  # fmt: skip
 
 
 # ------------------------------------------------------------------ detection
@@ -303,11 +337,41 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 f"{lo['config']['clients']} clients: {im['per_s']:.2f} req/s, "
                 f"{im['faces_per_s']:.1f} faces/s, p50 {im['p50_ms']} ms, p99 {im['p99_ms']} ms; "
                 f"{lo['config']['streams']} camera streams: {st['per_s']:.2f} frames/s, "
-                f"p50 {st['p50_ms']} ms; 5xx {im['5xx']}, dropped {im['dropped'] + st['dropped']}; "
+                f"p50 {st['p50_ms']} ms; shed {im.get('shed', 0)} + {st.get('shed', 0)}; "
+                f"5xx {im['5xx']}, dropped {im['dropped'] + st['dropped']}; "
                 f"peak RSS {mem.get('peak_rss_mib')} MiB",
                 lo["command"],
             )
         )
+    b = figures.get("batch", {})
+    if b.get("photos"):
+        cores = b["cores"]
+        text = (
+            f"local engine {b['local, 1 thread']['images_per_s']} images/s on 1 thread, "
+            f"{b[f'local, {cores} threads']['images_per_s']} on {cores} threads"
+        )
+        if "ray, warm" in b:
+            text += (
+                f"; Ray ({b['ray_actors']}): start-up {b['ray start-up']['seconds']} s, "
+                f"first run {b['ray, cold']['images_per_s']} images/s, "
+                f"second {b['ray, warm']['images_per_s']}"
+            )
+        else:
+            text += f"; Ray {b.get('ray')}"
+        table.append(("many photos, Parquet (images/s)", f"{text} ({b['photos']})", b["command"]))
+    br = figures.get("browser", {})
+    if br.get("skipped"):
+        table.append(("in-browser mode (Chromium)", f"skipped: {br['skipped']}", br["command"]))
+    elif br:
+        text = "; ".join(
+            f"{mode} ({br[mode]['threads']} thread{'s' if br[mode]['threads'] > 1 else ''}): "
+            f"pipeline {br[mode]['pipeline_fps']:.1f} fps "
+            f"({br[mode]['frame_ms_median']:.0f} ms/frame), "
+            f"camera loop {br[mode]['camera_loop_fps']:.1f} fps, first image (models cached) "
+            f"{br[mode]['first_image_cached_s']:.2f} s"
+            for mode in ("threaded", "single-thread")
+        )
+        table.append(("in-browser mode (Chromium)", f"{text}; {br['chromium']}", br["command"]))
     d = figures.get("detection", {})
     if d.get("sets"):
         sets = {name: s for name, s in d["sets"].items() if "padded" not in name}
@@ -385,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_id(Path(args.model) if args.model else PACKAGED_MODEL),
         "errors": {},
     }
-    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load,
-             "detection": detection}  # fmt: skip
+    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load, "batch": batch,
+             "browser": browser, "detection": detection}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="faceattrs-bench-") as tmp:
         for name, step in steps.items():
             if name in args.skip:

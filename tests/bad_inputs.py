@@ -169,6 +169,92 @@ def _shift_chunk_offsets(moov: bytearray, start: int, end: int, shift: int) -> N
                 moov[pos : pos + 4] = struct.pack(">I", offset + shift)
 
 
+def cut_with_end_marker(data: bytes) -> bytes:
+    """A JPEG cut in half with the end-of-image marker (FF D9) appended: decoders fill
+    the missing half with grey unless they check."""
+    return data[: len(data) // 2] + b"\xff\xd9"
+
+
+def bad_exif_jpeg() -> bytes:
+    """A valid JPEG whose EXIF description claims 5000 bytes: Pillow warns about it,
+    naming its own source file."""
+    exif = Image.Exif()
+    exif[0x010E] = "a description"  # ImageDescription (ASCII)
+    out = io.BytesIO()
+    Image.fromarray(picture_bgr()[:, :, ::-1]).save(out, "JPEG", exif=exif.tobytes())
+    data = bytearray(out.getvalue())
+    for order in "<>":  # the entry: tag, type 2 (ASCII), count
+        at = data.find(struct.pack(order + "HHI", 0x010E, 2, len("a description") + 1))
+        if at >= 0:
+            data[at + 4 : at + 8] = struct.pack(order + "I", 5000)
+            return bytes(data)
+    raise AssertionError("no ImageDescription entry in the EXIF block")
+
+
+def grey_jpeg(width: int, height: int) -> bytes:
+    """A valid baseline grayscale JPEG of mid-grey pixels at any size, built in
+    microseconds: every 8x8 block is "DC difference 0, end of block" (6 bits), so
+    8000x8000 pixels take 750 kB (decoding them takes 190 MB)."""
+    small = cv2.imencode(".jpg", np.full((16, 32), 128, np.uint8))[1].tobytes()
+    scan = small.index(b"\xff\xda")
+    head = small[: scan + 2 + struct.unpack(">H", small[scan + 2 : scan + 4])[0]]
+    sof = head.index(b"\xff\xc0")
+    head = head[: sof + 5] + struct.pack(">HH", height, width) + head[sof + 9 :]
+    blocks = -(-width // 8) * -(-height // 8)
+    bits = "001010" * (blocks % 4)
+    bits += "1" * (-len(bits) % 8)
+    tail = int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+    return head + b"\x28\xa2\x8a" * (blocks // 4) + tail + b"\xff\xd9"
+
+
+def _riff_chunk(kind: bytes, data: bytes) -> bytes:
+    return kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) % 2)
+
+
+def _riff_list(kind: bytes, body: bytes) -> bytes:
+    return b"LIST" + struct.pack("<I", len(body) + 4) + kind + body
+
+
+def mjpeg_avi(frames: list[bytes], width: int, height: int, fps: int = 25) -> bytes:
+    """A Motion-JPEG AVI of ``frames`` (JPEG bytes each) whose headers claim
+    ``width`` x ``height`` at ``fps``, whatever the frames hold."""
+    biggest = max(map(len, frames))
+    avih = struct.pack(
+        "<14I", 1_000_000 // fps, 0, 0, 0x10, len(frames), 0, 1, biggest, width, height, 0, 0, 0, 0
+    )
+    strh = b"vidsMJPG" + struct.pack(
+        "<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, len(frames), biggest, 0xFFFFFFFF, 0,
+        0, 0, width, height,
+    )  # fmt: skip
+    strf = struct.pack(
+        "<IiiHH4sIiiII", 40, width, height, 1, 24, b"MJPG", width * height * 3, 0, 0, 0, 0
+    )
+    stream = _riff_chunk(b"strh", strh) + _riff_chunk(b"strf", strf)
+    hdrl = _riff_list(b"hdrl", _riff_chunk(b"avih", avih) + _riff_list(b"strl", stream))
+    movi, index, offset = [], [], 4
+    for frame in frames:
+        chunk = _riff_chunk(b"00dc", frame)
+        index.append(b"00dc" + struct.pack("<III", 0x10, offset, len(frame)))
+        movi.append(chunk)
+        offset += len(chunk)
+    body = b"AVI " + hdrl + _riff_list(b"movi", b"".join(movi))
+    body += _riff_chunk(b"idx1", b"".join(index))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def big_frame_avi(side: int = 8000) -> bytes:
+    """A 750 kB MJPEG AVI whose one frame is ``side`` x ``side`` (its headers claim 64x48):
+    over the video readers' default pixel limit."""
+    return mjpeg_avi([grey_jpeg(side, side)], 64, 48)
+
+
+def many_frames_avi(frames: int, fps: int = 1000) -> bytes:
+    """An MJPEG AVI of ``frames`` small frames claiming ``fps``: short by its stated
+    duration, long by its content."""
+    jpeg = jpeg_bytes(picture_bgr(64, 48))
+    return mjpeg_avi([jpeg] * frames, 64, 48, fps)
+
+
 @functools.cache
 def _jpeg() -> bytes:
     return jpeg_bytes(picture_bgr())
@@ -204,10 +290,31 @@ SPECS: tuple[tuple[str, str, bool, bool, Callable[[], bytes]], ...] = (
     ("text.jpg", "a text file named .jpg", False, False, lambda: b"not an image\n" * 20),
     ("truncated.jpg", "a JPEG cut in half", False, False, lambda: _jpeg()[: len(_jpeg()) // 2]),
     ("truncated.png", "a PNG cut in half", False, False, lambda: _png()[: len(_png()) // 2]),
+    (
+        "cut_end_marker.jpg",
+        "a JPEG cut in half, FF D9 appended",
+        False,
+        False,
+        lambda: cut_with_end_marker(_jpeg()),
+    ),
+    (
+        "cut_end_marker_gray.jpg",
+        "a grayscale JPEG cut in half, FF D9 appended",
+        False,
+        False,
+        lambda: cut_with_end_marker(jpeg_bytes(cv2.cvtColor(picture_bgr(), cv2.COLOR_BGR2GRAY))),
+    ),
     ("bomb.png", f"a PNG header claiming {BOMB_SIDE}x{BOMB_SIDE}", False, False, png_bomb),
     ("bomb.jpg", "a JPEG header claiming 65000x65000", False, False, jpeg_bomb),
     ("animated.gif", "an animated GIF (4 frames)", False, True, animated_gif),
     ("cmyk.jpg", "a CMYK JPEG", True, False, cmyk_jpeg),
+    (
+        "bad_exif.jpg",
+        "a JPEG whose EXIF data claims more bytes than it has",
+        True,
+        False,
+        bad_exif_jpeg,
+    ),
     ("gray16.png", "a 16-bit grayscale PNG", True, False, png16_gray),
     ("color16.png", "a 16-bit per channel colour PNG", True, False, png16_color),
     ("drawing.svg", "an SVG drawing", False, False, lambda: SVG),
@@ -219,6 +326,13 @@ SPECS: tuple[tuple[str, str, bool, bool, Callable[[], bytes]], ...] = (
     ("jpeg_named.mp4", "a JPEG named .mp4", True, False, _jpeg),
     ("mp4_named.jpg", "an MP4 named .jpg", False, True, _mp4),
     ("png_named.jpg", "a PNG named .jpg", True, False, _png),
+    (
+        "big_frame.avi",
+        "an MJPEG AVI of one 8000x8000 frame, headers claiming 64x48",
+        False,
+        False,
+        big_frame_avi,
+    ),
 )
 NAMES = tuple(spec[0] for spec in SPECS)
 

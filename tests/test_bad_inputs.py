@@ -11,12 +11,14 @@ Real detector, random attribute model.
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zlib
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from faceattrs.video.process import analyze_video
 from model_helpers import random_model_path  # noqa: F401 (fixture)
 
 BOMBS = ("bomb.png", "bomb.jpg")
+VIDEO_BOMBS = ("big_frame.avi",)  # a frame over the pixel limit, 750 kB of file
 BOMB_RSS_LIMIT_MB = 64  # decoding either bomb would need gigabytes
 
 
@@ -83,6 +86,18 @@ def test_api_analyze(corpus, analyzer, name):
         with pytest.raises(MediaError) as caught:
             analyzer.analyze(source)
         assert_one_line(str(caught.value), name=name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_analyze_shows_no_library_warnings(corpus, analyzer, name):
+    """Pillow's warnings (damaged EXIF ...) name its source files: they are not shown."""
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        try:
+            analyzer.analyze(corpus[name].path)
+        except MediaError:
+            pass
+    assert [str(w.message) for w in shown] == []
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -192,7 +207,10 @@ def server(tmp_path_factory, analyzer):
     temp = tmp_path_factory.mktemp("server-temp")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tempfile, "tempdir", str(temp))  # the server's uploads and job folders
-        app = create_app(ServerSettings(max_pixels=4_000_000, max_video_seconds=10), analyzer)
+        settings = ServerSettings(
+            max_pixels=4_000_000, max_video_seconds=10, allowed_hosts="testserver"
+        )
+        app = create_app(settings, analyzer)
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client, temp, app.state.jobs.root
         assert list(temp.iterdir()) == [], "temporary files left after shutdown"
@@ -250,6 +268,7 @@ def test_http_videos(server, corpus, name):
         status = finished_job(client, response.json()["links"]["self"])
         assert status["status"] == "failed", status
         assert_one_line(status["error"], name=name)
+        assert str(temp) not in status["error"] and name in status["error"]  # no server path
         assert client.get(status["links"]["self"] + "/video").status_code == 409
     else:
         assert_client_error(response, name)
@@ -275,6 +294,31 @@ def test_http_stream_survives_every_bad_frame(server, corpus):
         assert "faces" in ws.receive_json()
     assert client.get("/health").status_code == 200
     assert leftovers(temp, jobs_root) == []
+
+
+@pytest.mark.parametrize("name", VIDEO_BOMBS)
+def test_http_video_bombs_are_refused_before_decoding(server, corpus, name):
+    client = server[0]
+    before = peak_rss_mb()
+    files = {"file": (name, corpus[name].path.read_bytes(), "video/avi")}
+    response = client.post("/api/v1/videos", files=files)
+    assert response.status_code == 413 and response.json()["error"] == "too_many_pixels"
+    assert peak_rss_mb() - before < BOMB_RSS_LIMIT_MB
+
+
+def test_server_log_under_the_corpus_holds_no_traceback(server, corpus, caplog):
+    client = server[0]
+    with caplog.at_level(logging.DEBUG):
+        for item in corpus.values():
+            data = item.path.read_bytes()
+            client.post("/api/v1/images", files={"files": (item.name, data)})
+            response = client.post("/api/v1/videos", files={"file": (item.name, data)})
+            if response.status_code == 202:
+                job = response.json()["links"]["self"]
+                finished_job(client, job)
+                client.delete(job)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text and "site-packages" not in caplog.text
 
 
 @pytest.mark.parametrize("name", BOMBS)

@@ -52,6 +52,11 @@ def test_run_all_quick_writes_every_section(tiny):
     assert load["images"]["5xx"] == 0 and load["images"]["dropped"] == 0
     assert load["streams"]["dropped"] == 0 and load["healthy_after"]
     assert load["server_memory"]["peak_rss_mib"] > 0
+    in_browser = figures["browser"]
+    if not in_browser.get("skipped"):  # without Chromium the section says so
+        for mode in ("threaded", "single-thread"):
+            assert in_browser[mode]["pipeline_fps"] > 0 and in_browser[mode]["threads"] >= 1
+        assert in_browser["single-thread"]["threads"] == 1
     for key in ("ours", "seed_baseline"):
         assert "command" in figures["accuracy"][key]
     table = (out / "latest.md").read_text()

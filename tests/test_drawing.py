@@ -1,14 +1,16 @@
+from itertools import combinations
+
 import numpy as np
 import pytest
 
-from faceattrs.drawing import annotate, face_label
+from faceattrs.drawing import annotate, face_label, label_layout, layout_labels
 from faceattrs.results import Face
 
 
-def _face(xyxy=(40.0, 60.0, 120.0, 160.0), track_id=None) -> Face:
+def _face(xyxy=(40.0, 60.0, 120.0, 160.0), track_id=None, score=0.9) -> Face:
     return Face(
         xyxy=xyxy,
-        score=0.9,
+        score=score,
         keypoints=((60.0, 90.0), (100.0, 90.0), (80.0, 110.0), (80.0, 130.0)),
         age=27.4,
         age_interval=(23.0, 32.0),
@@ -46,9 +48,70 @@ def test_faces_at_or_beyond_the_edges(xyxy):
     assert out.shape == (240, 320, 3) and out.any()
 
 
-def test_label_texts():
-    assert face_label(_face()) == "female, 27, asian"
-    assert face_label(_face(track_id=3)) == "#3 female, 27, asian"
+def test_label_texts_carry_top_class_probabilities_and_doubt():
+    assert face_label(_face()) == "female 90%, 27, asian 60%"
+    assert face_label(_face(track_id=3)) == "#3 female 90%, 27, asian 60%"
+    unsure = Face(**{**_face().__dict__, "race_probs": {"white": 0.49, "black": 0.21,
+                     "asian": 0.1, "indian": 0.1, "other": 0.1}})  # fmt: skip
+    assert face_label(unsure).endswith("white? 49%")
+
+
+def _overlap(a, b) -> float:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _assert_apart(rects, width, height):
+    for a, b in combinations(rects, 2):
+        assert _overlap(a, b) == 0, (a, b)
+    for x, y, w, h in rects:
+        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height
+
+
+def test_crowded_labels_become_chips_and_never_overlap():
+    """A grid of touching faces: no room outside the boxes, so numbered chips."""
+    faces = [_face((20.0 + 50 * c, 30.0 + 50 * r, 70.0 + 50 * c, 80.0 + 50 * r))
+             for r in range(4) for c in range(5)]  # fmt: skip
+    placed = label_layout(faces, 300, 260)
+    _assert_apart([rect for rect, _ in placed], 300, 260)
+    assert {text for _, text in placed} >= {"7", "8", "13"}, "inner faces get chips"
+    assert any(len(text) > 3 for _, text in placed), "faces on the edge keep full labels"
+
+
+def test_layout_prefers_above_then_below():
+    above = layout_labels([(50, 50, 100, 100)], [40], [10], 12, 200, 200)
+    assert above == [((50, 38, 40, 12), False)]
+    below = layout_labels([(50, 5, 100, 60)], [40], [10], 12, 200, 200)
+    assert below == [((50, 60, 40, 12), False)]
+
+
+def test_no_two_labels_overlap_on_the_crowd_photo(shared_dir):
+    import cv2
+
+    from faceattrs.pipeline.analyzer import FaceAnalyzer
+
+    bgr = cv2.imread(str(shared_dir / "media" / "deepface" / "selfie-many-people.jpg"))
+    faces = FaceAnalyzer(threads=1).analyze(bgr)
+    assert len(faces) >= 4
+    height, width = bgr.shape[:2]
+    for shown in (faces, [_face(f.xyxy) for f in faces]):
+        placed = label_layout(shown, width, height)
+        _assert_apart([rect for rect, _ in placed], width, height)
+    # at a quarter of the size the labels crowd: still apart (chips where needed)
+    small = [_face(tuple(v / 4 for v in f.xyxy)) for f in faces]
+    _assert_apart(
+        [r for r, _ in label_layout(small, width // 4, height // 4)], width // 4, height // 4
+    )
+
+
+def test_weak_detections_are_drawn_dashed():
+    image = np.zeros((240, 320, 3), np.uint8)
+    solid = annotate(image, [_face(score=0.9)], keypoints=False)
+    dashed = annotate(image, [_face(score=0.55)], keypoints=False)
+    left_solid = (solid[70:150, 40] > 0).any(axis=1)
+    left_dashed = (dashed[70:150, 40] > 0).any(axis=1)
+    assert left_solid.all() and 0.3 < left_dashed.mean() < 0.8
 
 
 def test_track_ids_pick_stable_colours():

@@ -1,8 +1,15 @@
-"""Drawing analysed faces onto images: boxes, keypoints and labels."""
+"""Drawing analysed faces onto images (boxes, keypoints, labels) and contact sheets.
+
+Labels never cover each other or another face: :func:`layout_labels` places each
+face's label outside its box where there is room (above, below, right, left), else a
+numbered chip (the details are in the JSON or the page's list). The page
+(``web/labels.js``) follows the same rule.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,56 +28,237 @@ PALETTE = (
     (255, 120, 160),
 )
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+WEAK_SCORE = 0.7  # detections below this score are drawn dashed ("weak")
+UNSURE = 0.6  # a top class below this probability is shown with a "?"
+LABEL_SIZE = 0.025  # label text height as a fraction of the picture's shorter side
+MIN_LABEL_PX = 10
+
+Rect = tuple[float, float, float, float]  # x, y, width, height
 
 
 def annotate(bgr: np.ndarray, faces: Sequence[Face], keypoints: bool = True) -> np.ndarray:
     """A copy of ``bgr`` with each face's box, keypoints and label drawn."""
     canvas = np.ascontiguousarray(bgr).copy()
     height, width = canvas.shape[:2]
-    scale = max(min(height, width) / 720.0, 0.4)
-    thickness = max(1, round(2 * scale))
+    font = _Font(label_text_px(width, height))
+    thickness = max(1, round(font.px / 8))
     for index, face in enumerate(faces):
-        colour = PALETTE[(face.track_id if face.track_id is not None else index) % len(PALETTE)]
+        colour = _colour(face, index)
         x1, y1, x2, y2 = (round(v) for v in face.xyxy)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+        _rectangle(canvas, (x1, y1, x2, y2), colour, thickness, dashed=face.score < WEAK_SCORE)
         if keypoints:
             radius = max(1, thickness)
             for x, y in face.keypoints:
                 cv2.circle(canvas, (round(x), round(y)), radius, colour, -1, cv2.LINE_AA)
-        _draw_label(canvas, face_label(face), (x1, y1, x2, y2), colour, scale, thickness)
+    for index, ((x, y, w, h), text) in enumerate(label_layout(faces, width, height)):
+        colour = _colour(faces[index], index)
+        left, top = round(x), round(y)
+        cv2.rectangle(canvas, (left, top), (left + round(w) - 1, top + round(h) - 1), colour, -1)
+        text_bgr = (0, 0, 0) if _luma(colour) > 140 else (255, 255, 255)
+        origin = (left + font.pad, top + font.pad + font.text_h)
+        cv2.putText(canvas, text, origin, FONT, font.scale, text_bgr, font.thickness, cv2.LINE_AA)
     return canvas
 
 
+class _Font:
+    """Hershey font settings for labels ``px`` pixels high."""
+
+    def __init__(self, px: int) -> None:
+        self.px = px
+        self.scale = px / 22.0
+        self.thickness = max(1, round(px / 14))
+        self.pad = max(2, round(px * 0.3))
+        (_, self.text_h), baseline = cv2.getTextSize("Hg", FONT, self.scale, self.thickness)
+        self.height = self.text_h + baseline + 2 * self.pad
+
+    def width(self, text: str) -> int:
+        return cv2.getTextSize(text, FONT, self.scale, self.thickness)[0][0] + 2 * self.pad
+
+
+def label_layout(faces: Sequence[Face], width: int, height: int) -> list[tuple[Rect, str]]:
+    """Each face's label rectangle (x, y, w, h) and text on a ``width`` x ``height``
+    picture, as :func:`annotate` draws them: the full label, or the face's number in a chip."""
+    font = _Font(label_text_px(width, height))
+    names = [face_number(face, i) for i, face in enumerate(faces)]
+    texts = [
+        face_label(face) if face.track_id is not None else f"{name} {face_label(face)}"
+        for name, face in zip(names, faces, strict=True)
+    ]
+    placed = layout_labels(
+        [face.xyxy for face in faces],
+        [font.width(t) for t in texts],
+        [font.width(n) for n in names],
+        font.height,
+        width,
+        height,
+    )
+    return [(rect, names[i] if chip else texts[i]) for i, (rect, chip) in enumerate(placed)]
+
+
+def _colour(face: Face, index: int) -> tuple[int, int, int]:
+    return PALETTE[(face.track_id if face.track_id is not None else index) % len(PALETTE)]
+
+
+def face_number(face: Face, index: int) -> str:
+    """The face's name on pictures and in lists: ``#<track id>`` or its 1-based index."""
+    return f"#{face.track_id}" if face.track_id is not None else str(index + 1)
+
+
+def sure(label: str, p: float) -> str:
+    """``"female 92%"``, or ``"white? 49%"`` when the top class is below :data:`UNSURE`."""
+    shown = round(100 * p)
+    return f"{label}{'?' if shown < 100 * UNSURE else ''} {shown}%"
+
+
 def face_label(face: Face) -> str:
-    """The text drawn next to a face, e.g. ``"#3 female, 27, asian"``."""
+    """The text drawn next to a face, e.g. ``"female 92%, 27, white? 49%"`` (``#3 ``
+    in front for a tracked face)."""
     prefix = f"#{face.track_id} " if face.track_id is not None else ""
-    return prefix + face.label
+    gender = sure(face.gender, face.gender_probs[face.gender]) if face.gender_probs else "?"
+    race = sure(face.race, face.race_probs[face.race]) if face.race_probs else "?"
+    return f"{prefix}{gender}, {face.age:.0f}, {race}"
 
 
-def _draw_label(
-    canvas: np.ndarray,
-    text: str,
-    box: tuple[int, int, int, int],
-    colour: tuple[int, int, int],
-    scale: float,
-    thickness: int,
-) -> None:
-    height, width = canvas.shape[:2]
-    font_scale = 0.6 * scale
-    text_thickness = max(1, thickness - 1)
-    (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, text_thickness)
-    pad = max(2, round(3 * scale))
-    x1, y1, _, y2 = box
-    label_h = text_h + baseline + 2 * pad
-    top = y1 - label_h if y1 - label_h >= 0 else min(y2, height - label_h)  # above, else below
-    top = max(0, top)
-    left = min(max(0, x1), max(0, width - text_w - 2 * pad))
-    cv2.rectangle(canvas, (left, top), (left + text_w + 2 * pad, top + label_h), colour, -1)
-    origin = (left + pad, top + pad + text_h)
-    text_bgr = (0, 0, 0) if _luma(colour) > 140 else (255, 255, 255)
-    cv2.putText(canvas, text, origin, FONT, font_scale, text_bgr, text_thickness, cv2.LINE_AA)
+def label_text_px(width: int, height: int) -> int:
+    """Label text height in pixels of a ``width`` x ``height`` picture (relative to the
+    picture, so labels keep their size next to the faces however it is shown)."""
+    return max(MIN_LABEL_PX, round(LABEL_SIZE * min(width, height)))
+
+
+def _overlap(a: Rect, b: Rect) -> float:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _outside(box: Sequence[float], w: float, h: float, width: int) -> list[Rect]:
+    """Above, below, right of and left of ``box`` (above/below kept inside the width)."""
+    x1, y1, x2, y2 = box
+    left = min(max(0.0, x1), max(0.0, width - w))
+    return [(left, y1 - h, w, h), (left, y2, w, h), (x2, y1, w, h), (x1 - w, y1, w, h)]
+
+
+def _inside(box: Sequence[float], w: float, h: float, width: int, height: int) -> list[Rect]:
+    """The four inner corners of ``box``, kept inside the picture."""
+    x1, y1, x2, y2 = box
+    out = []
+    for x, y in ((x1, y1), (x2 - w, y1), (x1, y2 - h), (x2 - w, y2 - h)):
+        out.append((min(max(0.0, x), width - w), min(max(0.0, y), height - h), w, h))
+    return out
+
+
+def layout_labels(
+    boxes: Sequence[Sequence[float]],
+    widths: Sequence[float],
+    chip_widths: Sequence[float],
+    label_h: float,
+    width: int,
+    height: int,
+) -> list[tuple[Rect, bool]]:
+    """Where each face's label goes: ``((x, y, w, h), is_chip)`` per box (x1, y1, x2, y2).
+
+    Larger faces first, each label takes the first free place outside its box (above,
+    below, right, left: inside the picture, over no placed label and no other face);
+    failing that a chip (``chip_widths``: the number only) tries the same places and
+    then its box's inner corners; failing that, the chip place overlapping least.
+    """
+    rects: list[tuple[Rect, bool] | None] = [None] * len(boxes)
+    placed: list[Rect] = []
+    faces = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
+    order = sorted(range(len(boxes)), key=lambda i: -faces[i][2] * faces[i][3])
+
+    def free(rect: Rect, own: int) -> bool:
+        x, y, w, h = rect
+        if x < 0 or y < 0 or x + w > width or y + h > height:
+            return False
+        if any(_overlap(rect, other) > 0 for other in placed):
+            return False
+        return not any(_overlap(rect, face) > 0 for j, face in enumerate(faces) if j != own)
+
+    for i in order:
+        box = boxes[i]
+        full = _outside(box, widths[i], label_h, width)
+        chip = _outside(box, chip_widths[i], label_h, width)
+        chip += _inside(box, chip_widths[i], label_h, width, height)
+        choice = next(((r, False) for r in full if free(r, i)), None)
+        choice = choice or next(((r, True) for r in chip if free(r, i)), None)
+        if choice is None:
+            inside = chip[4:]
+            choice = (min(inside, key=lambda r: sum(_overlap(r, q) for q in placed)), True)
+        rects[i] = choice
+        placed.append(choice[0])
+    return [r for r in rects if r is not None]
+
+
+def _rectangle(canvas: np.ndarray, xyxy, colour, thickness: int, dashed: bool) -> None:
+    x1, y1, x2, y2 = xyxy
+    if not dashed:
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+        return
+    dash = max(4, 3 * thickness)
+    for (ax, ay), (bx, by) in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)),
+                               ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):  # fmt: skip
+        length = max(abs(bx - ax), abs(by - ay))
+        for start in range(0, length, 2 * dash):
+            end = min(start + dash, length)
+            p = (ax + (bx - ax) * start // max(length, 1), ay + (by - ay) * start // max(length, 1))
+            q = (ax + (bx - ax) * end // max(length, 1), ay + (by - ay) * end // max(length, 1))
+            cv2.line(canvas, p, q, colour, thickness, cv2.LINE_AA)
 
 
 def _luma(bgr: tuple[int, int, int]) -> float:
     b, g, r = bgr
     return 0.114 * b + 0.587 * g + 0.299 * r
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def face_crop(bgr: np.ndarray, xyxy: Sequence[float], size: int, margin: float = 0.2):
+    """A square ``size`` px crop around a face box (with ``margin``), black outside."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    scale = size / max(side, 1.0)
+    matrix = np.float32([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]])
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(bgr, matrix, (size, size), flags=interp, borderValue=(0, 0, 0))
+
+
+def contact_sheet(
+    people: Sequence[dict[str, Any]],
+    crops: dict[tuple[str, tuple[float, ...]], np.ndarray],
+    max_faces: int = 10,
+    tile: int = 96,
+) -> np.ndarray:
+    """A BGR image, one row per person: a label, then up to ``max_faces`` face crops
+    (``crops`` maps (path, box) to a ``tile`` px crop)."""
+    label_w, pad = 220, 6
+    columns = max([min(len(p["faces"]), max_faces) for p in people], default=1)
+    width = label_w + columns * (tile + pad) + pad
+    rows = []
+    for person in people:
+        row = np.full((tile + 2 * pad, width, 3), 255, np.uint8)
+        lines = [
+            f"person {person['person_id']}",
+            f"{_plural(person['n_faces'], 'face')}, {_plural(person['n_photos'], 'photo')}",
+            f"{person['gender']}, {person['age']:.0f} "
+            f"[{person['age_interval'][0]}-{person['age_interval'][1]}]",
+            f"{person['race']}",
+        ]
+        for k, text in enumerate(lines):
+            cv2.putText(row, text, (pad, pad + 18 + 22 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (40, 40, 40), 1, cv2.LINE_AA)  # fmt: skip
+        for k, face in enumerate(person["faces"][:max_faces]):
+            crop = crops.get((face["path"], tuple(face["box"])))
+            if crop is not None:
+                x = label_w + pad + k * (tile + pad)
+                row[pad : pad + tile, x : x + tile] = crop
+        rows.append(row)
+        rows.append(np.full((1, width, 3), 200, np.uint8))
+    if not rows:
+        blank = np.full((60, width, 3), 255, np.uint8)
+        cv2.putText(blank, "no faces", (pad, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (40, 40, 40), 1)
+        return blank
+    return np.vstack(rows)

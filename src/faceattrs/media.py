@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # 100 megapixels: above any phone camera, far below a decompression bomb.
 DEFAULT_MAX_PIXELS = 100_000_000
+# Bytes of one image file read at most (checked before reading, and the read is bounded).
+DEFAULT_MAX_BYTES = 256 * 2**20
 # Decoders we accept (PIL format names). MPO is how PIL names many phone JPEGs.
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "TIFF"})
 # File name suffixes picked up when scanning folders.
@@ -47,36 +50,32 @@ def sniff_image(head: bytes) -> str | None:
 def read_image(
     source: str | os.PathLike | bytes | bytearray | memoryview,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> np.ndarray:
     """Decode an image file (path) or encoded bytes into a BGR uint8 (H, W, 3) array.
 
     The EXIF orientation is applied. ``max_pixels`` (None: no limit) refuses images
-    whose header announces more pixels, before anything is decoded.
+    whose header announces more pixels, before anything is decoded; a file of more
+    than ``max_bytes`` is refused before it is read (and never read past that).
+    Library warnings (Pillow's about damaged EXIF data, ...) are not shown.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         name = "<bytes>"
         if len(source) == 0:
             raise MediaError("empty input: not an image")
-        fp: str | io.BytesIO = io.BytesIO(bytes(source))
+        data = bytes(source)
     else:
-        path = Path(source)
-        name = str(path)
-        if not path.exists():
-            raise MediaError(f"{name}: no such file")
-        if not path.is_file():
-            raise MediaError(f"{name}: not a file")
-        if path.stat().st_size == 0:
-            raise MediaError(f"{name}: empty file, not an image")
-        fp = str(path)
+        name = str(source)
+        data = read_file(source, max_bytes)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(fp) as img:
+            warnings.simplefilter("ignore")  # Pillow's warnings name its own source files
+            with Image.open(io.BytesIO(data)) as img:
                 _check_header(img, name, max_pixels)
-                if img.format in ("JPEG", "MPO") and img.mode == "RGB":
-                    data = fp.getvalue() if isinstance(fp, io.BytesIO) else Path(fp).read_bytes()
-                    bgr = _decode_jpeg(data)
-                    if bgr is not None and bgr.shape[:2] == _oriented_size(img):
+                orientation = _exif_orientation(img)
+                if img.format in ("JPEG", "MPO") and img.mode in ("RGB", "L") and orientation:
+                    bgr = _decode_jpeg(data, name, img.mode == "L", orientation)
+                    if bgr is not None:
                         return bgr
                 img.load()
                 return _to_bgr(_orient(img))
@@ -86,11 +85,51 @@ def read_image(
         raise MediaError(f"{name}: image too large ({exc})") from None
     except UnidentifiedImageError:
         raise MediaError(f"{name}: not an image or an unsupported format") from None
-    except PermissionError:
-        raise MediaError(f"{name}: permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise MediaError(f"{name}: corrupt or truncated image ({reason})") from None
+
+
+def read_file(source: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of an image file: a regular file (never a FIFO or device, which could
+    block or never end) of at most ``max_bytes``, read no further than that."""
+    path = Path(source)
+    name = str(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise MediaError(f"{name}: broken symbolic link") from None
+        raise MediaError(f"{name}: no such file") from None
+    except OSError as exc:  # a symbolic link loop, a permission error on the way ...
+        raise MediaError(f"{name}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if stat.S_ISDIR(info.st_mode):
+        try:
+            os.scandir(path).close()
+        except OSError as exc:
+            raise MediaError(f"{name}: cannot list this folder ({exc.strerror})") from None
+        raise MediaError(f"{name}: a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise MediaError(f"{name}: not a file (a FIFO, socket or device)")
+    if info.st_size == 0:
+        raise MediaError(f"{name}: empty file, not an image")
+    if info.st_size > max_bytes:
+        raise MediaError(
+            f"{name}: file too large ({info.st_size:,} bytes, limit {max_bytes:,}); "
+            "refusing to read"
+        )
+    try:
+        with open(path, "rb") as file:
+            data = file.read(max_bytes + 1)
+    except PermissionError:
+        raise MediaError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise MediaError(f"{name}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if len(data) > max_bytes:  # it grew since stat
+        raise MediaError(f"{name}: file too large (over {max_bytes:,} bytes); refusing to read")
+    if not data:
+        raise MediaError(f"{name}: empty file, not an image")
+    return data
 
 
 def _check_header(img: Image.Image, name: str, max_pixels: int | None) -> None:
@@ -108,26 +147,45 @@ def _check_header(img: Image.Image, name: str, max_pixels: int | None) -> None:
         )
 
 
-def _decode_jpeg(data: bytes) -> np.ndarray | None:
-    """Colour JPEG straight to BGR with OpenCV's libjpeg-turbo, EXIF orientation
-    applied: about 3 ms for 1280x720 where Pillow's decode and the copies into
-    numpy take about 10 ms (same pixels). None (Pillow decides) unless the data
-    ends with the end-of-image marker: OpenCV fills a truncated image with grey
-    silently. libjpeg's own warnings about damaged data go to stderr."""
-    if not data.rstrip(b"\0").endswith(b"\xff\xd9"):
-        return None
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return bgr if bgr is not None and bgr.ndim == 3 and bgr.shape[2] == 3 else None
+def _decode_jpeg(data: bytes, name: str, gray: bool, orientation: int) -> np.ndarray | None:
+    """A colour or grayscale JPEG straight to BGR with libjpeg-turbo (simplejpeg), EXIF
+    orientation applied: as fast as OpenCV, with Pillow's pixels. Strict: a JPEG whose data
+    ends early is refused even when an end-of-image marker was appended (libjpeg, OpenCV
+    and Pillow would fill the missing part with grey); other warnings (extraneous bytes ...)
+    give None and Pillow decodes it."""
+    import simplejpeg
 
-
-def _oriented_size(img: Image.Image) -> tuple[int, int]:
-    """(height, width) after the EXIF orientation."""
-    width, height = img.size
     try:
-        orientation = img.getexif().get(0x0112, 1)
+        pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "BGR", strict=True)
+    except ValueError as exc:
+        reason = " ".join(str(exc).split())
+        if "premature end" in reason.lower():
+            raise MediaError(f"{name}: corrupt or truncated image ({reason})") from None
+        return None
+    if gray:
+        pixels = cv2.cvtColor(pixels.reshape(pixels.shape[:2]), cv2.COLOR_GRAY2BGR)
+    turn = _ORIENT.get(orientation)
+    return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+# EXIF orientation -> the numpy view that displays the stored pixels upright.
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _exif_orientation(img: Image.Image) -> int | None:
+    """The EXIF orientation (1: as stored), None when the EXIF block is broken."""
+    try:
+        return int(img.getexif().get(0x0112, 1))
     except Exception:  # a broken EXIF block: Pillow's path handles it
-        return (-1, -1)
-    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+        return None
 
 
 def _orient(img: Image.Image) -> Image.Image:
@@ -178,7 +236,9 @@ def iter_image_paths(
     Files named explicitly are yielded whatever their suffix (reading them reports
     what is wrong); paths that do not exist are yielded too, so the caller reports
     them. Hidden files and folders, and folders under ``exclude``, are skipped.
-    Symbolic links to folders are not followed.
+    Symbolic links to folders are not followed. Entries that cannot be examined
+    (symbolic link loops, FIFOs named like images, folders that cannot be listed) are
+    yielded as well: reading them gives the error, and the walk goes on.
     """
     excluded = {Path(p).resolve() for p in exclude}
     for raw in paths:
@@ -194,16 +254,21 @@ def _scan_folder(folder: Path, recursive: bool, excluded: set[Path]) -> Iterator
         return
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
+    except OSError:  # reading the folder itself reports why (permission denied ...)
+        yield folder
         return
     subfolders = []
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            subfolders.append(Path(entry.path))
-        elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-            yield Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(Path(entry.path))
+                continue
+        except OSError:
+            pass
+        if Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+            yield Path(entry.path)  # a file, or something reading it reports
     if recursive:
         for sub in subfolders:
             yield from _scan_folder(sub, recursive, excluded)

@@ -3,6 +3,11 @@
 A record is ``{"path": str, "faces": [Face.to_dict(), ...], "error": str | None}``,
 one per input image. Files are written to a temporary file beside the target and
 renamed into place when complete, so a reader never sees half a file.
+
+File names that are not valid UTF-8 (Python holds their bytes as lone surrogates,
+``surrogateescape``) are written reversibly: JSON escapes them (``"caf\udce9.jpg"``;
+``os.fsencode(json.loads(...))`` gives the bytes back) and CSV writes the name's
+original bytes (read it with ``errors="surrogateescape"``).
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ def atomic_text_file(path: str | os.PathLike) -> Iterator[TextIO]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temp_beside(target)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
             yield stream
         os.replace(tmp, target)
     except BaseException:
@@ -134,6 +139,9 @@ def _temp_beside(target: Path) -> tuple[int, str]:
 def open_output(path: str | os.PathLike | None) -> Iterator[TextIO]:
     """The output stream: standard output for None or ``-``, else an atomic file."""
     if path is None or str(path) == "-":
+        reconfigure = getattr(sys.stdout, "reconfigure", None)
+        if reconfigure is not None:  # a file name's undecodable bytes are written as is
+            reconfigure(errors="surrogateescape")
         yield sys.stdout
         return
     with atomic_text_file(path) as stream:

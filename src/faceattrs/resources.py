@@ -7,7 +7,13 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS_DIR = PACKAGE_DIR / "models"
 WEB_DIR = PACKAGE_DIR / "web"
-LICENSE_FILES = ("NOTICE", "LICENSE-blazeface", "DATA-TERMS.md")
+LICENSE_FILES = (
+    "NOTICE",
+    "LICENSE-blazeface",
+    "DATA-TERMS.md",
+    "NOTICE-face-embedding",
+    "LICENSE-dlib-face-recognition",
+)
 
 
 def model_path(name: str) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 
 def _round(value: float, digits: int = 4) -> float:
     return round(float(value), digits)
@@ -28,6 +30,8 @@ class Face:
     ``xyxy`` and ``keypoints`` are in pixels of the analysed image. Keypoints are
     the detector's: right eye, left eye, nose tip, mouth centre, right ear, left ear
     (empty for pre-aligned crops). Probabilities map label to probability and sum to 1.
+    ``embedding``: the identity embedding (float32, L2-normalised), only when asked for
+    (biometric data; see :mod:`faceattrs.embedding`).
     """
 
     xyxy: tuple[float, float, float, float]
@@ -39,6 +43,7 @@ class Face:
     race_probs: dict[str, float]
     track_id: int | None = field(default=None, compare=False)
     person_id: int | None = field(default=None, compare=False)  # videos with re-identification
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def gender(self) -> str:
@@ -62,6 +67,9 @@ class Face:
     def with_track(self, track_id: int | None) -> Face:
         return replace(self, track_id=track_id)
 
+    def with_embedding(self, embedding: np.ndarray | None) -> Face:
+        return replace(self, embedding=embedding)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON schema used by the CLI and the HTTP API."""
         out: dict[str, Any] = {
@@ -79,4 +87,6 @@ class Face:
             out["track_id"] = self.track_id
         if self.person_id is not None:
             out["person_id"] = self.person_id
+        if self.embedding is not None:
+            out["embedding"] = [round(float(v), 5) for v in self.embedding]
         return out

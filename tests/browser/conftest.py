@@ -7,8 +7,12 @@ Skipped with a reason when /usr/bin/chromium or the playwright package is missin
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +169,52 @@ def short_clip(tmp_path_factory) -> Path:
         writer.write(bgr)
     writer.release()
     return path
+
+
+@pytest.fixture(scope="session")
+def static_site(tmp_path_factory):
+    """The exported site served by ``python -m http.server`` on 127.0.0.1; yields its URL."""
+    from faceattrs.server.site import export_web
+
+    site = tmp_path_factory.mktemp("static") / "site"
+    export_web(site)
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(site), "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://...) ..."
+        match = re.search(r"port (\d+)", line)
+        if not match:
+            pytest.fail(f"the static file server did not start: {line!r}")
+        url = f"http://127.0.0.1:{match.group(1)}/"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(url + "index.html", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the static file server does not answer")
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+
+
+@pytest.fixture()
+def static_page(browser, static_site):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["camera"], origin=static_site.rstrip("/"))
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.requests = []
+    page.on("request", lambda request: page.requests.append((request.method, request.url)))
+    page.goto(static_site)
+    page.wait_for_selector("body[data-server=none]")
+    yield page
+    context.close()

@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -39,55 +35,6 @@ UPSCALED = "deepface/selfie-many-people.jpg"
 CHECKED = ["deepface/img26.jpg"]
 # a face filling the frame, and at 48 px: found by the short-range close-up pass
 CLOSEUPS = ["face_recognition/obama.jpg@closeup", "face_recognition/obama.jpg@48"]
-
-
-@pytest.fixture(scope="session")
-def static_site(tmp_path_factory):
-    """The exported site served by ``python -m http.server`` on 127.0.0.1; yields its URL."""
-    from faceattrs.server.site import export_web
-
-    site = tmp_path_factory.mktemp("static") / "site"
-    export_web(site)
-    server = subprocess.Popen(
-        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(site), "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://...) ..."
-        match = re.search(r"port (\d+)", line)
-        if not match:
-            pytest.fail(f"the static file server did not start: {line!r}")
-        url = f"http://127.0.0.1:{match.group(1)}/"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(url + "index.html", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("the static file server does not answer")
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
-
-
-@pytest.fixture()
-def static_page(browser, static_site):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["camera"], origin=static_site.rstrip("/"))
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.requests = []
-    page.on("request", lambda request: page.requests.append((request.method, request.url)))
-    page.goto(static_site)
-    page.wait_for_selector("body[data-server=none]")
-    yield page
-    context.close()
 
 
 def iou(a, b) -> float:
@@ -235,10 +182,12 @@ def test_static_site_video_file_is_analysed_in_the_browser(static_page, artifact
 
 
 def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, analyzer):
-    """Under `faceattrs serve` the same page loads the models from /models/ and uploads nothing."""
+    """Under `faceattrs serve` the same page loads the models from /models/ and uploads
+    nothing; cross-origin isolated there, it runs WebAssembly threads (2 asked for here)
+    and the numbers still match Python's."""
     requests = []
     page.on("request", lambda request: requests.append((request.method, request.url)))
-    page.goto(live_server)
+    page.goto(live_server + "?threads=2")
     page.wait_for_selector("body[data-server=up]")
     assert page.is_checked("#mode-server")
     page.check("#mode-browser")
@@ -246,6 +195,7 @@ def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, a
     page.set_input_files("#image-input", str(photo))
     card = page.wait_for_selector(".card[data-state=done]", timeout=120_000)
     assert card.get_attribute("data-mode") == "browser"
+    assert page.get_attribute("body", "data-threads") == "2"
     assert_matches_python(card.evaluate("card => card.result")["faces"], analyzer.analyze(photo))
     assert not [r for r in requests if r[0] != "GET" or "/api/" in r[1]]
 

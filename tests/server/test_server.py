@@ -68,7 +68,7 @@ class BlockingProcessor:
         self.release = threading.Event()
         self.cancelled = threading.Event()
 
-    def __call__(self, src, out_dir, progress, cancelled):
+    def __call__(self, src, out_dir, progress, cancelled, name=None):
         self.started.set()
         progress(1, 4)
         while not self.release.wait(0.01):
@@ -104,6 +104,7 @@ def make_client(tmp_path):
 
     def make(analyzer=None, processor=None, raise_server_exceptions=True, **settings):
         settings.setdefault("work_dir", str(tmp_path))
+        settings.setdefault("allowed_hosts", "testserver")  # TestClient's host name
         app = create_app(ServerSettings(**settings), analyzer or FakeAnalyzer(), processor)
         client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
@@ -357,7 +358,7 @@ def test_finished_jobs_expire_and_shutdown_removes_everything(make_client, clip)
 
 
 def test_failed_job_reports_one_line_and_keeps_nothing(make_client, clip):
-    def broken(src, out_dir, progress, cancelled):
+    def broken(src, out_dir, progress, cancelled, name=None):
         (out_dir / "partial.webm").write_bytes(b"x")
         raise ValueError("decoder exploded\nwith details")
 
@@ -380,6 +381,26 @@ def test_stream_tracks_faces_across_frames(client):
     assert [r["frame"] for r in replies] == [0, 1, 2]
     assert all(r["width"] == 320 and len(r["faces"]) == 1 for r in replies)
     assert {r["faces"][0]["track_id"] for r in replies} == {1}
+
+
+class EmbeddingAnalyzer(FakeAnalyzer):
+    """The fake's one face, with an embedding: the server joins its tracks into persons."""
+
+    embedding_threshold = 0.5
+
+    def embed(self, bgr, detections):
+        return np.tile(np.eye(1, 8, dtype=np.float32), (len(detections), 1))
+
+
+def test_stream_gives_person_ids_when_the_analyzer_can_embed(make_client):
+    client = make_client(EmbeddingAnalyzer())
+    with client.websocket_connect("/api/v1/stream") as ws:
+        replies = []
+        for _ in range(3):
+            ws.send_bytes(jpeg(320, 240))
+            replies.append(ws.receive_json())
+    assert {r["faces"][0]["person_id"] for r in replies} == {1}
+    assert all("embedding" not in r["faces"][0] for r in replies)  # never sent or kept
 
 
 def test_stream_reports_bad_frames_and_goes_on(make_client):

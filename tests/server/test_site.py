@@ -11,10 +11,12 @@ import pytest
 from faceattrs.cli import main
 from faceattrs.pipeline.attributes import AttributeModel
 from faceattrs.server.site import (
+    ISOLATION_HEADERS,
     MODELS_DIR,
     WEB_DIR,
     WEB_MODEL,
     ExportError,
+    add_isolation_headers,
     add_model_routes,
     export_web,
 )
@@ -24,6 +26,8 @@ from model_helpers import random_model_path  # noqa: F401 (fixture)
 ROOT = Path(__file__).resolve().parents[2]
 SITE_FILES = [
     "index.html",
+    "favicon.svg",
+    "labels.js",
     "app.js",
     "style.css",
     "video.js",
@@ -164,3 +168,47 @@ def test_model_routes_serve_the_models_and_404_others(random_model_path):  # noq
     assert detector.content == (MODELS_DIR / "blazeface_full.onnx").read_bytes()
     assert client.get("/models/template.json").status_code == 404
     assert client.get("/models/..%2Fserver.py").status_code == 404
+
+
+def test_model_route_answers_304_for_the_cached_copy(random_model_path):  # noqa: F811
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    add_model_routes(app, random_model_path)
+    client = TestClient(app)
+    first = client.get("/models/attributes.onnx")
+    etag = first.headers["etag"]
+    again = client.get("/models/attributes.onnx", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    stale = client.get("/models/attributes.onnx", headers={"If-None-Match": '"old"'})
+    assert stale.status_code == 200 and stale.content == first.content
+
+
+def test_isolation_headers_on_the_page_but_not_on_the_docs():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+
+    @app.get("/page")
+    def page():
+        return {"ok": True}
+
+    add_isolation_headers(app)
+    client = TestClient(app)
+    response = client.get("/page")
+    for name, value in ISOLATION_HEADERS.items():
+        assert response.headers[name] == value
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "cross-origin-embedder-policy" not in docs.headers
+
+
+def test_export_documents_the_isolation_headers_and_answers_the_health_probe(tmp_path):
+    export_web(tmp_path / "site")
+    headers = (tmp_path / "site" / "_headers").read_text()
+    for name, value in ISOLATION_HEADERS.items():
+        assert f"{name}: {value}" in headers
+    assert json.loads((tmp_path / "site" / "health").read_text())["status"] != "ok"
+    assert not (tmp_path / "site" / "vendor" / "docs").exists(), "no API, so no API docs"

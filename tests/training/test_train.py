@@ -65,3 +65,15 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert lr_at(0, 100, 10, 1.0) == pytest.approx(0.1)
     assert lr_at(10, 100, 10, 1.0) == pytest.approx(1.0)
     assert lr_at(100, 100, 10, 1.0) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fewer_images_than_a_batch_train_one_small_batch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data, splits = make_folder(tmp_path, n=44)
+    cfg = TrainConfig(
+        data=str(data), split=str(splits), epochs=1, batch_size=128, limit=16, threads=1,
+        net=tiny_config().to_dict(), source_size=40,
+        spec=json.loads(ModelSpec(input_size=32).to_json()),
+    )  # fmt: skip
+    history = json.loads((train(cfg, tmp_path / "run") / "history.json").read_text())
+    assert np.isfinite(history[0]["train_loss_total"])

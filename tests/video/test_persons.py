@@ -105,3 +105,54 @@ def test_a_scene_cut_starts_new_tracks_but_the_same_person():
     assert persons[0]["gender"] == "male" and persons[0]["frames"] == sum(
         s.frames for s in summaries
     )
+
+
+FRONTAL = ((40.0, 40.0), (60.0, 40.0), (50.0, 52.0), (50.0, 62.0), (30.0, 45.0), (70.0, 45.0))
+PROFILE = ((40.0, 40.0), (50.0, 40.0), (58.0, 52.0), (52.0, 62.0), (30.0, 45.0), (70.0, 45.0))
+
+
+def _detected(keypoints=FRONTAL, score=0.9, side=60.0, track_id=1) -> Face:
+    return Face((20.0, 20.0, 20.0 + side, 20.0 + side), score, keypoints, 30.0, (25.0, 35.0),
+                {}, {}, track_id=track_id)  # fmt: skip
+
+
+def test_only_confident_large_frontal_faces_are_sampled():
+    from faceattrs.video.persons import embeddable
+
+    assert embeddable(_detected())
+    assert not embeddable(_detected(PROFILE))
+    assert not embeddable(_detected(score=0.5))
+    assert not embeddable(_detected(side=30.0))
+    registry = PersonRegistry(threshold=0.5)
+    assert registry.wanted([_detected(PROFILE), _detected(track_id=2)], 0.0) == [1]
+
+
+def test_regroup_clusters_whole_tracks_and_keeps_faces_of_one_frame_apart():
+    registry = PersonRegistry(threshold=0.5)
+    a, b = np.array([1.0, 0, 0], np.float32), np.array([0, 1.0, 0], np.float32)
+    registry.wanted([_detected(track_id=1), _detected(track_id=2)], 0.0)  # seen together
+    registry.observe(1, a, 0.0)
+    registry.observe(2, a + 0.05, 0.0)  # alike, but in the same frame: someone else
+    registry.wanted([_detected(track_id=3)], 5.0)
+    registry.observe(3, b, 5.0)
+    registry.wanted([_detected(track_id=4)], 9.0)
+    registry.observe(4, a + 0.02, 9.0)
+    persons = registry.regroup()
+    assert persons[1] != persons[2] and persons[3] not in (persons[1], persons[2])
+    assert persons[4] in (persons[1], persons[2])
+    assert sorted(set(persons.values())) == [1, 2, 3]
+
+
+def test_relabel_timeline_uses_the_final_grouping(tmp_path):
+    import json
+
+    from faceattrs.video.persons import relabel_timeline
+
+    timeline = tmp_path / "t.jsonl"
+    faces = [{"track_id": 2, "person_id": 5}, {"track_id": 7, "person_id": 1}, {}]
+    timeline.write_text(json.dumps({"frame": 0, "faces": faces}) + "\n")
+    relabel_timeline(timeline, {2: 1})
+    assert json.loads(timeline.read_text())["faces"] == [
+        {"track_id": 2, "person_id": 1}, {"track_id": 7}, {}
+    ]  # fmt: skip
+    assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]

@@ -13,7 +13,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     """The full ``faceattrs`` parser with every subcommand."""
     from faceattrs import __version__
-    from faceattrs.cli import analyze, evaluate, export_web, licenses, serve, video
+    from faceattrs.cli import analyze, compare, evaluate, export_web, licenses, people, serve, video
     from faceattrs.data import commands as data_commands
     from faceattrs.training import commands as training_commands
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     video.register(sub)
     export_web.register(sub)
     licenses.register(sub)
+    compare.register(sub)
+    people.register(sub)
     return parser
 
 

@@ -16,7 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.cli.common import CliError, add_model_options, model_kwargs
+from faceattrs.cli.batch import add_options as add_batch_options
+from faceattrs.cli.batch import check_options as check_batch_options
+from faceattrs.cli.batch import run as run_parquet
+from faceattrs.cli.common import (
+    CliError,
+    add_model_options,
+    check_not_an_input,
+    model_kwargs,
+    plural,
+    printable,
+    sigterm_interrupts,
+)
 from faceattrs.media import MediaError, read_image
 from faceattrs.output import FORMATS, RecordWriter, make_record, open_output, write_bytes_atomic
 
@@ -39,8 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument(
-        "--format", choices=FORMATS, help="output format (default: from --output suffix, jsonl)"
-    )
+        "--format", choices=(*FORMATS, "parquet"),
+        help="output format (default: from --output suffix, jsonl); parquet: "
+        "pip install 'faceattrs[parquet]'",
+    )  # fmt: skip
     parser.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     parser.add_argument(
         "--annotate", metavar="DIR", help="write copies with boxes and labels drawn into DIR"
@@ -51,18 +64,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="inputs are aligned face crops framed like UTKFace's: skip detection",
     )
     add_model_options(parser)
+    add_batch_options(parser)
+    parser.add_argument(
+        "--embeddings", action="store_true",
+        help="add each face's identity embedding (biometric data; JSON/JSONL only)",
+    )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     fmt = args.format or _format_from_suffix(args.output)
+    check_batch_options(args, fmt)
+    if args.embeddings and fmt not in ("json", "jsonl"):
+        shown = {"csv": "CSV", "parquet": "Parquet"}.get(fmt, fmt)
+        raise CliError(f"--embeddings needs JSON or JSON Lines output, not {shown}")
     annotate_dir = Path(args.annotate) if args.annotate else None
     if annotate_dir is not None and annotate_dir.exists() and not annotate_dir.is_dir():
         raise CliError(f"--annotate {annotate_dir}: exists and is not a folder")
     inputs = collect_inputs(args.paths, annotate_dir)
     if not inputs:
-        raise CliError(f"no images found in {', '.join(args.paths)}")
+        raise CliError(f"no images found in {', '.join(map(printable, args.paths))}")
+    check_not_an_input(args.output, [path for path, _ in inputs], "--output")
+    if fmt == "parquet":
+        return run_parquet(args, inputs, analyse)
     if annotate_dir is not None:
         destinations = annotation_paths(inputs, annotate_dir)
     else:
@@ -70,12 +95,14 @@ def run(args: argparse.Namespace) -> int:
 
     from faceattrs.pipeline.analyzer import FaceAnalyzer
 
-    analyzer = FaceAnalyzer(min_face=args.min_face, **model_kwargs(args))
+    analyzer = FaceAnalyzer(
+        min_face=args.min_face, embeddings=args.embeddings, **model_kwargs(args)
+    )
     spec = analyzer.spec  # load the model now: a bad model is a usage error, before any output
     progress = _progress(len(inputs), args.quiet)
     failed = faces_found = 0
     try:
-        with open_output(args.output) as stream:
+        with sigterm_interrupts(), open_output(args.output) as stream:
             writer = RecordWriter(stream, fmt, spec.genders, spec.races)
             for (path, _), destination, (bgr, faces, error) in zip(
                 inputs, destinations, analyse(analyzer, [p for p, _ in inputs], args), strict=True
@@ -86,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 failed += error is not None
                 faces_found += len(faces)
                 if error is not None and not args.quiet:
-                    progress.write(f"faceattrs: {path}: {error}", file=sys.stderr)
+                    progress.write(f"faceattrs: {printable(path)}: {error}", file=sys.stderr)
                 progress.update(1)
             writer.close()
     except BrokenPipeError:  # e.g. piped into `head`
@@ -96,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     if not args.quiet:
         print(
-            f"faceattrs: {len(inputs)} images, {faces_found} faces, {failed} failed",
+            f"faceattrs: {plural(len(inputs), 'image')}, {plural(faces_found, 'face')}, "
+            f"{failed} failed",
             file=sys.stderr,
         )
     return 1 if failed else 0
@@ -104,21 +132,28 @@ def run(args: argparse.Namespace) -> int:
 
 def _format_from_suffix(output: str | None) -> str:
     suffix = Path(output).suffix.lower().lstrip(".") if output else ""
-    return suffix if suffix in FORMATS else "jsonl"
+    return suffix if suffix in (*FORMATS, "parquet") else "jsonl"
 
 
 def collect_inputs(paths: Sequence[str], annotate_dir: Path | None) -> list[tuple[Path, Path]]:
     """Every input image with its path relative to the argument it came from."""
     from faceattrs.media import iter_image_paths
 
-    exclude = [annotate_dir] if annotate_dir is not None else []
     inputs = []
     for arg in paths:
         root = Path(arg)
+        exclude = [annotate_dir] if annotate_dir is not None else []
+        if annotate_dir is not None and _inside(root, annotate_dir):
+            exclude = []  # the input itself: annotation_paths refuses to overwrite it
         for path in iter_image_paths([root], recursive=True, exclude=exclude):
             relative = path.relative_to(root) if root.is_dir() else Path(path.name)
             inputs.append((path, relative))
     return inputs
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it."""
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def annotation_paths(inputs: Sequence[tuple[Path, Path]], folder: Path) -> list[Path]:

@@ -4,6 +4,12 @@ types, and the model options (declared once, used by analyze, video and serve)."
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from faceattrs.media import DEFAULT_MAX_PIXELS
@@ -13,6 +19,50 @@ PROVIDER_CHOICES = ("auto", "cpu", "cuda", "coreml", "dml")
 
 class CliError(Exception):
     """An error to report to the user in one line, with a non-zero exit."""
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 image``, ``2 images`` (``noun`` is the singular)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def printable(text: str | os.PathLike) -> str:
+    """``text`` on one line: newlines, control characters and undecodable bytes of a
+    file name escaped as Python does (``\\n``, ``\\udcff``)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def check_not_an_input(output: str | os.PathLike | None, inputs: Iterable[Path], what: str) -> None:
+    """CliError (exit 2) when ``output`` is one of ``inputs`` (same file, also through a
+    link): writing it would destroy that input."""
+    if output is None or str(output) == "-":
+        return
+    target = Path(output)
+    resolved = target.resolve()
+    for path in inputs:
+        same = path.resolve() == resolved
+        with contextlib.suppress(OSError):
+            same = same or (target.exists() and os.path.samefile(path, target))
+        if same:
+            raise CliError(f"{what} {printable(output)} is an input; choose another file")
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (kill, a container stopping) interrupts like Ctrl-C inside the block, so
+    that temporary outputs are removed; the previous handler comes back after."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def positive_int(text: str) -> int:

@@ -7,6 +7,7 @@ import json
 import shlex
 from pathlib import Path
 
+from faceattrs.cli.common import CliError
 from faceattrs.evaluation.fairface import (
     DATASETS,
     DEFAULT_DATA,
@@ -74,6 +75,13 @@ def _evaluate_crops(args: argparse.Namespace) -> dict:
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:
+    if args.out:  # the report's figures: say so before any work, not after the report
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CliError(
+                "evaluate --out needs matplotlib for its figures: pip install 'faceattrs[train]'"
+            ) from None
     through_detection = args.dataset == "fairface" or args.detect or args.cache
     if not through_detection:
         metrics = _evaluate_crops(args)

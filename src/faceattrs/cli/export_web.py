@@ -33,4 +33,8 @@ def _export(args: argparse.Namespace) -> int:
     size = sum(p.stat().st_size for p in written)
     print(f"faceattrs: wrote {len(written)} files ({size / 2**20:.1f} MB) to {args.out}")
     print(f"serve it with: python -m http.server --bind 127.0.0.1 -d {args.out} 8080")
+    print(
+        "(one WebAssembly thread there; for several, serve it with the headers in "
+        f"{args.out}/_headers: Cross-Origin-Opener-Policy and Cross-Origin-Embedder-Policy)"
+    )
     return 0

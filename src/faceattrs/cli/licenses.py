@@ -13,6 +13,8 @@ Shipped models and the data they were trained on (files in {models}):
     LICENSE-blazeface).
   - Attribute models (attributes*.onnx): trained on UTKFace (non-commercial research use
     only: the models inherit that restriction) and FairFace (CC BY 4.0). See DATA-TERMS.md.
+  - Face embedding model (face_embedding.onnx): dlib's face recognition ResNet, public
+    domain (NOTICE-face-embedding, LICENSE-dlib-face-recognition).
 Predictions are perceived attributes with probabilities, not facts about a person."""
 
 

@@ -28,6 +28,19 @@ _HELP = {
     "detector": "face detector: full (any distance) or short (close-up, faster)",
     "provider": "ONNX Runtime execution provider: cpu, cuda, coreml, dml or auto",
     "work_dir": "folder for temporary job files (default: system temp)",
+    "max_request_pixels": "most decoded pixels of one image request",
+    "max_pixels_in_flight": "most decoded pixels of all requests and camera frames at once",
+    "max_busy": "analyses at once (images and camera frames); more wait, then get 429",
+    "max_waiting": "requests waiting for an analysis slot; more get 429 at once",
+    "queue_wait_s": "longest wait for a slot (s) before 429 / 503 with Retry-After",
+    "max_video_frames": "most frames of one video, counted while decoding",
+    "max_video_pixels": "most decoded pixels of one video, counted while decoding",
+    "header_timeout_s": "close connections that have not sent their request headers in S s",
+    "idle_timeout_s": "close idle keep-alive connections after S s",
+    "allowed_hosts": "Host names accepted, comma-separated, * for any "
+    "(default: 127.0.0.1, localhost, [::1] and --host)",
+    "allowed_origins": "other sites (scheme://host:port, comma-separated, * for any) whose "
+    "pages may POST and open the camera WebSocket (default: none, same origin only)",
 }
 
 
@@ -51,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _help(name: str, default: Any) -> str:
     text = _HELP[name]
-    return text if default is None else f"{text} (default: {default})"
+    return text if default is None or default == "" else f"{text} (default: {default})"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -72,12 +85,17 @@ def _serve(args: argparse.Namespace) -> int:
         f"faceattrs: models loaded in {time.perf_counter() - started:.1f} s; "
         f"open http://{_url_host(settings.host)}:{settings.port}/ (API docs at /docs)"
     )
+    from faceattrs.server.guards import guarded_h11_protocol
+
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level="info",
+        http=guarded_h11_protocol(settings.header_timeout_s),
+        timeout_keep_alive=settings.idle_timeout_s,
         ws_max_size=settings.max_frame_bytes + 1024,
+        ws_max_queue=2,  # frames received ahead of the analysis, per camera
     )
     return 0
 

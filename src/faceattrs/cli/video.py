@@ -6,13 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
-from faceattrs.cli.common import add_model_options, model_kwargs, positive_int
+from faceattrs.cli.common import (
+    add_model_options,
+    model_kwargs,
+    plural,
+    positive_int,
+    sigterm_interrupts,
+)
 from faceattrs.video.io import FOURCCS, VideoError, VideoReader, check_video_output
 from faceattrs.video.process import default_analyzer, process_video, video_min_face
 
@@ -49,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="time constant (s) of the smoothing of attributes along a track; 0: off "
         "(default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--reid", action="store_true",
+        help="join tracks into persons by face embedding (after leaving the view, across "
+        "cuts): person_id in the timeline and summary (embeddings are kept for the run only)",
+    )  # fmt: skip
     add_model_options(
         parser,
         min_face=None,
@@ -60,18 +68,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)
-
-
-def _interrupt_on_sigterm() -> Any:
-    """Make SIGTERM (kill, a container stopping) interrupt like Ctrl-C, so that the
-    temporary outputs are removed; returns the previous handler (None: unchanged)."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -98,26 +94,27 @@ def _run(args: argparse.Namespace) -> int:
         total=info.frame_count, unit="frame", desc=Path(args.input).name,
         disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
     )  # fmt: skip
-    previous = _interrupt_on_sigterm()
     try:
-        summary = process_video(
-            args.input,
-            video_out=args.output,
-            timeline_out=args.jsonl,
-            summary_out=args.summary,
-            analyzer=analyzer,
-            every=args.every,
-            progress=lambda done, total: bar.update(1),
-            video_max_side=args.max_side,
-            smooth_s=args.smooth,
-        )
+        with sigterm_interrupts():
+            summary = process_video(
+                args.input,
+                video_out=args.output,
+                timeline_out=args.jsonl,
+                summary_out=args.summary,
+                analyzer=analyzer,
+                every=args.every,
+                progress=lambda done, total: bar.update(1),
+                video_max_side=args.max_side,
+                smooth_s=args.smooth,
+                persons=args.reid,
+            )
     finally:
         bar.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     if args.summary is None:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         tracks = len(summary["tracks"])
-        print(f"faceattrs: {summary['frames']} frames, {tracks} tracks", file=sys.stderr)
+        frames = plural(summary["frames"], "frame")
+        persons = f", {plural(len(summary['persons']), 'person')}" if "persons" in summary else ""
+        print(f"faceattrs: {frames}, {plural(tracks, 'track')}{persons}", file=sys.stderr)
     return 0

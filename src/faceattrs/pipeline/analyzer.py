@@ -26,6 +26,14 @@ class Detector(Protocol):
     def detect(self, bgr: np.ndarray) -> Any: ...
 
 
+class Embedder(Protocol):
+    threshold: float
+
+    def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray: ...
+
+    def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray: ...
+
+
 class Predictor(Protocol):
     spec: ModelSpec
 
@@ -48,7 +56,9 @@ class FaceAnalyzer:
     :func:`faceattrs.pipeline.runtime.resolve_providers`), ``threads`` and
     ``spinning`` (see :func:`faceattrs.pipeline.runtime.session_options`) apply to
     both models: leave spinning on for one image at a time, turn it off where
-    several threads share the analyzer.
+    several threads share the analyzer. ``embeddings=True`` also fills
+    ``Face.embedding`` (identity embeddings, biometric data: off by default) with
+    ``embedder`` or the packaged :class:`~faceattrs.pipeline.embedding.EmbeddingModel`.
     """
 
     def __init__(
@@ -64,6 +74,8 @@ class FaceAnalyzer:
         threads: int | None = None,
         spinning: bool = True,
         providers: str | Sequence[str] | None = None,
+        embeddings: bool = False,
+        embedder: Embedder | None = None,
     ) -> None:
         if min_face < 0:
             raise ValueError(f"min_face must be >= 0, got {min_face}")
@@ -85,6 +97,9 @@ class FaceAnalyzer:
         self._detector_arg = detector
         self._detector: Detector | None = None if isinstance(detector, str) else detector
         self._lock = threading.Lock()
+        self.embeddings = embeddings or embedder is not None
+        self._embedder = embedder
+        self.batch_size = batch_size
 
     @property
     def detector(self) -> Detector:
@@ -103,6 +118,32 @@ class FaceAnalyzer:
                         providers=self.providers,
                     )
         return self._detector
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model (created on first use)."""
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    from faceattrs.pipeline.embedding import EmbeddingModel
+
+                    self._embedder = EmbeddingModel(
+                        threads=self.threads,
+                        batch_size=self.batch_size,
+                        spinning=self.spinning,
+                        providers=self.providers,
+                    )
+        return self._embedder
+
+    @property
+    def embedding_threshold(self) -> float:
+        """Same person below this distance of two embeddings (the embedding model's)."""
+        return float(self.embedder.threshold)
+
+    def embed(self, bgr: np.ndarray, detections: Detections) -> np.ndarray:
+        """Identity embeddings (N, D), L2-normalised, of the detected faces of one image
+        (computed only when called: video re-identification samples a few per track)."""
+        return self.embedder.embed_chips(self.embedder.chips(bgr, detections.keypoints))
 
     @property
     def spec(self) -> ModelSpec:
@@ -142,14 +183,28 @@ class FaceAnalyzer:
         else:
             size = spec.input_size
             predictions = self.model.predict(np.zeros((0, size, size, 3), np.uint8))
+        embeddings = self._embed(images_bgr, detections) if self.embeddings else None
         results = []
         start = 0
         for found in detections:
             rows = zip(found.xyxy, found.scores, found.keypoints, strict=True)
             faces = [make_face(spec, predictions, start + i, *r) for i, r in enumerate(rows)]
+            if embeddings is not None:
+                faces = [f.with_embedding(embeddings[start + i]) for i, f in enumerate(faces)]
             results.append(faces)
             start += len(found)
         return results
+
+    def _embed(
+        self, images_bgr: Sequence[np.ndarray], detections: Sequence[Detections]
+    ) -> np.ndarray | None:
+        """Embeddings of all faces of all images, in order (None when there is none)."""
+        chips = [
+            self.embedder.chips(bgr, found.keypoints)
+            for bgr, found in zip(images_bgr, detections, strict=True)
+            if len(found)
+        ]
+        return self.embedder.embed_chips(np.concatenate(chips)) if chips else None
 
     def analyze(self, image: ImageInput) -> list[Face]:
         """All faces in one image (BGR array, path or encoded bytes)."""
@@ -173,7 +228,12 @@ class FaceAnalyzer:
         for i, frame in enumerate(frames):
             h, w = frame.shape[:2]
             box = np.array([0, 0, w, h], np.float32)
-            faces.append(make_face(self.spec, predictions, i, box, 1.0, np.zeros((0, 2))))
+            face = make_face(self.spec, predictions, i, box, 1.0, np.zeros((0, 2)))
+            if self.embeddings:  # the crop's keypoints sit where the template puts them
+                template = np.asarray(self.spec.template, np.float32)[None] * [w, h]
+                chips = self.embedder.chips(frame, template)
+                face = face.with_embedding(self.embedder.embed_chips(chips)[0])
+            faces.append(face)
         return faces
 
 

@@ -10,12 +10,13 @@ command: :mod:`faceattrs.cli.serve`.
 # No `from __future__ import annotations` here: FastAPI reads the route
 # annotations at definition time, and they name lazily imported classes.
 import asyncio
+import os
 from typing import Annotated, Any
 
 from faceattrs.resources import WEB_DIR
 from faceattrs.server.body_limit import BodySizeLimit
 from faceattrs.server.errors import ApiError, one_line
-from faceattrs.server.images import decode_image
+from faceattrs.server.images import decode_image, image_size
 from faceattrs.server.settings import API, DISCLAIMER, LOG, ServerSettings
 
 
@@ -29,7 +30,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
 
     from faceattrs import __version__
     from faceattrs.server.jobs import VideoJobs
-    from faceattrs.server.site import add_model_routes
+    from faceattrs.server.site import add_isolation_headers, add_model_routes
     from faceattrs.server.videos import add_video_routes
 
     settings = settings or ServerSettings()
@@ -42,12 +43,28 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
             max_pixels=settings.max_pixels,
             providers=settings.provider,
             spinning=False,  # requests run in parallel threads
+            threads=max(1, (os.cpu_count() or 1) // settings.max_busy),  # cores shared out
         )
     if processor is None:
         from faceattrs.server.jobs import video_processor
 
-        processor = video_processor(analyzer, settings.max_video_seconds, settings.video_every)
+        limits = {
+            "max_pixels": settings.max_pixels,
+            "max_frames": settings.max_video_frames,
+            "max_total_pixels": settings.max_video_pixels,
+        }
+        processor = video_processor(
+            analyzer, settings.max_video_seconds, settings.video_every, limits
+        )
     jobs = VideoJobs(processor, settings.max_video_jobs, settings.job_ttl_s, settings.work_dir)
+    from faceattrs.server.budget import Admission
+
+    admission = Admission(
+        settings.max_pixels_in_flight,
+        settings.max_busy,
+        settings.max_waiting,
+        settings.queue_wait_s,
+    )
 
     @asynccontextmanager
     async def lifespan(app):
@@ -62,34 +79,88 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
         title="faceattrs",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own files, not a CDN
+        redoc_url=None,
         description="Find faces and estimate perceived age, gender and race. " + DISCLAIMER,
     )
     app.state.settings, app.state.analyzer, app.state.jobs = settings, analyzer, jobs
+    app.state.admission = admission
+    _add_docs_routes(app)
     _add_error_handlers(app)
-    _add_image_routes(app, settings, analyzer, jobs)
+    _add_image_routes(app, settings, analyzer, jobs, admission)
     add_video_routes(app, jobs, settings.max_pixels, settings.max_video_seconds, _ERRORS)
     from faceattrs.server.camera import add_stream_route
 
-    add_stream_route(app, settings, analyzer)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    add_stream_route(app, settings, analyzer, admission)
+    _add_guards(app, settings)
     add_model_routes(app, settings.model_path)  # the page's in-browser mode loads these
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    add_isolation_headers(app)  # COOP/COEP: the page may run WebAssembly threads
     return app
 
 
-def _error(status: int, code: str, detail: str):
+def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None):
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _add_docs_routes(app) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with scripts and styles from the package's
+    ``web/vendor/docs`` (see its VERSION): no CDN, no web fonts, works offline."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    assets = "/vendor/docs"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc():
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon-32x32.png",
+            with_google_fonts=False,
+        )
+
+
+def _add_guards(app, settings: ServerSettings) -> None:
+    """Middleware, innermost first: 405s, the body size limit, same-origin, allowed hosts."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    from faceattrs.server.guards import MethodNotAllowed, OriginCheck, allowed_hosts, split_list
+
+    app.add_middleware(MethodNotAllowed, routes=app.router.routes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(OriginCheck, allowed=split_list(settings.allowed_origins))
+    hosts = allowed_hosts(settings.allowed_hosts, settings.host)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
 
 
 def _add_error_handlers(app) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     @app.exception_handler(ApiError)
     async def api_error(request, exc: ApiError):
-        return _error(exc.status, exc.code, exc.detail)
+        return _error(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request, exc: ClientDisconnect):
+        LOG.info(
+            "client aborted %s %s before the end of its upload", request.method, request.url.path
+        )
+        return _error(400, "client_disconnected", "the client closed the connection")
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):
@@ -110,7 +181,7 @@ def _add_error_handlers(app) -> None:
         return _error(500, "internal_error", one_line(exc))
 
 
-def _add_image_routes(app, settings: ServerSettings, analyzer, jobs) -> None:
+def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) -> None:
     from fastapi import File, UploadFile
     from starlette.concurrency import run_in_threadpool
 
@@ -123,6 +194,7 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs) -> None:
             "status": "ok",
             "version": __version__,
             "video_jobs_active": jobs.active_count(),
+            "load": admission.status(),
             "limits": settings.limits(),
             "notice": DISCLAIMER,
         }
@@ -154,7 +226,17 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs) -> None:
                 f"{len(files)} images in one request, the limit is {settings.max_images}",
             )
         items = [(f.filename or f"image{i + 1}", await f.read()) for i, f in enumerate(files)]
-        return {"images": await run_in_threadpool(analyze, items)}
+        pixels = sum(image_size(data, name, settings.max_pixels) for name, data in items)
+        if pixels > settings.max_request_pixels:
+            raise ApiError(
+                413,
+                "too_many_pixels",
+                f"{pixels:,} pixels in one request, the limit is {settings.max_request_pixels:,}",
+            )
+        ticket = await admission.acquire(pixels)
+        work = asyncio.ensure_future(run_in_threadpool(analyze, items))
+        work.add_done_callback(lambda _: admission.release(ticket))  # when the thread ends
+        return {"images": await asyncio.shield(work)}
 
 
 _ERROR_SCHEMA = {
@@ -170,7 +252,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "too large (bytes, pixels, length)",
         415: "unsupported type (by content)",
         422: "unreadable or invalid input",
-        429: "too many video jobs",
+        429: "busy: too many video jobs or analyses; see Retry-After",
+        503: "the server's memory budget is spent; see Retry-After",
     }.items()
 }
 

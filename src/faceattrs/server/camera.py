@@ -7,33 +7,43 @@ smoothing of attributes over time are per camera. FastAPI is imported lazily.
 # No `from __future__ import annotations`: FastAPI reads the route annotations at
 # definition time, and they name lazily imported classes.
 
+import asyncio
+import threading
 import time
 from typing import Any
 
+from faceattrs.server.budget import Admission
 from faceattrs.server.errors import ApiError, one_line
-from faceattrs.server.images import decode_image
+from faceattrs.server.images import decode_image, image_size
 from faceattrs.server.settings import API, LOG, ServerSettings
 
 
-def add_stream_route(app, settings: ServerSettings, analyzer) -> None:
-    """Add ``WS /api/v1/stream`` to ``app`` (at most ``settings.max_streams`` at once)."""
+def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admission) -> None:
+    """Add ``WS /api/v1/stream`` to ``app`` (at most ``settings.max_streams`` at once).
+
+    Frames are admitted like image requests (their decoded pixels count in the server's
+    budget; when it is spent the frame is answered ``server_busy`` and skipped). When the
+    client closes, the stream's slot is free at once and its frame in progress stops
+    after its current step (its pixels are given back when that step ends)."""
     from fastapi import WebSocket, WebSocketDisconnect
     from starlette.concurrency import run_in_threadpool
 
+    from faceattrs.video.persons import PersonRegistry, can_identify
     from faceattrs.video.process import VideoSession
 
     open_streams = [0]  # this app's count of camera connections
 
-    def analyze(data: bytes, session: VideoSession, index: int) -> dict[str, Any]:
+    def analyze(
+        data: bytes, session: VideoSession, index: int, closed: threading.Event
+    ) -> dict[str, Any] | None:
         started = time.perf_counter()
-        if len(data) > settings.max_frame_bytes:
-            raise ApiError(
-                413,
-                "frame_too_large",
-                f"frame of {len(data):,} bytes is over the limit of {settings.max_frame_bytes:,}",
-            )
         bgr = decode_image(data, f"frame {index}", settings.max_pixels)
-        faces = session.process(bgr).faces  # tracked, attributes smoothed over time
+        if closed.is_set():
+            return None
+        detected = session.detect(bgr)
+        if closed.is_set():
+            return None
+        faces = session.process(bgr, detected=detected).faces  # tracked, smoothed over time
         return {
             "frame": index,
             "width": bgr.shape[1],
@@ -41,6 +51,20 @@ def add_stream_route(app, settings: ServerSettings, analyzer) -> None:
             "faces": [face.to_dict() for face in faces],
             "ms": round((time.perf_counter() - started) * 1000, 1),
         }
+
+    async def answer(data: bytes, session, index: int, closed: threading.Event):
+        """The reply to one frame, or None when the client left meanwhile."""
+        if len(data) > settings.max_frame_bytes:
+            raise ApiError(
+                413,
+                "frame_too_large",
+                f"frame of {len(data):,} bytes is over the limit of {settings.max_frame_bytes:,}",
+            )
+        pixels = image_size(data, f"frame {index}", settings.max_pixels)
+        ticket = await admission.acquire(pixels)
+        work = asyncio.ensure_future(run_in_threadpool(analyze, data, session, index, closed))
+        work.add_done_callback(lambda _: admission.release(ticket))  # when the thread ends
+        return await asyncio.shield(work)
 
     @app.websocket(f"{API}/stream")
     async def stream(ws: WebSocket):
@@ -57,29 +81,62 @@ def add_stream_route(app, settings: ServerSettings, analyzer) -> None:
             await ws.close(code=1013)
             return
         open_streams[0] += 1
-        session = VideoSession(analyzer)
+        registry = PersonRegistry() if can_identify(analyzer) else None
+        session = VideoSession(analyzer, persons=registry)  # embeddings stay in memory
+        closed = threading.Event()
+        messages: asyncio.Queue = asyncio.Queue(maxsize=1)
+        reader = asyncio.create_task(_receive(ws, messages, closed))
         index = 0
         try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                data = message.get("bytes")
+            while not closed.is_set():
+                data = await _until_closed(messages.get(), reader)
                 if data is None:
+                    break
+                if isinstance(data, str):
                     await ws.send_json(
                         {"error": "invalid_frame", "detail": "send each frame as binary JPEG data"}
                     )
                     continue
                 try:
-                    reply = await run_in_threadpool(analyze, data, session, index)
+                    reply = await _until_closed(answer(data, session, index, closed), reader)
                 except ApiError as exc:
                     reply = {"frame": index, "error": exc.code, "detail": exc.detail}
                 except Exception as exc:  # a bug, not the client's fault: log, go on
                     LOG.exception("camera frame %d failed", index)
                     reply = {"frame": index, "error": "internal_error", "detail": one_line(exc)}
+                if reply is None or closed.is_set():
+                    break
                 index += 1
                 await ws.send_json(reply)
         except WebSocketDisconnect:
             pass
         finally:
+            closed.set()  # a frame still in a thread stops after its current step
             open_streams[0] -= 1
+            reader.cancel()
+
+
+async def _receive(ws, messages: asyncio.Queue, closed: threading.Event) -> None:
+    """Move the client's messages into ``messages`` (bytes, or str for text) until it
+    disconnects; then set ``closed``."""
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            await messages.put(data if data is not None else message.get("text") or "")
+    except Exception:  # the connection broke
+        return
+    finally:
+        closed.set()
+
+
+async def _until_closed(awaitable, reader: asyncio.Task):
+    """The result of ``awaitable``, or None as soon as ``reader`` ends (client gone)."""
+    work = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({work, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if work in done:
+        return work.result()
+    work.cancel()
+    return None

@@ -7,11 +7,10 @@ from faceattrs.media import sniff_image
 from faceattrs.server.errors import ApiError
 
 
-def decode_image(data: bytes, name: str, max_pixels: int):
-    """Type-check (by content), size-check and decode an uploaded image to BGR."""
+def image_size(data: bytes, name: str, max_pixels: int) -> int:
+    """The pixels an uploaded image will decode to, from its header alone (nothing is
+    decoded); ApiError when it is empty, not a supported type, unreadable or too large."""
     from PIL import Image
-
-    from faceattrs.media import MediaError, read_image
 
     if not data:
         raise ApiError(400, "empty_file", f"{name}: empty file")
@@ -24,6 +23,7 @@ def decode_image(data: bytes, name: str, max_pixels: int):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # Pillow's warnings name its source files
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
     except Image.DecompressionBombError:  # PIL's own limit, far above ours
@@ -38,6 +38,14 @@ def decode_image(data: bytes, name: str, max_pixels: int):
             "too_many_pixels",
             f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,}",
         )
+    return width * height
+
+
+def decode_image(data: bytes, name: str, max_pixels: int):
+    """Type-check (by content), size-check (header) and decode an uploaded image to BGR."""
+    from faceattrs.media import MediaError, read_image
+
+    image_size(data, name, max_pixels)
     try:
         return read_image(data, max_pixels=max_pixels)
     except MediaError as exc:

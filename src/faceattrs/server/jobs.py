@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from faceattrs.server.errors import ApiError as Rejected
-from faceattrs.server.errors import one_line
+from faceattrs.server.errors import one_line, without_paths
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ENDED = (DONE, FAILED, CANCELLED)
@@ -51,7 +51,7 @@ class JobOutputs:
 
 class Processor(Protocol):
     def __call__(
-        self, src: Path, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn
+        self, src: Path, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn, name: str
     ) -> JobOutputs: ...
 
 
@@ -181,13 +181,15 @@ class VideoJobs:
                 job.frames_total = total
 
         try:
-            outputs = self._processor(job.src, job.dir, progress, job.cancel.is_set)
+            outputs = self._processor(
+                job.src, job.dir, progress, job.cancel.is_set, name=job.filename
+            )
         except JobCancelled:
             self._end(job, CANCELLED)
-        except Rejected as exc:
-            self._end(job, FAILED, exc.detail)
-        except Exception as exc:  # reported to the client as a one-line error
-            self._end(job, FAILED, one_line(exc))
+        except Exception as exc:  # reported to the client in one line, naming no server file
+            detail = exc.detail if isinstance(exc, Rejected) else one_line(exc)
+            detail = without_paths(detail, job.src, replacement=job.filename)
+            self._end(job, FAILED, without_paths(detail, job.dir, self._root, replacement="…"))
         else:
             job.outputs = outputs
             self._end(job, CANCELLED if job.cancel.is_set() else DONE)
@@ -205,11 +207,15 @@ class VideoJobs:
             shutil.rmtree(job.dir, ignore_errors=True)
 
 
-def video_processor(analyzer, max_seconds: float, every: int = 1) -> Processor:
+def video_processor(
+    analyzer, max_seconds: float, every: int = 1, limits: dict[str, int | None] | None = None
+) -> Processor:
     """What a job runs: :func:`faceattrs.video.process.process_video` into the job's folder,
-    writing a WebM (VP8, plays in browsers), a JSON Lines timeline and a summary."""
+    writing a WebM (VP8, plays in browsers), a JSON Lines timeline and a summary.
+    ``limits``: :class:`~faceattrs.video.io.VideoReader`'s, checked while decoding."""
 
-    def process(src: Path, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn):
+    def process(src: Path, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn, name: str):
+        from faceattrs.video.persons import can_identify
         from faceattrs.video.process import VideoReader, process_video
 
         with VideoReader(src) as reader:
@@ -233,6 +239,9 @@ def video_processor(analyzer, max_seconds: float, every: int = 1) -> Processor:
             analyzer=analyzer,
             every=every,
             progress=on_frame,
+            source_name=name,
+            limits=limits,
+            persons=can_identify(analyzer),  # embeddings stay in memory, for this job only
         )
         return outputs
 

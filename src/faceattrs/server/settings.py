@@ -14,7 +14,9 @@ ENV_PREFIX = "FACEATTRS_"
 # Settings that must be positive; all but the port are shown to clients (/health).
 POSITIVE = (
     "port max_upload_bytes max_images max_pixels max_video_seconds max_video_jobs "
-    "job_ttl_s max_frame_bytes max_streams video_every"
+    "job_ttl_s max_frame_bytes max_streams video_every max_request_pixels "
+    "max_pixels_in_flight max_busy max_video_frames max_video_pixels header_timeout_s "
+    "idle_timeout_s"
 ).split()
 DISCLAIMER = (
     "Predictions are estimates of perceived attributes (how a face looks to a model), "
@@ -41,6 +43,17 @@ class ServerSettings:
     detector: str = "full"
     provider: str = "cpu"  # ONNX Runtime execution provider (see faceattrs.pipeline.runtime)
     work_dir: str | None = None  # parent of the job folders; None: system temp
+    max_request_pixels: int = 80_000_000  # decoded pixels of one image request
+    max_pixels_in_flight: int = 160_000_000  # decoded pixels of all requests and frames
+    max_busy: int = max(1, (os.cpu_count() or 1) // 2)  # analyses at once, each on 2 cores
+    max_waiting: int = 2  # requests queued for a slot; more get 429 at once
+    queue_wait_s: float = 0.1  # longest wait in that queue before 429 / 503
+    max_video_frames: int = 18_000  # by content: 5 minutes at 60 fps
+    max_video_pixels: int = 40_000_000_000  # decoded pixels of one video, in all
+    header_timeout_s: float = 10.0  # close connections whose request headers lag
+    idle_timeout_s: int = 5  # close idle keep-alive connections
+    allowed_hosts: str = ""  # Host header names (comma-separated); "": this machine's
+    allowed_origins: str = ""  # other sites whose pages may POST / open the WebSocket
 
     @classmethod
     def from_env(
@@ -60,6 +73,9 @@ class ServerSettings:
         for name in POSITIVE:
             if getattr(self, name) <= 0:
                 raise ValueError(f"setting {name} must be positive, got {getattr(self, name)}")
+        for name in ("max_waiting", "queue_wait_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"setting {name} must be >= 0, got {getattr(self, name)}")
         return self
 
     def limits(self) -> dict[str, Any]:

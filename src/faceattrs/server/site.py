@@ -6,6 +6,12 @@ the detector and attribute models and the attribute model's ``spec.json``. Any s
 host serves it (GitHub Pages, ``python -m http.server``); with no faceattrs server
 behind it, the page offers only "analyse in this browser".
 
+Multi-threaded WebAssembly needs a cross-origin isolated page: the host must send
+:data:`ISOLATION_HEADERS` with the site's files (``faceattrs serve`` does, through
+:func:`add_isolation_headers`; the export writes them to ``_headers`` for Netlify and
+Cloudflare Pages). Without them (GitHub Pages, ``python -m http.server``) the page runs
+on one thread.
+
 Also here: :func:`add_model_routes`, which lets ``faceattrs serve`` hand the same model
 files to the page.
 """
@@ -30,6 +36,16 @@ WEB_MODEL = MODELS_DIR / "attributes_fp32.onnx"
 LICENSE_FILES = ("LICENSE-blazeface", "NOTICE")
 RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 SKIP_SUFFIXES = (".map",)
+SKIP_FOLDERS = ("vendor/docs",)  # the server's API docs assets: a static site has no API
+# What makes the page cross-origin isolated (SharedArrayBuffer, so WebAssembly threads).
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+}
+# What the page's /health probe finds on a static site (no 404 in the browser console).
+STATIC_HEALTH = '{"status": "static", "detail": "a static faceattrs site: no server"}\n'
+# The API docs pages need no threads and are served as FastAPI makes them.
+NOT_ISOLATED = ("/docs", "/redoc", "/openapi.json")
 
 
 class ExportError(ValueError):
@@ -54,7 +70,10 @@ def _site_files(model_path: str | os.PathLike | None) -> dict[str, Path]:
     files = {
         path.relative_to(WEB_DIR).as_posix(): path
         for path in sorted(WEB_DIR.rglob("*"))
-        if path.is_file() and path.suffix not in SKIP_SUFFIXES and "__pycache__" not in path.parts
+        if path.is_file()
+        and path.suffix not in SKIP_SUFFIXES
+        and "__pycache__" not in path.parts
+        and not path.relative_to(WEB_DIR).as_posix().startswith(SKIP_FOLDERS)
     }
     for name, source in model_files(model_path).items():
         files[f"models/{name}"] = source
@@ -114,6 +133,8 @@ def export_web(out: str | os.PathLike, model_path=None, force: bool = False) -> 
                 shutil.copyfile(source, target)
             (stage / "models" / "spec.json").write_text(spec_text)
             (stage / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
+            (stage / "_headers").write_text(_headers_file())  # Netlify, Cloudflare Pages
+            (stage / "health").write_text(STATIC_HEALTH)  # the page's probe: no server here
             written = []
             for path in sorted(p for p in stage.rglob("*") if p.is_file()):
                 rel = path.relative_to(stage)
@@ -132,16 +153,53 @@ def export_web(out: str | os.PathLike, model_path=None, force: bool = False) -> 
     return written
 
 
+def _headers_file() -> str:
+    lines = ["/*", *(f"  {name}: {value}" for name, value in ISOLATION_HEADERS.items())]
+    return "\n".join(lines) + "\n"
+
+
+def add_isolation_headers(app) -> None:
+    """Send :data:`ISOLATION_HEADERS` with every HTTP response except :data:`NOT_ISOLATED`
+    (a pure ASGI middleware: streaming responses and WebSockets pass untouched)."""
+    extra = [(k.lower().encode(), v.encode()) for k, v in ISOLATION_HEADERS.items()]
+
+    class IsolationHeaders:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http" or scope["path"].startswith(NOT_ISOLATED):
+                return await self.inner(scope, receive, send)
+
+            async def send_with_headers(message):
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                await send(message)
+
+            return await self.inner(scope, receive, send_with_headers)
+
+    app.add_middleware(IsolationHeaders)
+
+
 def add_model_routes(app, model_path=None) -> None:
-    """``GET /models/<name>``: the model files the page's in-browser mode loads."""
+    """``GET /models/<name>``: the model files the page's in-browser mode loads (304 when
+    the page's cached copy, named by its ETag, is current)."""
     from fastapi import HTTPException
-    from fastapi.responses import FileResponse
+    from fastapi.responses import FileResponse, Response
 
     files = model_files(model_path)
 
-    @app.get("/models/{name}", include_in_schema=False)
-    async def model_file(name: str):
+    async def model_file(request):
+        name = request.path_params["name"]
         source = files.get(name)
         if source is None or not source.is_file():
             raise HTTPException(status_code=404, detail=f"no model {name!r}")
-        return FileResponse(source, media_type="application/octet-stream")
+        response = FileResponse(
+            source, media_type="application/octet-stream", stat_result=source.stat()
+        )
+        etag = response.headers.get("etag")
+        if etag and etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers={"etag": etag})
+        return response
+
+    app.router.add_route("/models/{name}", model_file, methods=["GET"], include_in_schema=False)

@@ -26,22 +26,20 @@ def sniff_video(head: bytes) -> str | None:
 
 
 def probe_video(path: Path, name: str, max_pixels: int, max_seconds: float) -> int | None:
-    """Check that ``path`` is a readable video within the limits; returns its frame count."""
+    """Check that ``path`` is a readable video within the limits; returns its frame count.
+    The frame size is checked from the stream's headers, before any frame is decoded."""
+    from faceattrs.video.io import VideoLimitError
     from faceattrs.video.process import VideoError, VideoReader
 
     try:
-        with VideoReader(path) as reader:
+        with VideoReader(path, max_pixels=max_pixels) as reader:
             info = reader.info
+    except VideoLimitError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise Rejected(413, "too_many_pixels", f"{name}: {reason}") from None
     except VideoError as exc:
         reason = str(exc).split(": ", 1)[-1]
         raise Rejected(422, "unreadable_video", f"{name}: {reason}") from None
-    if info.width * info.height > max_pixels:
-        raise Rejected(
-            413,
-            "too_many_pixels",
-            f"{name}: {info.width}x{info.height} frames are over the limit of "
-            f"{max_pixels:,} pixels",
-        )
     if info.frame_count and info.frame_count / info.fps > max_seconds:
         raise Rejected(
             413,
@@ -82,6 +80,9 @@ def add_video_routes(
     from fastapi.responses import FileResponse, JSONResponse
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
+    from starlette.requests import ClientDisconnect
+
+    from faceattrs.server.settings import LOG
 
     def found(job_id: str):
         job = jobs.get(job_id)
@@ -144,6 +145,10 @@ def add_video_routes(
             job = jobs.submit(job_id, src, name, frames)
         except TooManyJobs as exc:
             raise Rejected(429, "too_many_jobs", f"{exc}; try again later") from None
+        except ClientDisconnect:  # nobody reads an answer: one log line, no traceback
+            shutil.rmtree(job_dir, ignore_errors=True)
+            LOG.info("client aborted a video upload")
+            return Response(status_code=400)
         except BaseException:
             shutil.rmtree(job_dir, ignore_errors=True)
             raise

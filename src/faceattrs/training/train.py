@@ -257,7 +257,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         print(f"resumed from {last_path} at epoch {start_epoch}")
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
-    steps_per_epoch = len(train_images) // cfg.batch_size
+    # at least one (smaller) batch when there are fewer images than a batch (--limit 64)
+    steps_per_epoch = max(1, len(train_images) // cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(cfg.seed)

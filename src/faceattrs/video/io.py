@@ -28,6 +28,8 @@ from faceattrs.results import Face
 # ("avc1") is not in the opencv-python wheels; VP8 WebM plays in browsers but is slow.
 FOURCCS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
 DEFAULT_FPS = 25.0
+# Pixels per frame read at most by default: above 8K video (33 MP), far below a bomb.
+DEFAULT_MAX_FRAME_PIXELS = 40_000_000
 PREFETCH = 8  # frames decoded (and annotated frames queued for encoding) ahead
 
 
@@ -94,16 +96,33 @@ class Background:
         self._thread.join(timeout=10)
 
 
+class VideoLimitError(VideoError):
+    """A video over a limit (frame size, frame count, decoded pixels)."""
+
+
 class VideoReader:
     """Frames of a video file (or camera index): iterate for ``(index, time_s, bgr)``.
 
     Opening checks that the file exists, has a video stream and a first frame;
     iterating decodes ahead in a background thread and, at the end, checks that
     no frames the container announces are missing (truncated or corrupt file).
+
+    Limits, by content rather than by what the container claims: ``max_pixels`` per
+    frame (the stream's frame size is checked before the first frame is decoded, and
+    every frame after), ``max_frames`` frames and ``max_total_pixels`` decoded pixels
+    in all (None: no limit); going over raises :class:`VideoLimitError`.
     """
 
-    def __init__(self, source: str | os.PathLike | int) -> None:
+    def __init__(
+        self,
+        source: str | os.PathLike | int,
+        max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS,
+        max_frames: int | None = None,
+        max_total_pixels: int | None = None,
+    ) -> None:
         self.name = str(source)
+        self.max_pixels, self.max_frames = max_pixels, max_frames
+        self.max_total_pixels = max_total_pixels
         if not isinstance(source, int):
             path = Path(source)
             if not path.exists():
@@ -124,6 +143,13 @@ class VideoReader:
                 f"{self.name}: cannot read a video stream (not a video, unsupported format, "
                 "or truncated file)"
             )
+        width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        try:  # the stream's frame size, from the headers FFmpeg parsed: nothing decoded yet
+            self._check_frame(width, height, 0)
+        except VideoLimitError:
+            self._capture.release()
+            raise
         ok, first = self._capture.read()
         if not ok or first is None:
             self._capture.release()
@@ -140,6 +166,34 @@ class VideoReader:
         )
         self._background: Background | None = None
         self.frames_read = 0
+        self._decoded_pixels = 0
+        try:  # a frame size the headers did not announce
+            self._check_frame(first.shape[1], first.shape[0], 0)
+        except VideoLimitError:
+            self._capture.release()
+            raise
+
+    def _check_frame(self, width: int, height: int, index: int) -> None:
+        """VideoLimitError when frame ``index`` of ``width`` x ``height`` is over a limit."""
+        pixels = width * height
+        if self.max_pixels is not None and pixels > self.max_pixels:
+            raise VideoLimitError(
+                f"{self.name}: {width}x{height} frames are over the limit of "
+                f"{self.max_pixels:,} pixels"
+            )
+        if self.max_frames is not None and index >= self.max_frames:
+            raise VideoLimitError(
+                f"{self.name}: more than {self.max_frames:,} frames (the limit), whatever "
+                "its stated duration"
+            )
+        if index == 0:
+            return
+        self._decoded_pixels += pixels
+        if self.max_total_pixels is not None and self._decoded_pixels > self.max_total_pixels:
+            raise VideoLimitError(
+                f"{self.name}: more than {self.max_total_pixels:,} decoded pixels in all "
+                "(the limit)"
+            )
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self._first is None:
@@ -151,6 +205,7 @@ class VideoReader:
             yield 0, 0.0, first
             for bgr in self._background:
                 index = self.frames_read
+                self._check_frame(bgr.shape[1], bgr.shape[0], index)
                 self.frames_read += 1
                 yield index, index / self.info.fps, bgr
             expected = self.info.frame_count

@@ -12,14 +12,21 @@ length of the video or stream: they are never written out.
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from faceattrs.results import Face, top_label
+
+MAX_YAW = 0.3  # see embeddable()
+MIN_SCORE = 0.7
+MIN_SIDE = 40
 
 
 @dataclass
@@ -75,6 +82,27 @@ class PersonRegistry:
         """Every track given a person so far: track id -> person id."""
         return dict(self._person_of)
 
+    def regroup(self) -> dict[int, int]:
+        """Track id -> person id decided on the whole video (for files, after the last
+        frame): average-linkage clustering of the tracks' mean embeddings at the
+        threshold, tracks seen in one frame kept apart; persons numbered by first track.
+        Steadier than the online assignment, which decides at a track's first sample
+        against single early samples: on the shared clips the online one joined two
+        different men and missed the singer coming back (reports/identity)."""
+        from faceattrs.pipeline.people import cluster_faces
+
+        tracks = sorted(t for t, samples in self._samples.items() if samples.embeddings)
+        if not tracks:
+            return {}
+        means = np.stack([np.mean(self._samples[t].embeddings, axis=0) for t in tracks])
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        apart = np.asarray([[b in self._seen_with.get(a, ()) for b in tracks] for a in tracks])
+        labels = cluster_faces(means, float(self.threshold or 0.0), apart=apart)
+        number: dict[int, int] = {}
+        for label in labels:
+            number.setdefault(int(label), len(number) + 1)
+        return {t: number[int(label)] for t, label in zip(tracks, labels, strict=True)}
+
     def wanted(self, faces: Sequence[Face], t: float) -> list[int]:
         """Indices of the faces whose track needs an embedding sample at time ``t``."""
         ids = [f.track_id for f in faces if f.track_id is not None]
@@ -82,7 +110,7 @@ class PersonRegistry:
             self._seen_with.setdefault(track_id, set()).update(i for i in ids if i != track_id)
         out = []
         for i, face in enumerate(faces):
-            if face.track_id is None:
+            if face.track_id is None or not embeddable(face):
                 continue
             samples = self._samples.get(face.track_id)
             if samples is None or (
@@ -133,9 +161,28 @@ class PersonRegistry:
         ]
 
 
-def summarize_persons(
-    tracks: Sequence[Any], track_persons: dict[int, int]
-) -> list[dict[str, Any]]:
+def embeddable(face: Face) -> bool:
+    """Whether a detected face is worth an embedding sample: confident (score >=
+    ``MIN_SCORE``), large (box side >= ``MIN_SIDE`` px) and frontal (nose tip within
+    ``MAX_YAW`` eye distances of the eyes' midpoint, along the eye axis). Faces without
+    detector keypoints (fewer than three) are not judged. On the shared clips, samples of
+    small, unsure or turned faces joined different people (a profile close-up of the
+    Hamilton singer with Michelle Obama; two older men in video.mp4): reports/identity."""
+    if len(face.keypoints) < 3:
+        return True
+    side = max(face.xyxy[2] - face.xyxy[0], face.xyxy[3] - face.xyxy[1])
+    if face.score < MIN_SCORE or side < MIN_SIDE:
+        return False
+    right_eye, left_eye, nose = (np.asarray(p, np.float64) for p in face.keypoints[:3])
+    axis = left_eye - right_eye
+    distance = float(np.linalg.norm(axis))
+    if distance < 1e-6:
+        return False
+    offset = abs(float(np.dot(nose - (right_eye + left_eye) / 2, axis))) / distance**2
+    return offset <= MAX_YAW
+
+
+def summarize_persons(tracks: Sequence[Any], track_persons: dict[int, int]) -> list[dict[str, Any]]:
     """One entry per person from per-track summaries (``TrackSummary``): the person's
     tracks, when seen, median age and interval, and probabilities averaged over frames.
     Tracks never embedded (too short) count as persons of their own, marked so."""
@@ -162,8 +209,7 @@ def summarize_persons(
                 "frames": frames,
                 "age": round(statistics.median(t.age for t in members), 1),
                 "age_interval": [
-                    round(statistics.median(t.age_interval[i] for t in members))
-                    for i in (0, 1)
+                    round(statistics.median(t.age_interval[i] for t in members)) for i in (0, 1)
                 ],
                 "gender": top_label(probs["gender_probs"]) if probs["gender_probs"] else None,
                 "gender_probs": probs["gender_probs"],
@@ -172,3 +218,27 @@ def summarize_persons(
             }
         )
     return out
+
+
+def relabel_timeline(timeline: Path, track_persons: dict[int, int]) -> None:
+    """Rewrite a JSON Lines timeline with each face's ``person_id`` from ``track_persons``
+    (the whole-video grouping replaces the online one)."""
+    rewritten = timeline.with_name(timeline.name + ".persons")
+    try:
+        with open(timeline, encoding="utf-8") as src, open(rewritten, "w", encoding="utf-8") as dst:
+            for line in src:
+                record = json.loads(line)
+                for face in record["faces"]:
+                    face.pop("person_id", None)
+                    if face.get("track_id") in track_persons:
+                        face["person_id"] = track_persons[face["track_id"]]
+                dst.write(json.dumps(record, separators=(",", ":")) + "\n")
+        os.replace(rewritten, timeline)
+    finally:
+        rewritten.unlink(missing_ok=True)
+
+
+def can_identify(analyzer: Any) -> bool:
+    """Whether ``analyzer`` can embed faces (``embed`` and ``embedding_threshold``), so
+    that a server's video jobs and camera streams join tracks into persons."""
+    return callable(getattr(analyzer, "embed", None)) and hasattr(analyzer, "embedding_threshold")

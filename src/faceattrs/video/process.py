@@ -33,7 +33,7 @@ from faceattrs.video.io import (
     output_size,
     temp_beside,
 )
-from faceattrs.video.persons import PersonRegistry, summarize_persons
+from faceattrs.video.persons import PersonRegistry, relabel_timeline, summarize_persons
 from faceattrs.video.session import Analyzer, SceneCuts, VideoSession
 from faceattrs.video.tracking import FaceTracker, FrameResult
 
@@ -82,7 +82,7 @@ class TrackSummary:
             "last_time": round(self.last_s, 3),
             "frames": self.frames,
             "age": round(self.age, 1),
-            "age_interval": [round(v, 1) for v in self.age_interval],
+            "age_interval": [round(v) for v in self.age_interval],  # whole years, as in images
             "gender": self.gender,
             "gender_probs": {k: round(v, 4) for k, v in self.gender_probs.items()},
             "race": self.race,
@@ -243,6 +243,8 @@ def process_video(
     progress: Callable[[int, int | None], None] | None = None,
     video_max_side: int | None = None,
     persons: bool = False,
+    source_name: str | None = None,
+    limits: dict[str, int | None] | None = None,
     **session_options: Any,
 ) -> dict[str, Any]:
     """Analyse a video file and write the requested outputs; returns the summary.
@@ -253,7 +255,9 @@ def process_video(
     pixels in the timeline). ``persons``: join tracks into persons by face embedding
     (re-identification after leaving the view and across cuts; see
     :mod:`faceattrs.video.persons`): faces and tracks carry ``person_id`` and the
-    summary has one entry per person. ``session_options`` go to :class:`VideoSession`.
+    summary has one entry per person. ``source_name``: the summary's ``source`` (default:
+    the file's name); ``limits``: :class:`VideoReader`'s ``max_pixels``, ``max_frames`` and
+    ``max_total_pixels``. ``session_options`` go to :class:`VideoSession`.
     """
     registry = PersonRegistry() if persons else None
     if registry is not None:
@@ -266,7 +270,7 @@ def process_video(
     writer: VideoWriter | None = None
     timeline = None
     try:
-        with VideoReader(source) as reader:
+        with VideoReader(source, **(limits or {})) as reader:
             info = reader.info
             for target in targets:
                 temps[target] = temp_beside(target)
@@ -295,7 +299,7 @@ def process_video(
             timeline, closing_file = None, timeline
             closing_file.close()
         summary = {
-            "source": Path(source).name,
+            "source": source_name or Path(source).name,
             "width": info.width,
             "height": info.height,
             "fps": round(info.fps, 3),
@@ -303,7 +307,9 @@ def process_video(
             "duration_s": round(frames / info.fps, 3),
         }
         tracks = summarizer.summaries()
-        track_persons = registry.track_persons() if registry is not None else {}
+        track_persons = registry.regroup() if registry is not None else {}
+        if registry is not None and timeline_out is not None:
+            relabel_timeline(temps[Path(timeline_out)], track_persons)
         summary["tracks"] = [track.to_dict() for track in tracks]
         if registry is not None:
             for entry in summary["tracks"]:

@@ -1,13 +1,11 @@
 // faceattrs web page: images, a video and the live camera, analysed over the HTTP API
 // or inside the page (inbrowser/, ONNX Runtime Web; nothing uploaded). Plain JS; boxes are
-// drawn here, on canvases over the pictures. Without a faceattrs server behind the page (a
-// static site from `faceattrs export-web`) only the in-browser mode is offered.
+// drawn on canvases over the pictures (labels.js). Without a faceattrs server behind the
+// page (a static site from `faceattrs export-web`) only the in-browser mode is offered.
 "use strict";
 
 const API = "api/v1";
-// Same colours as faceattrs.drawing (there BGR), so the video and the table agree.
-const COLOURS = ["rgb(80,200,80)", "rgb(255,160,60)", "rgb(60,160,255)", "rgb(220,80,200)",
-  "rgb(220,220,60)", "rgb(60,220,220)", "rgb(255,120,120)", "rgb(160,120,255)"];
+const AGE_RANGE = "80% range"; // spec.py age_interval_coverage of the shipped models
 const UPLOADS_AT_ONCE = 2;
 const LOCAL_MAX_SIDE = 640; // camera and video frames analysed in the page, like the server's camera
 const LOCAL_VIDEO_STEP = 0.2; // seconds between the video frames analysed in the page
@@ -28,10 +26,7 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-const colourOf = (face, index) => COLOURS[(face.track_id ?? index) % COLOURS.length];
-const percent = (p) => `${Math.round(p * 100)}%`;
-const faceName = (face, index) => (face.track_id != null ? `#${face.track_id}` : `${index + 1}`);
-const shortLabel = (face) => `${face.gender}, ${Math.round(face.age)}, ${face.race}`;
+const megabytes = (n) => `${Math.round(n / 2 ** 20)} MB`;
 
 async function errorText(response) {
   try {
@@ -44,22 +39,52 @@ async function errorText(response) {
 
 // ---------- where to analyse ----------
 
-// current: "server" or "browser"; serverUp: whether a faceattrs server answers /health.
-const mode = { current: "server", serverUp: false, local: null };
+// current: "server" or "browser"; serverUp: whether a faceattrs server answers /health;
+// hints: the drop zones' hints per mode; loading: the model download's last progress text.
+const mode = { current: "server", serverUp: false, local: null, hints: {}, loading: null };
 const inBrowser = () => mode.current === "browser";
+
+/** "Downloading models (19 MB)… 42%" while the in-browser runtime and models load. */
+function showModelLoad({ received, total, from }) {
+  const done = total > 0 && received >= total;
+  const what = from === "cache" ? "Loading the models from this browser's cache" : `Downloading models${total ? ` (${megabytes(total)})` : ""}`;
+  mode.loading = done ? null : `${what}… ${total ? percent(received / total) : ""}`.trim();
+  $("model-load").hidden = done;
+  $("model-load-text").textContent = mode.loading || "";
+  $("model-load-progress").value = total ? received / total : 0;
+  for (const note of document.querySelectorAll(".card.pending .none")) {
+    note.textContent = mode.loading ? `${mode.loading} (once; then cached)` : "Analysing…";
+  }
+}
 
 /** The in-page pipeline ({pipeline module, analyzer, video module}), loaded once on demand. */
 function localPipeline() {
   if (!mode.local) {
+    $("model-load").hidden = false;
     mode.local = Promise.all([import("./inbrowser/analyzer.js"), import("./inbrowser/video.js")])
-      .then(async ([pipeline, video]) => ({ pipeline, video, analyzer: await pipeline.createAnalyzer() }))
+      .then(async ([pipeline, video]) => {
+        const analyzer = await pipeline.createAnalyzer({ onProgress: showModelLoad });
+        $("model-load").hidden = true;
+        mode.loading = null;
+        const threads = plural(analyzer.threads, "WebAssembly thread");
+        $("footer-threads").textContent = ` · in-browser mode: ${threads}${analyzer.threads === 1 && !crossOriginIsolated ? " (this host sends no cross-origin isolation headers)" : ""}`;
+        document.body.dataset.threads = String(analyzer.threads);
+        document.body.dataset.models = analyzer.modelsFrom;
+        return { pipeline, video, analyzer };
+      })
       .catch((error) => {
         mode.local = null;
+        $("model-load").hidden = true;
         throw new Error(`the in-browser models could not be loaded: ${error.message || error}`);
       });
   }
   return mode.local;
 }
+
+const FOOTER = {
+  server: "runs offline; no data leaves this server",
+  browser: "analysed in this browser; nothing is uploaded",
+};
 
 function setMode(name) {
   mode.current = name;
@@ -69,54 +94,15 @@ function setMode(name) {
   $("camera-status").textContent = name === "server"
     ? "The camera picture is sent to this server frame by frame, analysed and discarded."
     : "The camera picture is analysed inside this page; nothing is uploaded.";
+  const hints = mode.hints[name];
+  if (hints) {
+    $("image-hint").textContent = hints.image;
+    $("video-hint").textContent = hints.video;
+  }
+  if (mode.serverUp) $("footer-where").textContent = FOOTER[name];
   document.body.dataset.mode = name;
   if (camera.running) stopCamera();
   if (name === "browser") localPipeline().catch(() => {}); // start loading the models now
-}
-
-// ---------- drawing ----------
-
-/** Draw boxes and labels of `faces` (in `srcW` x `srcH` pixels) onto a 2D context;
- * sizes are in screen pixels, whatever the canvas resolution. A label that would cover
- * another goes below its box, else shrinks to the face number (the list has the rest). */
-function drawFaces(ctx, faces, srcW, srcH) {
-  const { width, height } = ctx.canvas;
-  const sx = width / srcW;
-  const sy = height / srcH;
-  const shown = ctx.canvas.getBoundingClientRect().width;
-  const unit = shown > 0 ? width / shown : Math.max(width, height) / 640;
-  const font = Math.round(13 * unit);
-  const pad = Math.round(font * 0.3);
-  const th = font + 2 * pad;
-  ctx.lineWidth = Math.max(2, 2.2 * unit);
-  ctx.font = `600 ${font}px system-ui, sans-serif`;
-  ctx.textBaseline = "top";
-  const boxes = faces.map(({ box: [x1, y1, x2, y2] }) => [x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy]);
-  boxes.forEach(([x, y, w, h], index) => {
-    ctx.strokeStyle = colourOf(faces[index], index);
-    ctx.strokeRect(x, y, w, h);
-  });
-  const placed = [];
-  const free = (r) => placed.every((q) => r[0] >= q[0] + q[2] || q[0] >= r[0] + r[2] || r[1] >= q[1] + q[3] || q[1] >= r[1] + r[3]);
-  faces.forEach((face, index) => {
-    const [x, y, w, h] = boxes[index];
-    const rect = (text, below) => {
-      const tw = ctx.measureText(text).width + 2 * pad;
-      const up = below ? y + h : y - th;
-      const ty = up < 0 ? y + h : up + th > height ? y - th : up;
-      return [Math.min(Math.max(0, x - ctx.lineWidth / 2), width - tw), ty, tw, th, text];
-    };
-    const full = `${faceName(face, index)}  ${shortLabel(face)}`;
-    const name = faceName(face, index);
-    const tries = [rect(full, false), rect(full, true), rect(name, false), rect(name, true)];
-    const label = tries.find(free) || tries[2];
-    placed.push(label);
-    const [tx, ty, tw, , text] = label;
-    ctx.fillStyle = colourOf(face, index);
-    ctx.fillRect(tx, ty, tw, th);
-    ctx.fillStyle = "#111";
-    ctx.fillText(text, tx + pad, ty + pad);
-  });
 }
 
 function probGroup(title, probs, colour) {
@@ -130,14 +116,19 @@ function probGroup(title, probs, colour) {
   return el("div", { className: "prob-group" }, rows);
 }
 
-/** The list item of one face: label, age interval and probability bars. */
+/** "age 27 (23–32, 80% range)". */
+const ageText = (face) => `age ${Math.round(face.age)} (${Math.round(face.age_interval[0])}–${Math.round(face.age_interval[1])}, ${AGE_RANGE})`;
+
+/** The list item of one face: label with probabilities, age range, detection score and
+ * probability bars. */
 function faceItem(face, index, withBars = true) {
   const colour = colourOf(face, index);
-  const [low, high] = face.age_interval;
+  const weak = isWeak(face);
   const head = el("div", { className: "face-head" },
-    `${faceName(face, index)}  ${shortLabel(face)} `,
-    el("small", {}, `age ${Math.round(low)}–${Math.round(high)}`));
-  const item = el("li", { className: "face", style: `--c:${colour}` }, head);
+    `${faceName(face, index)}  ${sure(face.gender, face.gender_probs[face.gender])} · ${ageText(face)} · ${sure(face.race, face.race_probs[face.race])} `,
+    face.score != null ? el("small", { className: weak ? "weak-note" : "" },
+      `detection score ${face.score.toFixed(2)}${weak ? " (weak: maybe not a face)" : ""}`) : null);
+  const item = el("li", { className: `face${weak ? " weak" : ""}`, style: `--c:${colour}` }, head);
   if (withBars) {
     item.append(el("div", { className: "probs" },
       probGroup("perceived gender", face.gender_probs, colour),
@@ -156,16 +147,34 @@ function addImages(files) {
     const canvas = el("canvas", { width: 4, height: 3 });
     const picture = el("div", { className: "picture" }, canvas);
     const title = el("div", { className: "card-title" }, el("span", {}, file.name), el("span", {}, ""));
-    const body = el("div", { className: "card-body" }, title, el("p", { className: "none" }, "Analysing…"));
+    const waiting = inBrowser() && mode.loading ? `${mode.loading} (once; then cached)` : "Analysing…";
+    const body = el("div", { className: "card-body" }, title, el("p", { className: "none" }, waiting));
     const card = el("article", { className: "card pending", "data-state": "pending" }, picture, body);
+    enableFaceTips(canvas, picture);
     $("image-results").prepend(card);
     imageQueue.push({ file, card, canvas, picture, title, body });
   }
+  showImageCount();
   pumpImages();
 }
 
+function showImageCount() {
+  const n = $("image-results").children.length;
+  $("image-bar").hidden = n === 0;
+  $("image-count").textContent = plural(n, "result");
+}
+
+/** Remove every result (and images still waiting their turn). */
+function clearImages() {
+  imageQueue.length = 0;
+  $("image-results").replaceChildren();
+  showImageCount();
+  $("image-input").focus();
+}
+
 function pumpImages() {
-  while (imagesRunning < UPLOADS_AT_ONCE && imageQueue.length) {
+  const atOnce = inBrowser() ? UPLOADS_AT_ONCE : Math.min(UPLOADS_AT_ONCE, mode.maxBusy || UPLOADS_AT_ONCE);
+  while (imagesRunning < atOnce && imageQueue.length) {
     imagesRunning += 1;
     analyseImage(imageQueue.shift()).finally(() => {
       imagesRunning -= 1;
@@ -184,12 +193,22 @@ function loadPicture(file) {
   });
 }
 
-async function serverImageResult(file) {
-  const form = new FormData();
-  form.append("files", file, file.name);
-  const response = await fetch(`${API}/images`, { method: "POST", body: form });
-  if (!response.ok) throw new Error(await errorText(response));
-  return (await response.json()).images[0];
+const BUSY_RETRIES = 20; // a busy server (429/503 with Retry-After) is asked again this often
+
+/** The server's result for one image; while the server is busy (429/503) the request is
+ * repeated after its Retry-After, with `onWait(text)` saying so. */
+async function serverImageResult(file, onWait = () => {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const form = new FormData();
+    form.append("files", file, file.name);
+    const response = await fetch(`${API}/images`, { method: "POST", body: form });
+    if (response.ok) return (await response.json()).images[0];
+    if (![429, 503].includes(response.status) || attempt >= BUSY_RETRIES) throw new Error(await errorText(response));
+    const seconds = Math.min(10, Math.max(0.5, Number(response.headers.get("retry-after")) || 1));
+    onWait(`The server is busy; trying again in ${seconds} s…`);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    onWait("Analysing…");
+  }
 }
 
 /** Decode and analyse an image inside the page (EXIF orientation applied, no colour
@@ -216,7 +235,8 @@ async function analyseImage({ file, card, canvas, picture, title, body }) {
   const where = mode.current;
   let result;
   try {
-    result = await (where === "browser" ? localImageResult(file) : serverImageResult(file));
+    const onWait = (text) => { body.lastChild.textContent = text; };
+    result = await (where === "browser" ? localImageResult(file) : serverImageResult(file, onWait));
   } catch (error) {
     card.className = "card error";
     card.dataset.state = "error";
@@ -241,7 +261,7 @@ async function analyseImage({ file, card, canvas, picture, title, body }) {
   drawFaces(ctx, result.faces, result.width, result.height);
   const n = result.faces.length;
   const timing = result.ms ? ` · in this browser, ${Math.round(result.ms.total)} ms` : "";
-  title.lastChild.textContent = `${n} face${n === 1 ? "" : "s"} · ${result.width}×${result.height}${timing}`;
+  title.lastChild.textContent = `${plural(n, "face")} · ${result.width}×${result.height}${timing}`;
   const list = n
     ? el("ul", { className: "faces" }, result.faces.map((face, i) => faceItem(face, i)))
     : el("p", { className: "none" }, "No face found.");
@@ -258,9 +278,23 @@ function selectTab(name) {
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     const selected = tab.id === `tab-${name}`;
     tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
     $(tab.getAttribute("aria-controls")).hidden = !selected;
   }
   if (name !== "camera" && camera.running) stopCamera();
+}
+
+/** Arrow keys, Home and End move between the tabs (and select them). */
+function tabKeys(event) {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  const at = tabs.indexOf(document.activeElement);
+  if (at < 0) return;
+  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
+  if (next == null) return;
+  event.preventDefault();
+  const tab = tabs[(next + tabs.length) % tabs.length];
+  selectTab(tab.id.replace("tab-", ""));
+  tab.focus();
 }
 
 function dropZone(zoneId, inputId, onFiles) {
@@ -276,8 +310,6 @@ function dropZone(zoneId, inputId, onFiles) {
   });
 }
 
-const megabytes = (n) => `${Math.round(n / 2 ** 20)} MB`;
-
 /** No faceattrs server behind the page (a static site): offer only the in-browser mode. */
 function staticSite() {
   mode.serverUp = false;
@@ -286,8 +318,17 @@ function staticSite() {
   $("mode-server").closest("label").title = "no faceattrs server answers here (static site)";
   $("server-links").hidden = true;
   $("footer-where").textContent = "static site: everything is analysed in this browser; nothing is uploaded";
+  mode.hints.browser = browserHints();
   $("version").textContent = "faceattrs (in-browser)";
   setMode("browser");
+}
+
+/** The drop zones' hints in the in-browser mode: this page's own limits. */
+function browserHints() {
+  return {
+    image: `JPEG, PNG, WebP or BMP · analysed in this browser, up to ${LOCAL_MAX_PIXELS / 1e6} megapixels each`,
+    video: `what this browser can play (MP4/H.264, WebM) · analysed in this browser, a frame every ${LOCAL_VIDEO_STEP} s`,
+  };
 }
 
 async function showLimits() {
@@ -305,19 +346,27 @@ async function showLimits() {
     const limits = health.limits;
     $("version").textContent = `faceattrs ${health.version}`;
     $("ttl-minutes").textContent = String(Math.round(limits.job_ttl_s / 60));
-    $("image-hint").textContent += ` · up to ${limits.max_images} at once, ${megabytes(limits.max_upload_bytes)}, ${Math.round(limits.max_pixels / 1e6)} megapixels each`;
-    $("video-hint").textContent += ` · up to ${megabytes(limits.max_upload_bytes)} and ${Math.round(limits.max_video_seconds)} s`;
+    mode.maxBusy = limits.max_busy; // analyses the server runs at once (more get 429)
+    mode.hints.server = {
+      image: `${$("image-hint").textContent} · up to ${limits.max_images} at once, ${megabytes(limits.max_upload_bytes)}, ${Math.round(limits.max_pixels / 1e6)} megapixels each`,
+      video: `${$("video-hint").textContent} · up to ${megabytes(limits.max_upload_bytes)} and ${Math.round(limits.max_video_seconds)} s`,
+    };
   } catch {
-    /* the page works without the hints */
+    /* the page works without the server's hints */
   }
+  mode.hints.browser = browserHints();
+  setMode(mode.current);
 }
 
 function init() {
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     tab.addEventListener("click", () => selectTab(tab.id.replace("tab-", "")));
   }
+  document.querySelector('[role="tablist"]').addEventListener("keydown", tabKeys);
+  $("image-clear").addEventListener("click", clearImages);
   dropZone("image-drop", "image-input", (files) => addImages(files));
   dropZone("video-drop", "video-input", (files) => files.length && (inBrowser() ? analyseVideoLocally(files[0]) : analyseVideo(files[0])));
+  enableFaceTips($("camera-overlay"), $("camera-stage"));
   $("video-cancel").addEventListener("click", () => {
     forgetVideoJob();
     $("video-cancel").disabled = true;

@@ -1,6 +1,6 @@
 // faceattrs web page, live camera: frames sent to the server over a WebSocket, or
 // analysed inside the page. Loaded before app.js, which holds the shared helpers ($, el,
-// drawFaces, faceItem, the analysis mode) these functions use when called.
+// faceItem, the analysis mode) these functions use when called (drawFaces: labels.js).
 "use strict";
 // ---------- camera ----------
 
@@ -16,6 +16,7 @@ function setCameraStatus(text, isError = false) {
 
 async function startCamera() {
   if (camera.running) return;
+  const hadFocus = document.activeElement === $("camera-start");
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     setCameraStatus("This browser allows the camera only on secure pages: open this page on 127.0.0.1 (localhost) or over HTTPS.", true);
     return;
@@ -29,6 +30,7 @@ async function startCamera() {
       camera.local = { ...local, tracker: new local.video.FaceTracker() };
     } catch (error) {
       $("camera-start").disabled = false;
+      if (hadFocus) $("camera-start").focus();
       setCameraStatus(String(error.message || error), true);
       return;
     }
@@ -38,6 +40,7 @@ async function startCamera() {
       video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
   } catch (error) {
     $("camera-start").disabled = false;
+    if (hadFocus) $("camera-start").focus();
     setCameraStatus(`No camera: ${error.message || error.name}`, true);
     return;
   }
@@ -51,6 +54,8 @@ async function startCamera() {
   camera.grab = document.createElement("canvas");
   $("camera-stage").hidden = false;
   $("camera-stop").disabled = false;
+  // the start button is disabled now: keep the keyboard focus on a control, not the body
+  if (hadFocus || document.activeElement === document.body) $("camera-stop").focus();
   camera.frame = 0;
   if (camera.local) {
     setCameraStatus("Live, in this browser: frames are analysed inside this page; nothing is uploaded.");
@@ -148,6 +153,7 @@ function onCameraReply(reply) {
 }
 
 function stopCamera() {
+  const hadFocus = document.activeElement === $("camera-stop");
   camera.running = false;
   camera.local = null;
   if (camera.ws) camera.ws.close();
@@ -162,5 +168,6 @@ function stopCamera() {
   $("camera-fps").innerHTML = "&nbsp;";
   $("camera-start").disabled = false;
   $("camera-stop").disabled = true;
+  if (hadFocus) $("camera-start").focus();
   setCameraStatus("Camera stopped and released.");
 }

@@ -1,6 +1,7 @@
 // faceattrs web page, video files: uploaded to a server job (progress, annotated video,
 // per-person summary) or analysed inside the page. Loaded before app.js, which holds the
-// shared helpers ($, el, drawFaces, the analysis mode) these functions use when called.
+// shared helpers ($, el, the analysis mode) these functions use when called (drawFaces,
+// faceLabel, sure: labels.js).
 "use strict";
 // ---------- video ----------
 
@@ -62,7 +63,7 @@ async function analyseVideo(file) {
   resetVideoView(file);
   const progress = $("video-progress");
   setVideoStatus("Uploading…");
-  const job = { id: null, xhr: null, cancelled: false };
+  const job = { id: null, xhr: null, cancelled: false, url: URL.createObjectURL(file) };
   videoJob = job;
   try {
     const created = await uploadVideo(job, file, (f) => {
@@ -88,9 +89,14 @@ async function analyseVideo(file) {
     if (job.cancelled) return;
     if (state.status !== "done") throw new Error(state.error || `the job was ${state.status}`);
     progress.value = 1;
-    const summary = await (await fetch(state.links.summary)).json();
-    showVideoResult(state, summary);
-    setVideoStatus(`Done: ${state.frames_done} frames analysed.`);
+    const [summary, timeline] = await Promise.all([
+      fetch(state.links.summary).then((r) => r.json()),
+      fetch(state.links.timeline).then((r) => r.text()),
+    ]);
+    const frames = timeline.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+    const rows = byPerson(summary, frames);
+    await showVideoResult({ video: job.url, fallback: state.links.video, links: state.links, frames, tracks: rows });
+    setVideoStatus(`Done: ${plural(state.frames_done, "frame")} analysed.`);
     $("video-cancel").hidden = true;
   } catch (error) {
     if (!job.cancelled) {
@@ -119,15 +125,16 @@ async function analyseVideoLocally(file) {
         job,
         onProgress: (f, n) => {
           progress.value = f;
-          setVideoStatus(`Analysing in this browser… ${n} frames (every ${LOCAL_VIDEO_STEP} s)`);
+          setVideoStatus(`Analysing in this browser… ${plural(n, "frame")} (every ${LOCAL_VIDEO_STEP} s)`);
         },
       });
     source.removeAttribute("src");
     if (job.cancelled) return;
     progress.value = 1;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    showVideoResult({ video: job.url, frames: result.frames }, { tracks: result.tracks });
-    setVideoStatus(`Done in this browser: ${result.frames.length} frames analysed in ${seconds} s.`);
+    await showVideoResult({ video: job.url, frames: result.frames, tracks: result.tracks });
+    const cuts = result.cuts.length ? `, ${plural(result.cuts.length, "scene cut")}` : "";
+    setVideoStatus(`Done in this browser: ${plural(result.frames.length, "frame")} analysed in ${seconds} s${cuts}.`);
     $("video-cancel").hidden = true;
   } catch (error) {
     if (!job.cancelled) {
@@ -137,54 +144,138 @@ async function analyseVideoLocally(file) {
   }
 }
 
-/** Draw the faces of the analysed frame nearest before the player's time. */
-function drawVideoOverlay(frames) {
+/** The analysed frame at or last before `time` (frames sorted by time). */
+function frameAt(frames, time) {
+  let low = 0;
+  let high = frames.length - 1;
+  let found = null;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if (frames[mid].time <= time + 1e-3) { found = frames[mid]; low = mid + 1; } else high = mid - 1;
+  }
+  return found;
+}
+
+/** Draw the faces of the analysed frame nearest before the player's time, each labelled
+ * with its person's summary (the table row), not the single frame's guess. */
+function drawVideoOverlay(frames, people) {
   const player = $("video-player");
   const overlay = $("video-overlay");
   overlay.width = player.videoWidth || 640;
   overlay.height = player.videoHeight || 360;
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
-  let shown = null;
-  for (const frame of frames) if (frame.time <= player.currentTime + 1e-3) shown = frame;
-  if (shown) drawFaces(ctx, shown.faces, shown.width, shown.height);
+  const shown = frameAt(frames, player.currentTime);
+  if (!shown) return;
+  const personLabel = (face) => faceLabel(people.get(face.track_id) || face);
+  drawFaces(ctx, shown.faces, shown.width || overlay.width, shown.height || overlay.height, personLabel);
 }
 
-/** Show a finished video: the server's job `state` with its links, or a local result
- * ({video: object URL, frames}) whose boxes are drawn over the original video. */
-function showVideoResult(state, summary) {
-  const player = $("video-player");
-  const local = !state.links;
-  player.src = local ? state.video : state.links.video;
-  $("video-overlay").hidden = !local;
-  if (local) {
-    player.ontimeupdate = () => drawVideoOverlay(state.frames);
-    player.onloadeddata = () => drawVideoOverlay(state.frames);
+/** The summary's rows: one per person when the server joined tracks into persons
+ * (re-identification), else one per track. In person mode each face of the timeline is
+ * keyed by its person (a track never identified keeps a key of its own, 1000 + its id). */
+function byPerson(summary, frames) {
+  if (!summary.persons) return summary.tracks || [];
+  const keyOf = (personId, trackId) => personId ?? 1000 + trackId;
+  const nameOf = (personId, trackId) => (personId != null ? `#${personId}` : `track ${trackId}`);
+  for (const frame of frames) {
+    for (const face of frame.faces) {
+      face.name = nameOf(face.person_id, face.track_id);
+      face.track_id = keyOf(face.person_id, face.track_id);
+    }
   }
+  return summary.persons.map((person) => ({
+    ...person,
+    track_id: keyOf(person.person_id, person.tracks[0]),
+    name: nameOf(person.person_id, person.tracks[0]),
+  }));
+}
+
+/** Whether the player can decode `url` (resolves false on an error or after 5 s). */
+function playable(player, url) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(false), 5000);
+    const finish = (ok) => {
+      clearTimeout(timer);
+      player.onloadeddata = null;
+      player.onerror = null;
+      resolve(ok);
+    };
+    player.onloadeddata = () => finish(true);
+    player.onerror = () => finish(false);
+    player.src = url;
+  });
+}
+
+/** The crop of each person's best-detected face, from the timeline and a video the
+ * browser can decode (server mode; the in-browser walk makes its crops as it goes). */
+async function addCrops(url, frames, tracks) {
+  const best = new Map();
+  for (const frame of frames) {
+    for (const face of frame.faces) {
+      const [x1, y1, x2, y2] = face.box;
+      const quality = face.score * (x2 - x1) * (y2 - y1);
+      if (!(best.get(face.track_id)?.quality >= quality)) best.set(face.track_id, { quality, face, time: frame.time });
+    }
+  }
+  const { openVideo, faceCrop } = await import("./inbrowser/video.js");
+  const source = await openVideo(url);
+  for (const track of tracks) {
+    const pick = best.get(track.track_id);
+    if (!pick || track.crop) continue;
+    await new Promise((resolve) => {
+      source.onseeked = resolve;
+      source.currentTime = pick.time + 1e-3;
+    });
+    track.crop = faceCrop(source, pick.face.box);
+  }
+  source.removeAttribute("src");
+}
+
+/** Show a finished video: the uploaded file plays (when this browser decodes it; else
+ * the server's annotated video) with each person's box and summary label drawn over it;
+ * the table has one row per person with a face crop. */
+async function showVideoResult({ video, fallback = null, links = null, frames, tracks }) {
+  const player = $("video-player");
+  const overlay = $("video-overlay");
+  const people = new Map(tracks.map((track) => [track.track_id, track]));
+  const ownPicture = await playable(player, video);
+  if (!ownPicture && fallback) player.src = fallback; // boxes drawn in by the server
+  overlay.hidden = !ownPicture;
+  if (ownPicture) {
+    player.ontimeupdate = () => drawVideoOverlay(frames, people);
+    player.onseeked = player.ontimeupdate;
+    player.onloadeddata = player.ontimeupdate;
+    drawVideoOverlay(frames, people);
+  }
+  if (links) await addCrops(ownPicture ? video : fallback, frames, tracks).catch(() => {});
   player.play().catch(() => {});
   const tbody = $("video-summary").querySelector("tbody");
   tbody.replaceChildren();
-  const tracks = summary.tracks || [];
   for (const [index, track] of tracks.entries()) {
     const id = track.track_id ?? index + 1;
     const colour = COLOURS[id % COLOURS.length];
-    const seen = `${track.first_time.toFixed(1)}–${track.last_time.toFixed(1)} s`;
-    const best = (probs, label) => percent(probs[label]);
+    const seen = `${track.first_time.toFixed(1)}–${track.last_time.toFixed(1)}\u00a0s`;
     const [low, high] = track.age_interval;
+    const name = track.name ?? `#${id}`;
+    const crop = track.crop ? el("img", { className: "crop", src: track.crop, alt: `face of ${name}` }) : el("span", { className: "crop" });
     tbody.append(el("tr", { "data-track": String(id) },
-      el("td", {}, el("span", { className: "swatch", style: `--c:${colour}` }), `#${id}`),
-      el("td", {}, seen, el("small", {}, `${track.frames} frames`)),
+      el("td", {}, el("span", { className: "swatch", style: `--c:${colour}` }), name),
+      el("td", {}, crop),
+      el("td", {}, seen, el("small", {}, plural(track.frames, "frame"))),
       el("td", {}, `${Math.round(track.age)}`, el("small", {}, `${Math.round(low)}–${Math.round(high)}`)),
-      el("td", {}, track.gender, el("small", {}, best(track.gender_probs, track.gender))),
-      el("td", {}, track.race, el("small", {}, best(track.race_probs, track.race)))));
+      el("td", {}, sure(track.gender, track.gender_probs[track.gender])),
+      el("td", {}, sure(track.race, track.race_probs[track.race]))));
   }
-  if (!tracks.length) tbody.append(el("tr", {}, el("td", { colSpan: 5 }, "No face found in the video.")));
-  if (local) {
+  if (!tracks.length) tbody.append(el("tr", {}, el("td", { colSpan: 6 }, "No face found in the video.")));
+  if (!links) {
     $("video-links").replaceChildren("Analysed in this browser; nothing was uploaded.");
   } else $("video-links").replaceChildren("Download: ",
-    el("a", { href: state.links.video, download: "annotated.webm" }, "annotated video"), " · ",
-    el("a", { href: state.links.timeline, target: "_blank" }, "timeline (JSON Lines)"), " · ",
-    el("a", { href: state.links.summary, target: "_blank" }, "summary (JSON)"));
+    el("a", { href: links.video, download: "annotated.webm" }, "annotated video"), " · ",
+    el("a", { href: links.timeline, target: "_blank" }, "timeline (JSON Lines)"), " · ",
+    el("a", { href: links.summary, target: "_blank" }, "summary (JSON)"),
+    ownPicture ? "" : " (this browser cannot play the uploaded file, so the annotated video is shown)");
   $("video-result").hidden = false;
   $("video-result").dataset.tracks = String(tracks.length);
+  $("video-result").dataset.overlay = String(ownPicture);
 }

@@ -1,18 +1,32 @@
 // The whole pipeline inside the page (faceattrs/analyzer.py): detect, align, predict,
-// with ONNX Runtime Web on WebAssembly (one thread, so no cross-origin isolation is
-// needed). The models are fetched from ../models/ next to this folder; the attribute
-// model's spec is read from its own ONNX metadata (faceattrs_spec), never guessed.
-// Nothing leaves the page.
+// with ONNX Runtime Web on WebAssembly: multi-threaded when the page is cross-origin
+// isolated (served with COOP/COEP headers, as `faceattrs serve` does), else one thread
+// (any static server). The runtime and the models are fetched from ../vendor/ and
+// ../models/ with progress and kept in the browser's Cache API (revalidated, so a new
+// model replaces the old); the attribute model's spec is read from its own ONNX
+// metadata (faceattrs_spec), never guessed. Nothing leaves the page.
 
 import * as ort from "../vendor/ort.wasm.bundle.min.mjs";
 import { align } from "./alignment.js";
 import { AttributeModel } from "./attributes.js";
 import { FaceDetector, MODELS } from "./detection.js";
 
-ort.env.wasm.numThreads = 1;
+/** WebAssembly threads when SharedArrayBuffer is allowed (cross-origin isolated), else 1:
+ * half the cores, at most 4 (onnxruntime-web's own rule; on 2 cores one thread was faster,
+ * see README), or the page URL's ?threads=N (1-16) to measure. */
+function wasmThreads() {
+  if (!globalThis.crossOriginIsolated) return 1;
+  const asked = Number(new URLSearchParams(globalThis.location?.search || "").get("threads"));
+  if (Number.isInteger(asked) && asked >= 1 && asked <= 16) return asked;
+  return Math.max(1, Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)));
+}
+export const THREADS = wasmThreads();
+ort.env.wasm.numThreads = THREADS;
 ort.env.wasm.proxy = false;
+const WASM_URL = new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url);
 // only the .wasm: the bundle carries its own loader (ort-wasm-simd-threaded.mjs)
-ort.env.wasm.wasmPaths = { wasm: new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url).href };
+ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
+const CACHE_NAME = "faceattrs-models-v1";
 
 export const MODELS_URL = new URL("../models/", import.meta.url);
 const METADATA_KEY = "faceattrs_spec";
@@ -69,15 +83,86 @@ export function onnxMetadata(bytes) {
   return metadata;
 }
 
-async function fetchModel(name) {
-  const url = new URL(name, MODELS_URL);
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not load the model ${name} (HTTP ${response.status})`);
-  return new Uint8Array(await response.arrayBuffer());
+const openCache = async () => {
+  try {
+    return globalThis.caches ? await caches.open(CACHE_NAME) : null;
+  } catch {
+    return null; // e.g. not a secure context, or storage blocked
+  }
+};
+
+/** The bytes of `url`, from the Cache API when the server says they have not changed
+ * (If-None-Match / If-Modified-Since: 304), else downloaded with `onBytes(received,
+ * total)` calls and cached. `from` tells which. */
+async function cachedBytes(url, cache, onBytes) {
+  const hit = cache ? await cache.match(url) : undefined;
+  const headers = {};
+  if (hit?.headers.get("etag")) headers["If-None-Match"] = hit.headers.get("etag");
+  if (hit?.headers.get("last-modified")) headers["If-Modified-Since"] = hit.headers.get("last-modified");
+  let response;
+  try {
+    response = await fetch(url, { headers, cache: "no-store" });
+  } catch (error) {
+    if (hit) return { bytes: new Uint8Array(await hit.arrayBuffer()), from: "cache" }; // offline
+    throw error;
+  }
+  if (hit && response.status === 304) {
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    onBytes(bytes.length, bytes.length);
+    return { bytes, from: "cache" };
+  }
+  const name = url.pathname.split("/").pop();
+  if (!response.ok) throw new Error(`could not load ${name} (HTTP ${response.status})`);
+  const total = Number(response.headers.get("content-length")) || 0;
+  const chunks = [];
+  let received = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    onBytes(received, Math.max(total, received));
+  }
+  const bytes = new Uint8Array(received);
+  let at = 0;
+  for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
+  if (cache) {
+    const kept = { "content-type": "application/octet-stream", "content-length": String(received) };
+    for (const key of ["etag", "last-modified"]) if (response.headers.get(key)) kept[key] = response.headers.get(key);
+    await cache.put(url, new Response(bytes, { headers: kept })).catch(() => {});
+  }
+  return { bytes, from: "network" };
 }
 
-const openSession = (bytes) =>
-  ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+/** Fetch the runtime and the models together; `onProgress({received, total, files, from})`. */
+async function fetchAll(urls, onProgress) {
+  const cache = await openCache();
+  const received = urls.map(() => 0);
+  const totals = urls.map(() => 0);
+  const report = (from) => onProgress({
+    received: received.reduce((a, b) => a + b, 0),
+    total: totals.reduce((a, b) => a + b, 0),
+    files: urls.length,
+    from,
+  });
+  const results = await Promise.all(urls.map((url, i) => cachedBytes(url, cache, (n, total) => {
+    received[i] = n;
+    totals[i] = total;
+    report("network");
+  })));
+  const from = results.every((r) => r.from === "cache") ? "cache" : "network";
+  report(from);
+  return { bytes: results.map((r) => r.bytes), from };
+}
+
+// Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
+// server's sessions do: spinning threads slow everything down when the cores are busy.
+const openSession = (bytes) => ort.InferenceSession.create(bytes, {
+  executionProviders: ["wasm"],
+  graphOptimizationLevel: "all",
+  extra: { session: { intra_op: { allow_spinning: "0" } } },
+});
 
 /** An RGBA image (ImageData) of a drawable source, at most `maxSide` px on its long side,
  * on white (transparent pixels composited like faceattrs.media does). */
@@ -128,13 +213,19 @@ export class InBrowserAnalyzer {
   }
 }
 
-/** Load both models (fetched once) and return a ready analyzer. */
-export async function createAnalyzer({ detector = "full", minFace = 20, scoreThreshold = 0.5 } = {}) {
-  // the other BlazeFace model: the close-up pass and the check (detection.js)
+/** Load the runtime and the three models (cached by the browser: BlazeFace full- and
+ * short-range, the attribute model) and return a ready analyzer; `onProgress` follows the
+ * downloads. `analyzer.threads` and `.modelsFrom` ("cache" or "network") say how it runs and
+ * where the models came from. The other BlazeFace model serves the close-up pass and the
+ * check (detection.js). */
+export async function createAnalyzer({ detector = "full", minFace = 20, scoreThreshold = 0.5, onProgress = () => {} } = {}) {
   const other = detector === "full" ? "short" : "full";
-  const [detectorBytes, otherBytes, modelBytes] = await Promise.all([
-    fetchModel(MODELS[detector].file), fetchModel(MODELS[other].file), fetchModel("attributes.onnx"),
-  ]);
+  const urls = [
+    WASM_URL, new URL(MODELS[detector].file, MODELS_URL), new URL(MODELS[other].file, MODELS_URL),
+    new URL("attributes.onnx", MODELS_URL),
+  ];
+  const { bytes: [wasmBytes, detectorBytes, otherBytes, modelBytes], from } = await fetchAll(urls, onProgress);
+  if (!ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = wasmBytes.buffer;
   const raw = onnxMetadata(modelBytes)[METADATA_KEY];
   if (!raw) throw new Error(`attributes.onnx is not a faceattrs model (no ${METADATA_KEY} metadata)`);
   const spec = JSON.parse(raw);
@@ -142,5 +233,8 @@ export async function createAnalyzer({ detector = "full", minFace = 20, scoreThr
   const otherSession = await openSession(otherBytes);
   const modelSession = await openSession(modelBytes);
   const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold, otherSession });
-  return new InBrowserAnalyzer(faceDetector, new AttributeModel(ort, modelSession, spec));
+  const analyzer = new InBrowserAnalyzer(faceDetector, new AttributeModel(ort, modelSession, spec));
+  analyzer.threads = THREADS;
+  analyzer.modelsFrom = from;
+  return analyzer;
 }

@@ -1,7 +1,9 @@
 // Video files and camera frames in the page: a small IoU tracker (stable ids and colours,
-// a per-person summary) and a video walker that seeks through a file in fixed steps.
-// Simpler than faceattrs/tracking.py (no motion prediction, no scene-cut detection), but
-// with its attribute smoothing: a score-weighted exponential mean over `smoothS` seconds.
+// a per-person summary), scene-cut detection as faceattrs/video/session.py SceneCuts does
+// it (a cut ends every track), and a video walker that seeks through a file in fixed steps
+// and keeps each person's best face crop. Simpler than faceattrs/video/tracking.py (no
+// motion prediction), but with its attribute smoothing: a score-weighted exponential mean
+// over `smoothS` seconds.
 
 import { argmax } from "./attributes.js";
 
@@ -51,6 +53,57 @@ export class Smoothed {
   }
 }
 
+const THUMB_W = 64;
+const THUMB_H = 36;
+
+/** The 8x8x8 colour histogram of a 64x36 RGBA thumbnail (counts, 512 bins). */
+export function colourHistogram(rgba) {
+  const hist = new Float64Array(512);
+  for (let i = 0; i < rgba.length; i += 4) hist[((rgba[i] >> 5) << 6) | ((rgba[i + 1] >> 5) << 3) | (rgba[i + 2] >> 5)] += 1;
+  return hist;
+}
+
+/** OpenCV's HISTCMP_BHATTACHARYYA distance of two histograms. */
+export function bhattacharyya(a, b) {
+  let sa = 0;
+  let sb = 0;
+  let cross = 0;
+  for (let i = 0; i < a.length; i += 1) {
+    sa += a[i];
+    sb += b[i];
+    cross += Math.sqrt(a[i] * b[i]);
+  }
+  const norm = Math.sqrt(sa * sb);
+  return norm > 0 ? Math.sqrt(Math.max(0, 1 - cross / norm)) : 0;
+}
+
+/** Hard cuts between consecutive frames (session.py SceneCuts): the Bhattacharyya distance
+ * of the colour histograms of 64x36 thumbnails above `threshold`. */
+export class SceneCuts {
+  constructor(threshold = 0.18) {
+    this.threshold = threshold;
+    this.previous = null;
+    this.canvas = null;
+  }
+
+  /** Whether the picture of `source` (video, canvas, image) starts a new shot. */
+  isCut(source) {
+    this.canvas ||= Object.assign(document.createElement("canvas"), { width: THUMB_W, height: THUMB_H });
+    const ctx = this.canvas.getContext("2d", { willReadFrequently: true });
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(source, 0, 0, THUMB_W, THUMB_H);
+    return this.isCutThumb(ctx.getImageData(0, 0, THUMB_W, THUMB_H).data);
+  }
+
+  /** The same for a ready 64x36 RGBA thumbnail. */
+  isCutThumb(rgba) {
+    const hist = colourHistogram(rgba);
+    const previous = this.previous;
+    this.previous = hist;
+    return previous !== null && bhattacharyya(previous, hist) > this.threshold;
+  }
+}
+
 export class FaceTracker {
   /** Greedy IoU matching with the last box of each track seen within `maxGap` seconds;
    * attributes smoothed over `smoothS` seconds (0: as predicted). */
@@ -65,7 +118,7 @@ export class FaceTracker {
   /** Give each face a track_id, add it to its track's record (the summary uses the
    * predictions as they came) and return the faces with smoothed attributes. */
   update(faces, time) {
-    const live = this.tracks.filter((t) => time - t.last_time <= this.maxGap);
+    const live = this.tracks.filter((t) => !t.ended && time - t.last_time <= this.maxGap);
     const pairs = [];
     faces.forEach((face, f) => live.forEach((track, t) => {
       const overlap = iou(face.box, track.box);
@@ -104,6 +157,11 @@ export class FaceTracker {
     });
   }
 
+  /** A scene cut: no later face continues a track seen so far. */
+  cut() {
+    for (const track of this.tracks) track.ended = true;
+  }
+
   /** One record per person: when seen, mean age, interval and probabilities. */
   summary() {
     const mean = (values) => values.reduce((s, v) => s + v, 0) / values.length;
@@ -140,17 +198,44 @@ export function openVideo(url) {
   });
 }
 
-/** Analyse a video every `step` seconds: frames [{time, faces}] with track ids, and the
- * per-person summary. `analyse(video)` analyses the current frame; `job.cancelled` stops. */
+/** A square crop (`size` px) around a face's box (x1, y1, x2, y2 in `source` pixels),
+ * as a data URL. */
+export function faceCrop(source, [x1, y1, x2, y2], size = 96) {
+  const side = 1.3 * Math.max(x2 - x1, y2 - y1);
+  const canvas = Object.assign(document.createElement("canvas"), { width: size, height: size });
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#ddd";
+  ctx.fillRect(0, 0, size, size);
+  ctx.drawImage(source, (x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2, side, side, 0, 0, size, size);
+  return canvas.toDataURL("image/jpeg", 0.85);
+}
+
+/** Analyse a video every `step` seconds: frames [{time, faces, cut}] with track ids, the
+ * per-person summary (each with `crop`, its best-detected face) and the scene cuts.
+ * `analyse(video)` analyses the current frame; `job.cancelled` stops. */
 export async function walkVideo(video, analyse, { step = 0.2, onProgress = () => {}, job = {} } = {}) {
   const tracker = new FaceTracker({ maxGap: Math.max(1.0, 3 * step) });
+  const cuts = new SceneCuts();
+  const best = new Map(); // track id -> {quality, crop}
   const frames = [];
   const duration = Number.isFinite(video.duration) ? video.duration : 0;
   for (let time = 0; time <= duration && !job.cancelled; time += step) {
     if (time > 0) await seek(video, time);
+    const cut = cuts.isCut(video);
+    if (cut) tracker.cut();
     const result = await analyse(video);
-    frames.push({ time, width: result.width, height: result.height, faces: tracker.update(result.faces, time) });
+    const faces = tracker.update(result.faces, time);
+    const scale = video.videoWidth / result.width;
+    for (const face of faces) {
+      const [x1, y1, x2, y2] = face.box;
+      const quality = face.score * (x2 - x1) * (y2 - y1);
+      if (!(best.get(face.track_id)?.quality >= quality)) {
+        best.set(face.track_id, { quality, crop: faceCrop(video, face.box.map((v) => v * scale)) });
+      }
+    }
+    frames.push({ time, width: result.width, height: result.height, faces, cut });
     onProgress(duration > 0 ? Math.min(1, time / duration) : 1, frames.length);
   }
-  return { frames, tracks: tracker.summary() };
+  const tracks = tracker.summary().map((track) => ({ ...track, crop: best.get(track.track_id)?.crop }));
+  return { frames, tracks, cuts: frames.filter((f) => f.cut).map((f) => f.time) };
 }
