@@ -16,7 +16,10 @@ Sections (each also runs alone; this script runs them and reads their output):
 * batch: ``bench/bench_batch.py`` (images/s of ``analyze --format parquet``, local engine
   and Ray Data engine, Ray's start-up; the quick run skips Ray);
 * browser: ``bench/bench_browser.py`` (the page's in-browser mode in headless Chromium,
-  multi-threaded and single-threaded WebAssembly; skipped without Chromium).
+  multi-threaded and single-threaded WebAssembly; skipped without Chromium);
+* detection: ``bench/bench_detection_recall.py`` (detector recall on face crops at
+  several sizes and on small pasted faces, false faces per 100 face-free images, time
+  per 1280x720 photo; needs ../shared/data, skipped without it).
 
 Writes ``OUT/latest.json`` (every figure, the machine, the commands and their raw
 output) and ``OUT/latest.md`` (the table). Exit code 1 if a section failed.
@@ -64,7 +67,7 @@ VIDEO_STAGES = {  # bench_video.py stage -> label in the table
     "analyse+track+write, every=3": "every 3rd frame + .mp4",
     "decode": "decode only",
 }
-SECTIONS = ("accuracy", "analyze", "video", "load", "batch", "browser")
+SECTIONS = ("accuracy", "analyze", "video", "load", "batch", "browser", "detection")
 QUICK_VIDEO_FRAMES = 25
 
 
@@ -285,6 +288,21 @@ def browser(args: argparse.Namespace, tmp: Path) -> dict:
             "output": output}  # fmt: skip
 
 
+# ------------------------------------------------------------------ detection
+
+
+def detection(args: argparse.Namespace, tmp: Path) -> dict:
+    data = ROOT.parent / "shared" / "data"
+    if not data.is_dir():
+        return {"skipped": f"{data} not found"}
+    command = [sys.executable, str(BENCH / "bench_detection_recall.py"), "--out", str(tmp)]
+    if args.quick:
+        command += ["--limit", "20", "--scenes", "3", "--face-free", "30", "--repeats", "3"]
+    run(command, 3600)
+    result = json.loads((tmp / "detection_recall.json").read_text())
+    return {**result, "command": shown(command).replace(str(tmp), "TMP")}
+
+
 # ------------------------------------------------------------------ table
 
 
@@ -387,6 +405,20 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
             for mode in ("threaded", "single-thread")
         )
         table.append(("in-browser mode (Chromium)", f"{text}; {br['chromium']}", br["command"]))
+    d = figures.get("detection", {})
+    if d.get("sets"):
+        sets = {name: s for name, s in d["sets"].items() if "padded" not in name}
+        recall = ", ".join(f"{name} {s['recall_pct']:.1f}%" for name, s in sets.items())
+        ff, t = d["face_free"], d["time_1280x720"]
+        shirt = d["photos"].get("deepface/img26.jpg shirt boxes")
+        text = (
+            f"found: {recall} (n={d['sets']['fairface 160px']['n']} per set); "
+            f"{ff['false_faces_per_100']} false faces per 100 face-free images (n={ff['n']}), "
+            f"{shirt} on img26's shirt; detect() {t['cpu_ms_median']} CPU ms per 1280x720 photo"
+        )
+        table.append(("face detector", text, d["command"]))
+    elif d.get("skipped"):
+        table.append(("face detector", f"skipped: {d['skipped']}", ""))
     for name, error in figures.get("errors", {}).items():
         table.append((name, f"FAILED: {error}", ""))
     return table
@@ -451,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         "errors": {},
     }
     steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load, "batch": batch,
-             "browser": browser}  # fmt: skip
+             "browser": browser, "detection": detection}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="faceattrs-bench-") as tmp:
         for name, step in steps.items():
             if name in args.skip:

@@ -62,6 +62,9 @@ def test_run_all_quick_writes_every_section(tiny):
     table = (out / "latest.md").read_text()
     assert "| what | figure | command |" in table and "server under load" in table
     assert "python bench/bench_analyze.py" in table
+    if "skipped" not in figures["detection"]:  # needs ../shared/data
+        assert set(figures["detection"]["sets"]) >= {"fairface 224px", "fer 48px"}
+        assert "| face detector |" in table
 
 
 def test_load_test_refuses_other_hosts():

@@ -31,6 +31,10 @@ PHOTOS = ["face_recognition/two_people.jpg", "facenet_pytorch/multiface.jpg"]
 # 4x upscaled (2400x2416 PNG): the fine pyramid level is split into tiles and the crops
 # are supersampled, so those paths of the JS pipeline are compared too.
 UPSCALED = "deepface/selfie-many-people.jpg"
+# the check drops the checkered shirt's false face (score 0.56) in both
+CHECKED = ["deepface/img26.jpg"]
+# a face filling the frame, and at 48 px: found by the short-range close-up pass
+CLOSEUPS = ["face_recognition/obama.jpg@closeup", "face_recognition/obama.jpg@48"]
 
 
 def iou(a, b) -> float:
@@ -83,17 +87,33 @@ def test_static_site_offers_only_the_in_browser_mode(static_page, artifacts):
     static_page.screenshot(path=artifacts / "static-home.png", full_page=True)
 
 
-@pytest.mark.parametrize("name", [*PHOTOS, f"{UPSCALED}@4x"])
+def variant(photo: Path, how: str, tmp_path: Path) -> Path:
+    """The photo 4x upscaled ("4x"), or cropped to its first face's box ("closeup"; the
+    close-up pass), that crop at 48 px ("48"), as a PNG."""
+    import cv2
+
+    from faceattrs.pipeline.detection import FaceDetector
+
+    bgr = cv2.imread(str(photo))
+    if how == "4x":
+        bgr = cv2.resize(bgr, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    else:
+        x0, y0, x1, y1 = FaceDetector("full").detect(bgr).xyxy[0].astype(int)
+        bgr = bgr[y0:y1, x0:x1]
+        if how == "48":
+            bgr = cv2.resize(bgr, (48, 48), interpolation=cv2.INTER_AREA)
+    path = tmp_path / f"{how}.png"
+    cv2.imwrite(str(path), bgr)
+    return path
+
+
+@pytest.mark.parametrize("name", [*PHOTOS, f"{UPSCALED}@4x", *CHECKED, *CLOSEUPS])
 def test_static_site_image_matches_the_python_pipeline(
     static_page, shared_dir, analyzer, artifacts, name, tmp_path
 ):
-    photo = shared_dir / "media" / name.removesuffix("@4x")
-    if name.endswith("@4x"):
-        import cv2
-
-        bgr = cv2.imread(str(photo))
-        photo = tmp_path / "upscaled.png"
-        cv2.imwrite(str(photo), cv2.resize(bgr, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC))
+    photo = shared_dir / "media" / name.split("@")[0]
+    if "@" in name:
+        photo = variant(photo, name.split("@")[1], tmp_path)
     static_page.set_input_files("#image-input", str(photo))
     # 300 s: the 4x photo takes about 2 s alone, far longer on a starved shared CPU
     card = static_page.wait_for_selector(".card[data-state=done]", timeout=300_000)
@@ -102,10 +122,13 @@ def test_static_site_image_matches_the_python_pipeline(
     python_faces = analyzer.analyze(photo)
     assert python_faces, f"the Python pipeline finds faces in {name}"
     record(artifacts, name, assert_matches_python(result["faces"], python_faces))
+    if name in CHECKED:
+        assert len(python_faces) == 1, "the shirt is not a face"
     assert int(card.get_attribute("data-faces")) == len(python_faces)
     assert "in this browser" in card.inner_text()
     assert not uploads(static_page)
-    static_page.screenshot(path=artifacts / f"static-image-{Path(name).stem}.png", full_page=True)
+    stem = Path(name.split("@")[0]).stem + name.partition("@")[2]
+    static_page.screenshot(path=artifacts / f"static-image-{stem}.png", full_page=True)
 
 
 def test_static_site_non_image_shows_an_error_beside_a_good_image(static_page, tmp_path):
@@ -265,3 +288,37 @@ def _raw_dict(face) -> dict:
         "race": face.race,
         "race_probs": dict(face.race_probs),
     }
+
+
+def test_js_both_found_and_check_layout_match_python(static_page):
+    """detection.js bothFound / checkLayout / closeupLayout give face_checks' answers on
+    random boxes (the agreement rule and the crops of the check)."""
+    from faceattrs.pipeline import face_checks
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for _ in range(60):
+        box = [float(v) for v in rng.uniform(0, 300, 2)] + [0.0, 0.0]
+        box[2:] = [box[0] + float(rng.uniform(5, 200)), box[1] + float(rng.uniform(5, 200))]
+        near = [[v + float(rng.normal(0, 25)) for v in box] for _ in range(3)]
+        cases.append({"box": box, "full": near[:2], "closeup": near[2:]})
+    got = static_page.evaluate(
+        """async (cases) => {
+            const m = await import("./inbrowser/detection.js");
+            return cases.map((c) => [m.bothFound(c.box, c.full, c.closeup),
+                                     m.checkLayout(c.box, 2.2, 400, 500, 128),
+                                     m.closeupLayout(400, 500, 128)]);
+        }""",
+        cases,
+    )
+    agreed = 0
+    for case, (both, layout, closeup) in zip(cases, got, strict=True):
+        box = np.array([case["box"]])
+        expected = face_checks.both_found(box, np.array(case["full"]), np.array(case["closeup"]))
+        assert both == bool(expected[0])
+        agreed += both
+        region, scale, w, h, dx, dy = face_checks.check_layout(box[0], 2.2, 400, 500, 128)
+        assert layout["region"] == list(region)
+        assert (layout["w"], layout["h"], layout["dx"], layout["dy"]) == (w, h, dx, dy)
+        assert closeup == list(face_checks.closeup_layout(400, 500, 128))
+    assert 0 < agreed < len(cases)  # the cases exercise both answers

@@ -41,6 +41,7 @@ SITE_FILES = [
     "vendor/ort-wasm-simd-threaded.wasm",
     "vendor/LICENSE-onnxruntime-web",
     "models/blazeface_full.onnx",
+    "models/blazeface_short.onnx",
     "models/attributes.onnx",
     "models/spec.json",
     "models/LICENSE-blazeface",

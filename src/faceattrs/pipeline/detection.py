@@ -25,16 +25,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from faceattrs.pipeline import face_checks
 from faceattrs.pipeline.boxes import areas, intersections
+from faceattrs.pipeline.detector_input import ceil32 as _ceil32
+from faceattrs.pipeline.detector_input import downscale, sigmoid, to_input
+from faceattrs.pipeline.detector_input import pad_to as _pad_to
 from faceattrs.pipeline.runtime import OnnxModel
 from faceattrs.resources import MODELS_DIR
 
 NUM_KEYPOINTS = 6
-RAW_SCORE_LIMIT = 80.0
-INPUT_SCALE = np.float32(2.0 / 255.0)
 
 
 @dataclass(frozen=True)
@@ -206,39 +207,6 @@ def drop_duplicates(dets: Detections) -> Detections:
     return Detections(xyxy[keep], dets.scores[keep], dets.keypoints[keep])
 
 
-def _pad_to(bgr: np.ndarray, height: int, width: int) -> np.ndarray:
-    out = np.zeros((height, width, 3), np.uint8)
-    out[: bgr.shape[0], : bgr.shape[1]] = bgr[:height, :width]
-    return out
-
-
-def downscale(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize down fast: exact 2x area halvings, then one linear step (< 2x)."""
-    while bgr.shape[1] >= 2 * width and bgr.shape[0] >= 2 * height:
-        h, w = bgr.shape[0] // 2, bgr.shape[1] // 2
-        bgr = cv2.resize(bgr[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA)
-    if bgr.shape[:2] == (height, width):
-        return bgr
-    return cv2.resize(bgr, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def _ceil32(value: float) -> int:
-    return max(32, int(np.ceil(value / 32.0)) * 32)
-
-
-def to_input(batch_bgr: np.ndarray) -> np.ndarray:
-    """BGR uint8 (N, H, W, 3) -> the model's RGB float32 (N, 3, H, W) in [-1, 1].
-
-    The same arithmetic as ``rgb * (2 / 255) - 1`` in float32, one channel plane at
-    a time (no full-size float temporaries or transposes)."""
-    n, height, width = batch_bgr.shape[:3]
-    x = np.empty((n, 3, height, width), np.float32)
-    for channel in range(3):
-        np.multiply(batch_bgr[..., 2 - channel], INPUT_SCALE, out=x[:, channel], dtype=np.float32)
-    x -= np.float32(1.0)
-    return x
-
-
 class FaceDetector:
     """BlazeFace detector: ``detect(bgr) -> Detections`` in image pixels.
 
@@ -250,6 +218,12 @@ class FaceDetector:
     overlapping tiles); ``pyramid=False`` (default for "short") runs only the
     native-size letterbox passes, like MediaPipe. ``threads`` and ``spinning``:
     see :func:`faceattrs.pipeline.runtime.session_options`.
+
+    ``closeup``: when the first passes give a reason (no confident face, or a face
+    filling much of the frame), also run the short-range model on the whole image
+    centred with a border; ``check``: keep a face scoring below ``CONFIDENT`` only when
+    a model confirms it on a crop around it (textures, patterns; see
+    :mod:`faceattrs.pipeline.face_checks`).
     """
 
     def __init__(
@@ -264,6 +238,8 @@ class FaceDetector:
         threads: int | None = None,
         spinning: bool = True,
         providers: str | list[str] | None = None,
+        closeup: bool = True,
+        check: bool = True,
     ) -> None:
         if model not in _MODELS:
             raise ValueError(f"unknown detector model {model!r}; choose from {sorted(_MODELS)}")
@@ -280,6 +256,49 @@ class FaceDetector:
             spinning=spinning, name="face detector",
         )  # fmt: skip
         self._anchor_cache: dict[tuple[int, int], np.ndarray] = {}
+        self.closeup = closeup
+        self.check = check
+        self._threads, self._spinning, self._providers = threads, spinning, providers
+        self._helpers: dict[str, FaceDetector] = {}
+
+    def _helper(self, model: str) -> FaceDetector:
+        """This detector for its own model, else one of ``model`` (loaded on first use)
+        for the close-up pass and the checks."""
+        if model == self.model:
+            return self
+        if model not in self._helpers:
+            self._helpers[model] = FaceDetector(
+                model,
+                score_threshold=face_checks.CLOSEUP_THRESHOLD,
+                threads=self._threads,
+                spinning=self._spinning,
+                providers=self._providers,
+                closeup=False,
+                check=False,
+            )
+        return self._helpers[model]
+
+    def _closeup_passes(self, bgr: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        threshold = max(self.score_threshold, face_checks.CLOSEUP_THRESHOLD)
+        return [face_checks.closeup_candidates(self._helper("short"), bgr, threshold)]
+
+    def _merge(self, found: list[tuple[np.ndarray, ...]]) -> Detections:
+        xyxy = np.concatenate([f[0] for f in found])
+        scores = np.concatenate([f[1] for f in found])
+        kps = np.concatenate([f[2] for f in found])
+        return drop_duplicates(weighted_nms(xyxy, scores, kps, self.iou_threshold))
+
+    def _checked(self, bgr: np.ndarray, dets: Detections, agreed: np.ndarray) -> Detections:
+        """Drop the faces scoring below ``CONFIDENT``, not ``agreed`` on by both models'
+        passes, that neither model, shown a crop around each, confirms
+        (:mod:`faceattrs.pipeline.face_checks`)."""
+        unsure = np.flatnonzero((dets.scores < face_checks.CONFIDENT) & ~agreed)
+        if len(unsure) == 0:
+            return dets
+        checkers = {model: self._helper(model) for model in face_checks.CHECK_MARGINS}
+        keep = np.ones(len(dets), bool)
+        keep[unsure] = face_checks.confirmed(checkers, bgr, dets.xyxy[unsure])
+        return dets[keep]
 
     def _anchors(self, height: int, width: int) -> np.ndarray:
         key = (height, width)
@@ -287,18 +306,22 @@ class FaceDetector:
             self._anchor_cache[key] = anchor_centers(self.config, height, width)
         return self._anchor_cache[key]
 
-    def _run(self, batch_bgr: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    def raw_outputs(self, batch_bgr: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One pass over padded BGR images (N, H, W, 3), sides multiples of 32: raw
+        boxes (N, A, 16), scores (N, A) and the anchor centres (A, 2)."""
+        height, width = batch_bgr.shape[1:3]
+        x = to_input(batch_bgr)
+        raw_boxes, raw_scores = self.onnx.run(None, {self.onnx.input_names()[0]: x})
+        return raw_boxes, sigmoid(raw_scores[..., 0]), self._anchors(height, width)
+
+    def candidates(self, batch_bgr: np.ndarray) -> list[tuple[np.ndarray, ...]]:
         """One pass over padded BGR images (N, H, W, 3), sides multiples of 32:
         per image the candidates above the score threshold as (xyxy, scores,
         keypoints) in its pixels."""
-        n, height, width = batch_bgr.shape[:3]
-        x = to_input(batch_bgr)
-        raw_boxes, raw_scores = self.onnx.run(None, {self.onnx.input_names()[0]: x})
-        anchors_all = self._anchors(height, width)
+        raw_boxes, all_scores, anchors_all = self.raw_outputs(batch_bgr)
         out = []
-        for i in range(n):
-            logits = np.clip(raw_scores[i, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
-            scores = 1.0 / (1.0 + np.exp(-logits))
+        for i in range(len(batch_bgr)):
+            scores = all_scores[i]
             keep = np.nonzero(scores >= self.score_threshold)[0]
             raw = raw_boxes[i, keep]
             anchors = anchors_all[keep]
@@ -328,7 +351,7 @@ class FaceDetector:
         groups += [[t] for t in tiles]
         found = []
         for group in groups:
-            results = self._run(np.stack([t[3] for t in group]))
+            results = self.candidates(np.stack([t[3] for t in group]))
             for (scale, x0, y0, _), (xyxy, scores, kps) in zip(group, results, strict=True):
                 offset = np.array([x0, y0], np.float32)
                 found.append(((xyxy + np.tile(offset, 2)) / scale, scores, (kps + offset) / scale))
@@ -380,13 +403,20 @@ class FaceDetector:
         if height == 0 or width == 0:
             return Detections.empty()
         found = self._passes(bgr)
-        xyxy = np.concatenate([f[0] for f in found])
-        scores = np.concatenate([f[1] for f in found])
-        kps = np.concatenate([f[2] for f in found])
-        dets = drop_duplicates(weighted_nms(xyxy, scores, kps, self.iou_threshold))
+        dets = first = self._merge(found)
+        closeup = None
+        if self.closeup and face_checks.needs_closeup(dets.xyxy, dets.scores, height, width):
+            closeup = self._closeup_passes(bgr)
+            dets = self._merge(found + closeup)
         if len(dets) == 0:
             return dets
         xyxy = dets.xyxy.copy()
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
-        return Detections(xyxy, dets.scores, dets.keypoints).keep(min_face=self.min_face)
+        dets = Detections(xyxy, dets.scores, dets.keypoints).keep(min_face=self.min_face)
+        if not self.check or len(dets) == 0:
+            return dets
+        agreed = np.zeros(len(dets), bool)
+        if closeup is not None and len(first) and len(closeup[0][0]):
+            agreed = face_checks.both_found(dets.xyxy, first.xyxy, closeup[0][0])
+        return self._checked(bgr, dets, agreed)

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from faceattrs.resources import MODELS_DIR, WEB_DIR
 
-DETECTOR_FILES = ("blazeface_full.onnx",)  # the page runs the full-range detector
+# the page runs the full-range detector; the short-range one for close-ups and checks
+DETECTOR_FILES = ("blazeface_full.onnx", "blazeface_short.onnx")
 MODEL_NAME = "attributes.onnx"  # the name the page loads
 # The page gets the float model: onnxruntime-web rounds int8 convolutions differently
 # from ONNX Runtime on x86 (probabilities 0.05 apart measured), so with the default

@@ -213,19 +213,26 @@ export class InBrowserAnalyzer {
   }
 }
 
-/** Load the runtime and both models (cached by the browser) and return a ready analyzer;
- * `onProgress` follows the downloads. `analyzer.threads` and `.modelsFrom` ("cache" or
- * "network") say how it runs and where the models came from. */
+/** Load the runtime and the three models (cached by the browser: BlazeFace full- and
+ * short-range, the attribute model) and return a ready analyzer; `onProgress` follows the
+ * downloads. `analyzer.threads` and `.modelsFrom` ("cache" or "network") say how it runs and
+ * where the models came from. The other BlazeFace model serves the close-up pass and the
+ * check (detection.js). */
 export async function createAnalyzer({ detector = "full", minFace = 20, scoreThreshold = 0.5, onProgress = () => {} } = {}) {
-  const urls = [WASM_URL, new URL(MODELS[detector].file, MODELS_URL), new URL("attributes.onnx", MODELS_URL)];
-  const { bytes: [wasmBytes, detectorBytes, modelBytes], from } = await fetchAll(urls, onProgress);
+  const other = detector === "full" ? "short" : "full";
+  const urls = [
+    WASM_URL, new URL(MODELS[detector].file, MODELS_URL), new URL(MODELS[other].file, MODELS_URL),
+    new URL("attributes.onnx", MODELS_URL),
+  ];
+  const { bytes: [wasmBytes, detectorBytes, otherBytes, modelBytes], from } = await fetchAll(urls, onProgress);
   if (!ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = wasmBytes.buffer;
   const raw = onnxMetadata(modelBytes)[METADATA_KEY];
   if (!raw) throw new Error(`attributes.onnx is not a faceattrs model (no ${METADATA_KEY} metadata)`);
   const spec = JSON.parse(raw);
   const detectorSession = await openSession(detectorBytes);
+  const otherSession = await openSession(otherBytes);
   const modelSession = await openSession(modelBytes);
-  const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold });
+  const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold, otherSession });
   const analyzer = new InBrowserAnalyzer(faceDetector, new AttributeModel(ort, modelSession, spec));
   analyzer.threads = THREADS;
   analyzer.modelsFrom = from;

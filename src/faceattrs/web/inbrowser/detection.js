@@ -1,7 +1,8 @@
 // Face detection in the page: BlazeFace full-range (ONNX Runtime Web), mirroring
 // faceattrs/detection.py step for step: the same pyramid (coarse and native letterbox
 // passes, finer levels, tiles), the same resizing (2x area halvings, then one OpenCV-style
-// bilinear step), anchors, decoding, score threshold and weighted NMS.
+// bilinear step), anchors, decoding, score threshold and weighted NMS, and the same second
+// looks (faceattrs/pipeline/face_checks.py): the short-range close-up pass and the check.
 // Images are plain {data, width, height} RGBA objects (ImageData-like).
 
 const NUM_KEYPOINTS = 6;
@@ -11,6 +12,14 @@ const MAX_SCALE = 1.0;
 const LEVEL_SLACK = 1.3;
 const SPAN_OVERLAP = 0.5; // detection.py drop_duplicates
 const NESTED_OVERLAP = 0.8;
+// face_checks.py
+const CLOSEUP_FACTOR = 0.6;
+const CLOSEUP_SHARE = 0.3;
+const CONFIDENT = 0.75;
+const CLOSEUP_THRESHOLD = 0.5;
+const CHECK_MARGINS = { short: 2.2, full: 3.0 };
+const CHECK_THRESHOLD = 0.5;
+const AGREE_IOU = 0.5;
 
 export const MODELS = {
   full: { file: "blazeface_full.onnx", native: 192, strides: [4], anchorsPerLayer: 1, minPx: 10, maxPx: 128, levelRatio: 6 },
@@ -134,9 +143,75 @@ export function downscale(image, width, height) {
   return resizeLinear(out, width, height);
 }
 
-/** The region (x0, y0, w, h) of an image, top-left in a zero (black) canvas of padW x padH. */
-function padded(image, x0, y0, w, h, padW, padH) {
-  return { image, x0, y0, w: Math.min(w, image.width - x0), h: Math.min(h, image.height - y0), padW, padH };
+/** The region (x0, y0, w, h) of an image at (dx, dy) in a zero (black) canvas of padW x padH. */
+function padded(image, x0, y0, w, h, padW, padH, dx = 0, dy = 0) {
+  return { image, x0, y0, w: Math.min(w, image.width - x0), h: Math.min(h, image.height - y0), padW, padH, dx, dy };
+}
+
+/** The pixels (x0, y0)-(x1, y1) of an RGBA image, as a new image. */
+function crop(image, x0, y0, x1, y1) {
+  const width = x1 - x0;
+  const data = new Uint8ClampedArray(width * (y1 - y0) * 4);
+  for (let y = y0; y < y1; y += 1) {
+    data.set(image.data.subarray((y * image.width + x0) * 4, (y * image.width + x1) * 4), (y - y0) * width * 4);
+  }
+  return { data, width, height: y1 - y0 };
+}
+
+/** face_checks.needs_closeup: no face scoring CONFIDENT, or one of CLOSEUP_SHARE of the short side. */
+export function needsCloseup(faces, height, width) {
+  if (!faces.length || Math.max(...faces.map((f) => f.score)) < CONFIDENT) return true;
+  const side = Math.max(...faces.map(({ xyxy: b }) => Math.max(b[2] - b[0], b[3] - b[1])));
+  return side >= CLOSEUP_SHARE * Math.min(height, width);
+}
+
+/** face_checks.closeup_layout: [scale, width, height, x0, y0] of the image centred on a side x side canvas. */
+export function closeupLayout(height, width, side) {
+  const scale = (CLOSEUP_FACTOR * side) / Math.max(height, width);
+  const w = Math.max(1, roundHalfEven(width * scale));
+  const h = Math.max(1, roundHalfEven(height * scale));
+  return [scale, w, h, Math.floor((side - w) / 2), Math.floor((side - h) / 2)];
+}
+
+/** face_checks.check_layout: the square of margin x the box's side around its centre. */
+export function checkLayout(box, margin, height, width, side) {
+  const [x0, y0, x1, y1] = box;
+  const size = Math.max(x1 - x0, y1 - y0, 1.0) * margin;
+  const left = (x0 + x1) / 2 - size / 2;
+  const top = (y0 + y1) / 2 - size / 2;
+  const rx0 = Math.max(0, Math.floor(left));
+  const ry0 = Math.max(0, Math.floor(top));
+  const rx1 = Math.max(Math.min(width, Math.ceil(left + size)), rx0 + 1);
+  const ry1 = Math.max(Math.min(height, Math.ceil(top + size)), ry0 + 1);
+  const scale = side / size;
+  const dx = Math.min(side - 1, Math.max(0, roundHalfEven((rx0 - left) * scale)));
+  const dy = Math.min(side - 1, Math.max(0, roundHalfEven((ry0 - top) * scale)));
+  const w = Math.max(1, Math.min(side - dx, roundHalfEven((rx1 - rx0) * scale)));
+  const h = Math.max(1, Math.min(side - dy, roundHalfEven((ry1 - ry0) * scale)));
+  return { region: [rx0, ry0, rx1, ry1], scale, w, h, dx, dy };
+}
+
+const iou = (a, b) => {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = w * h;
+  return inter / Math.max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9);
+};
+
+/** face_checks.both_found: the full-range passes and the close-up pass both found this box. */
+export function bothFound(box, fullBoxes, closeupBoxes) {
+  return fullBoxes.some((b) => iou(box, b) >= AGREE_IOU) && closeupBoxes.some((b) => iou(box, b) >= AGREE_IOU);
+}
+
+const sigmoid = (logit) => 1.0 / (1.0 + Math.exp(-Math.min(Math.max(logit, -RAW_SCORE_LIMIT), RAW_SCORE_LIMIT)));
+
+/** Candidates of several passes {xyxy, scores, keypoints} -> faces after NMS and duplicates. */
+function concatCandidates(parts) {
+  return {
+    xyxy: parts.flatMap((p) => p.xyxy),
+    scores: parts.flatMap((p) => p.scores),
+    keypoints: parts.flatMap((p) => p.keypoints),
+  };
 }
 
 /** Greedy NMS; for each kept box, the indices of the boxes it absorbed (kept one first). */
@@ -205,9 +280,19 @@ export function dropDuplicates(faces) {
 }
 
 export class FaceDetector {
-  /** `session`: an ort.InferenceSession of the BlazeFace model; `ort`: the runtime module. */
-  constructor(ort, session, { model = "full", scoreThreshold = 0.5, iouThreshold = 0.3, minFace = 20, pyramid = null, tilePixels = 1024 * 1024 } = {}) {
+  /** `session`: an ort.InferenceSession of the BlazeFace model; `ort`: the runtime module;
+   * `otherSession`: one of the other model (short-range for "full"), for the close-up pass
+   * and the check (both skipped without it, or with `closeup` / `check` false). */
+  constructor(ort, session, { model = "full", scoreThreshold = 0.5, iouThreshold = 0.3, minFace = 20, pyramid = null, tilePixels = 1024 * 1024, otherSession = null, closeup = true, check = true } = {}) {
     this.ort = ort;
+    this.model = model;
+    this.closeup = closeup && otherSession !== null;
+    this.check = check && otherSession !== null;
+    this.helpers = { [model]: this };
+    if (otherSession) {
+      const other = model === "full" ? "short" : "full";
+      this.helpers[other] = new FaceDetector(ort, otherSession, { model: other, scoreThreshold: CLOSEUP_THRESHOLD, closeup: false, check: false });
+    }
     this.session = session;
     this.config = MODELS[model];
     this.scoreThreshold = scoreThreshold;
@@ -257,17 +342,17 @@ export class FaceDetector {
     return this.anchorCache.get(key);
   }
 
-  /** Run one batch of same-size padded inputs; candidates per input, in its own pixels. */
-  async run(batch) {
+  /** The model's raw outputs for one batch of same-size padded inputs. */
+  async infer(batch) {
     const { padW: width, padH: height } = batch[0];
     const plane = width * height;
     const x = new Float32Array(batch.length * 3 * plane).fill(-1.0);
-    batch.forEach(({ image, x0, y0, w, h }, n) => {
+    batch.forEach(({ image, x0, y0, w, h, dx = 0, dy = 0 }, n) => {
       const src = image.data;
       for (let y = 0; y < h; y += 1) {
         for (let xx = 0; xx < w; xx += 1) {
           const s = ((y0 + y) * image.width + x0 + xx) * 4;
-          const d = n * 3 * plane + y * width + xx;
+          const d = n * 3 * plane + (y + dy) * width + xx + dx;
           x[d] = src[s] * (2.0 / 255.0) - 1.0;
           x[d + plane] = src[s + 1] * (2.0 / 255.0) - 1.0;
           x[d + 2 * plane] = src[s + 2] * (2.0 / 255.0) - 1.0;
@@ -278,15 +363,18 @@ export class FaceDetector {
     const outputs = await this.session.run({ [this.session.inputNames[0]]: input });
     const rawBoxes = outputs[this.session.outputNames[0]];
     const rawScores = outputs[this.session.outputNames[1]];
-    const count = rawScores.dims[1];
-    const anchors = this.anchors(height, width);
+    return { rawBoxes, rawScores, count: rawScores.dims[1], anchors: this.anchors(height, width) };
+  }
+
+  /** Run one batch of same-size padded inputs; candidates per input, in its own pixels. */
+  async run(batch) {
+    const { rawBoxes, rawScores, count, anchors } = await this.infer(batch);
     const found = batch.map((_, n) => {
       const xyxy = [];
       const scores = [];
       const keypoints = [];
       for (let a = 0; a < count; a += 1) {
-        const logit = Math.min(Math.max(rawScores.data[n * count + a], -RAW_SCORE_LIMIT), RAW_SCORE_LIMIT);
-        const score = 1.0 / (1.0 + Math.exp(-logit));
+        const score = sigmoid(rawScores.data[n * count + a]);
         if (!(score >= this.scoreThreshold)) continue;
         const raw = rawBoxes.data.subarray((n * count + a) * 16, (n * count + a + 1) * 16);
         const ax = anchors[2 * a];
@@ -339,11 +427,70 @@ export class FaceDetector {
     return all;
   }
 
+  /** The short-range model on the whole image, centred with a border (detection.py
+   * _closeup_passes); candidates in image pixels. */
+  async closeupPasses(image) {
+    const short = this.helpers.short;
+    const side = short.config.native;
+    const [scale, w, h, x0, y0] = closeupLayout(image.height, image.width, side);
+    const small = downscale(image, w, h);
+    const [found] = await short.run([padded(small, 0, 0, w, h, side, side, x0, y0)]);
+    const threshold = Math.max(this.scoreThreshold, CLOSEUP_THRESHOLD);
+    const out = { xyxy: [], scores: [], keypoints: [] };
+    found.scores.forEach((score, i) => {
+      if (!(score >= threshold)) return;
+      out.scores.push(score);
+      for (let k = 0; k < 4; k += 1) out.xyxy.push((found.xyxy[4 * i + k] - (k % 2 ? y0 : x0)) / scale);
+      for (let k = 0; k < 2 * NUM_KEYPOINTS; k += 1) {
+        out.keypoints.push((found.keypoints[2 * NUM_KEYPOINTS * i + k] - (k % 2 ? y0 : x0)) / scale);
+      }
+    });
+    return out;
+  }
+
+  /** Drop the faces scoring below CONFIDENT, not agreed on by both passes, that neither
+   * model, shown a crop around each, confirms (detection.py _checked, face_checks.confirmed). */
+  async checked(image, faces, agreed) {
+    const unsure = faces.map((f, i) => (f.score < CONFIDENT && !agreed[i] ? i : -1)).filter((i) => i >= 0);
+    if (!unsure.length) return faces;
+    const best = new Float64Array(unsure.length);
+    for (const [model, margin] of Object.entries(CHECK_MARGINS)) {
+      const checker = this.helpers[model];
+      const side = checker.config.native;
+      const batch = unsure.map((i) => {
+        const { region, w, h, dx, dy } = checkLayout(faces[i].xyxy, margin, image.height, image.width, side);
+        const small = downscale(crop(image, ...region), w, h);
+        return padded(small, 0, 0, w, h, side, side, dx, dy);
+      });
+      const { rawBoxes, rawScores, count, anchors } = await checker.infer(batch);
+      const radius = side / margin / 2;
+      unsure.forEach((_, k) => {
+        for (let a = 0; a < count; a += 1) {
+          const cx = rawBoxes.data[(k * count + a) * 16] + anchors[2 * a];
+          const cy = rawBoxes.data[(k * count + a) * 16 + 1] + anchors[2 * a + 1];
+          if (Math.max(Math.abs(cx - side / 2), Math.abs(cy - side / 2)) < radius) {
+            best[k] = Math.max(best[k], sigmoid(rawScores.data[k * count + a]));
+          }
+        }
+      });
+      rawBoxes.dispose?.();
+      rawScores.dispose?.();
+    }
+    const drop = new Set(unsure.filter((_, k) => best[k] < CHECK_THRESHOLD));
+    return faces.filter((_, i) => !drop.has(i));
+  }
+
   /** Faces in an RGBA image: [{xyxy, score, keypoints (flat, 12)}], best score first. */
   async detect(image) {
     if (!image.width || !image.height) return [];
     const candidates = await this.passes(image);
-    const faces = dropDuplicates(weightedNms(candidates, this.iouThreshold));
+    const first = dropDuplicates(weightedNms(candidates, this.iouThreshold));
+    let faces = first;
+    let closeup = null;
+    if (this.closeup && needsCloseup(faces, image.height, image.width)) {
+      closeup = await this.closeupPasses(image);
+      faces = dropDuplicates(weightedNms(concatCandidates([candidates, closeup]), this.iouThreshold));
+    }
     const out = [];
     for (const face of faces) {
       const [x1, y1, x2, y2] = face.xyxy;
@@ -353,6 +500,9 @@ export class FaceDetector {
       ];
       if (Math.max(box[2] - box[0], box[3] - box[1]) >= this.minFace) out.push({ ...face, xyxy: box });
     }
-    return out;
+    if (!this.check || !out.length) return out;
+    const closeupBoxes = closeup ? Array.from({ length: closeup.scores.length }, (_, i) => closeup.xyxy.slice(4 * i, 4 * i + 4)) : [];
+    const agreed = out.map((f) => bothFound(f.xyxy, first.map((g) => g.xyxy), closeupBoxes));
+    return this.checked(image, out, agreed);
   }
 }
