@@ -157,3 +157,21 @@ def test_cli_batch_usage_errors(tmp_path, capsys, extra, message):
     crops = _images(tmp_path / "crops", 1)
     assert main(["analyze", str(crops), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.shared
+def test_parquet_has_the_expression_columns_of_the_heads_asked_for(tmp_path, shared_dir):
+    from faceattrs.cli import main
+
+    photo = shared_dir / "media" / "face_recognition" / "two_people.jpg"
+    both, only = tmp_path / "both.parquet", tmp_path / "only.parquet"
+    assert main(["analyze", str(photo), "-q", "--format", "parquet", "-o", str(both)]) == 0
+    assert main(["analyze", str(photo), "-q", "--format", "parquet", "-o", str(only),
+                 "--attributes", "expression"]) == 0  # fmt: skip
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(both).to_pylist()
+    assert len(rows) == 2 and all(r["expression"] and r["gender"] for r in rows)
+    assert all(abs(sum(r["expression_probs"].values()) - 1) < 1e-3 for r in rows)
+    rows = pq.read_table(only).to_pylist()
+    assert all(r["expression"] and r["gender"] is None and r["age"] is None for r in rows)

@@ -86,14 +86,15 @@ class FaceRowsActor:
         aligned: bool = False,
         model_sha256: str | None = None,
     ) -> None:
-        from faceattrs.batch.schema import analyzer_sha256, face_schema
+        from faceattrs.batch.schema import analyzer_sha256, face_schema, head_columns
         from faceattrs.pipeline.analyzer import FaceAnalyzer
 
         kwargs = dict(analyzer_kwargs or {})
         kwargs.update(threads=threads, spinning=False)
         self.analyzer = FaceAnalyzer(**kwargs)
         spec = self.analyzer.spec
-        self.schema = face_schema(spec.genders, spec.races)
+        self.extras = head_columns(self.analyzer)
+        self.schema = face_schema(spec.genders, spec.races, self.extras)
         self.model_sha256 = model_sha256 or analyzer_sha256(self.analyzer)
         self.aligned = aligned
 
@@ -112,7 +113,7 @@ class FaceRowsActor:
         keys = list(zip(_column(batch, "file_size", len(paths)),
                         _column(batch, "file_mtime_ns", len(paths)), strict=True))  # fmt: skip
         images = analyse_loaded(self.analyzer, paths, loaded, keys, self.aligned)
-        return face_rows(images, self.schema, self.model_sha256)
+        return face_rows(images, self.schema, self.model_sha256, self.extras)
 
 
 def _rgb_to_bgr(image: Any) -> tuple[np.ndarray | None, str | None]:

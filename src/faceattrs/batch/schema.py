@@ -61,6 +61,8 @@ def label_probs_group(
 
     def values(face: Face) -> dict[str, Any]:
         probs = probs_of(face)
+        if not probs:  # not asked for: null columns
+            return {}
         return {name: max(probs, key=probs.__getitem__), f"{name}_probs": probs}
 
     fields = [label_field(name, labels), probs_field(f"{name}_probs", labels)]
@@ -159,7 +161,7 @@ IMAGE_COLUMNS = frozenset(
 def _face_values(face: Face, index: int) -> dict[str, Any]:
     x1, y1, x2, y2 = face.xyxy
     keypoints = [v for point in face.keypoints for v in point]
-    low, high = face.age_interval
+    low, high = face.age_interval if face.age_interval is not None else (None, None)
     return {
         "face_index": index, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "score": face.score,
         "keypoints": keypoints if len(keypoints) == KEYPOINT_VALUES else None,
@@ -199,3 +201,12 @@ def file_sha256(path: str | os.PathLike | None) -> str | None:
 def analyzer_sha256(analyzer: Any) -> str | None:
     """The SHA-256 of the analyzer's attribute model file (None when not a file)."""
     return file_sha256(getattr(getattr(analyzer, "model", None), "path", None))
+
+
+def head_columns(analyzer: Any) -> list[ColumnGroup]:
+    """The extra columns of the heads this analyzer runs besides the attribute model:
+    ``expression`` and ``expression_probs`` when the expression head is asked for."""
+    model = getattr(analyzer, "expression_model", None)
+    if model is None:
+        return []
+    return [label_probs_group("expression", model.spec.labels, lambda f: f.expression_probs)]

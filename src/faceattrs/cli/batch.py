@@ -75,7 +75,7 @@ def check_options(args: argparse.Namespace, fmt: str) -> None:
 def run(args: argparse.Namespace, inputs: Sequence[tuple[Path, Path]], analyse: Callable) -> int:
     """Analyse ``inputs`` into Parquet; ``analyse`` is the local engine's generator."""
     from faceattrs.batch.resume import OutputFolderError, prepare_folder
-    from faceattrs.batch.schema import analyzer_sha256, face_schema, stat_key
+    from faceattrs.batch.schema import analyzer_sha256, face_schema, head_columns, stat_key
     from faceattrs.pipeline.analyzer import FaceAnalyzer
 
     threads = args.threads or (1 if args.engine == "ray" else None)
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace, inputs: Sequence[tuple[Path, Path]], analyse: 
     analyzer = FaceAnalyzer(**kwargs)
     spec = analyzer.spec  # a bad model is a usage error, before any output
     sha = analyzer_sha256(analyzer)
-    schema = face_schema(spec.genders, spec.races)
+    extras = head_columns(analyzer)
+    schema = face_schema(spec.genders, spec.races, extras)
     paths = [str(path) for path, _ in inputs]
     folder = folder_output(args)
     if folder:
@@ -111,7 +112,9 @@ def run(args: argparse.Namespace, inputs: Sequence[tuple[Path, Path]], analyse: 
     if args.engine == "ray":
         failed, faces = _run_ray(args, paths, keys, kwargs, sha)
     else:
-        failed, faces = _run_local(args, analyzer, paths, keys, schema, sha, folder, analyse)
+        failed, faces = _run_local(
+            args, analyzer, paths, keys, schema, sha, folder, analyse, extras
+        )
     if not args.quiet:
         seconds = time.perf_counter() - started
         print(f"faceattrs: {len(paths)} images, {faces} faces, {failed} failed "
@@ -119,14 +122,20 @@ def run(args: argparse.Namespace, inputs: Sequence[tuple[Path, Path]], analyse: 
     return 1 if failed else 0
 
 
-def _run_local(args, analyzer, paths, keys, schema, sha, folder: bool, analyse) -> tuple[int, int]:
+def _run_local(
+    args, analyzer, paths, keys, schema, sha, folder: bool, analyse, extras=()
+) -> tuple[int, int]:
     from faceattrs.batch.parquet import FileWriter, PartWriter
     from faceattrs.batch.schema import AnalysedImage
 
     if folder:
-        writer: Any = PartWriter(args.output, schema, sha, images_per_part=args.part_size)
+        writer: Any = PartWriter(
+            args.output, schema, sha, images_per_part=args.part_size, extras=extras
+        )
     else:
-        writer = FileWriter(args.output, schema, sha, images_per_group=args.part_size)
+        writer = FileWriter(
+            args.output, schema, sha, images_per_group=args.part_size, extras=extras
+        )
     failed = found = 0
     with writer, _progress(len(paths), args.quiet) as progress:
         results: Iterator = analyse(analyzer, [Path(p) for p in paths], args)
