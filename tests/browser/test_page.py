@@ -39,7 +39,10 @@ def test_image_upload_draws_boxes_and_lists_probabilities(page, live_server, art
     assert int(card.get_attribute("data-faces")) == len(result["faces"])
     assert len(card.query_selector_all("li.face")) == len(result["faces"])
     bars = card.query_selector_all("li.face .probs .bar")
-    assert len(bars) == len(result["faces"]) * (2 + 5)  # gender and race probabilities
+    widths = [len(f["gender_probs"]) + len(f["race_probs"]) + len(f.get("expression_probs", {}))
+              for f in result["faces"]]  # fmt: skip
+    # gender, race and expression probabilities
+    assert len(bars) == sum(widths) == len(result["faces"]) * (2 + 5 + 7)
     # The first box's left edge, halfway down, is painted in the first face colour.
     x1, y1, x2, y2 = result["faces"][0]["box"]
     rgb = page.evaluate(

@@ -119,20 +119,31 @@ function probGroup(title, probs, colour) {
 /** "age 27 (23–32, 80% range)". */
 const ageText = (face) => `age ${Math.round(face.age)} (${Math.round(face.age_interval[0])}–${Math.round(face.age_interval[1])}, ${AGE_RANGE})`;
 
+/** "female 92% · age 27 (23–32, 80% range) · white? 49% · happy 80%" (what was asked for). */
+function headText(face) {
+  const parts = [];
+  if (face.gender_probs) parts.push(sure(face.gender, face.gender_probs[face.gender]));
+  if (face.age != null) parts.push(ageText(face));
+  if (face.race_probs) parts.push(sure(face.race, face.race_probs[face.race]));
+  if (face.expression_probs) parts.push(sure(face.expression, face.expression_probs[face.expression]));
+  return parts.join(" · ");
+}
+
 /** The list item of one face: label with probabilities, age range, detection score and
  * probability bars. */
 function faceItem(face, index, withBars = true) {
   const colour = colourOf(face, index);
   const weak = isWeak(face);
   const head = el("div", { className: "face-head" },
-    `${faceName(face, index)}  ${sure(face.gender, face.gender_probs[face.gender])} · ${ageText(face)} · ${sure(face.race, face.race_probs[face.race])} `,
+    `${faceName(face, index)}  ${headText(face)} `,
     face.score != null ? el("small", { className: weak ? "weak-note" : "" },
       `detection score ${face.score.toFixed(2)}${weak ? " (weak: maybe not a face)" : ""}`) : null);
   const item = el("li", { className: `face${weak ? " weak" : ""}`, style: `--c:${colour}` }, head);
   if (withBars) {
     item.append(el("div", { className: "probs" },
-      probGroup("perceived gender", face.gender_probs, colour),
-      probGroup("perceived race", face.race_probs, colour)));
+      face.gender_probs ? probGroup("perceived gender", face.gender_probs, colour) : null,
+      face.race_probs ? probGroup("perceived race", face.race_probs, colour) : null,
+      face.expression_probs ? probGroup("facial expression", face.expression_probs, colour) : null));
   }
   return item;
 }

@@ -22,8 +22,16 @@ const faceName = (face, index) => face.name ?? (face.track_id != null ? `#${face
 /** "female 92%", or "white? 49%" when the top class is below UNSURE. */
 const sure = (label, p) => (label == null || p == null ? "?"
   : `${label}${Math.round(100 * p) < 100 * UNSURE ? "?" : ""} ${percent(p)}`);
-/** drawing.py face_label: "female 92%, 27, white? 49%". */
-const faceLabel = (face) => `${sure(face.gender, face.gender_probs?.[face.gender])}, ${Math.round(face.age)}, ${sure(face.race, face.race_probs?.[face.race])}`;
+/** drawing.py face_label: "female 92%, 27, white? 49%, happy 80%" (attributes not asked
+ * for are left out). */
+function faceLabel(face) {
+  const parts = [];
+  if (face.gender_probs !== undefined) parts.push(sure(face.gender, face.gender_probs?.[face.gender]));
+  if (face.age != null) parts.push(`${Math.round(face.age)}`);
+  if (face.race_probs !== undefined) parts.push(sure(face.race, face.race_probs?.[face.race]));
+  if (face.expression_probs) parts.push(sure(face.expression, face.expression_probs[face.expression]));
+  return parts.join(", ");
+}
 const isWeak = (face) => face.score != null && face.score < WEAK_SCORE;
 
 function rectOverlap(a, b) {
