@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from faceattrs.pipeline.runtime import OnnxModel
+from faceattrs.pipeline.runtime import ModelHead
 from faceattrs.resources import MODELS_DIR
 from faceattrs.spec import METADATA_KEY, ModelSpec
 
@@ -41,7 +40,7 @@ class AttributePredictions:
         return len(self.age)
 
 
-class AttributeModel:
+class AttributeModel(ModelHead):
     """Perceived age, gender and race from aligned face crops.
 
     ``path`` None means the packaged default model. Loaded through the one model base
@@ -49,6 +48,9 @@ class AttributeModel:
     use; ``threads`` None uses all cores; ``providers`` and ``spinning`` see
     :mod:`faceattrs.pipeline.runtime`.
     """
+
+    kind = "attribute model"
+    spec: ModelSpec
 
     def __init__(
         self,
@@ -66,28 +68,11 @@ class AttributeModel:
                     "pass a model path (an ONNX file written by the faceattrs export)"
                 )
             raise ModelNotFoundError(f"attribute model not found: {self.path}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.onnx = OnnxModel(
-            self.path, providers=providers, threads=threads, spinning=spinning,
-            name="attribute model",
+        super().__init__(
+            self.path, threads=threads, batch_size=batch_size, providers=providers,
+            spinning=spinning,
         )  # fmt: skip
-        self.batch_size = batch_size
-        self._spec: ModelSpec | None = None
         self._fixed_batch: int | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"AttributeModel(path={str(self.path)!r})"
-
-    @property
-    def spec(self) -> ModelSpec:
-        """The model's preprocessing and label spec (loads the model)."""
-        if self._spec is None:
-            with self._lock:
-                if self._spec is None:
-                    self._spec = self._load_spec()
-        return self._spec
 
     def _load_spec(self) -> ModelSpec:
         raw = self.onnx.spec_json(METADATA_KEY)

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from faceattrs.pipeline.runtime import ModelLoadError, OnnxModel
+from faceattrs.pipeline.runtime import ModelHead, ModelLoadError
 from faceattrs.resources import model_path
 from faceattrs.spec import ModelSpec
 
@@ -114,7 +112,7 @@ def with_centroid(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points, points.mean(axis=1, keepdims=True)], axis=1)
 
 
-class EmbeddingModel:
+class EmbeddingModel(ModelHead):
     """L2-normalised face embeddings from photos (with detector keypoints) or chips.
 
     ``path`` None: the packaged model. Loaded through the one model base
@@ -122,6 +120,9 @@ class EmbeddingModel:
     use; ``threads`` None uses all cores; ``providers`` and ``spinning`` see
     :mod:`faceattrs.pipeline.runtime`.
     """
+
+    kind = "embedding model"
+    spec: EmbeddingSpec
 
     def __init__(
         self,
@@ -131,28 +132,10 @@ class EmbeddingModel:
         spinning: bool = True,
         providers: str | Sequence[str] | None = None,
     ) -> None:
-        self.path = Path(path) if path is not None else DEFAULT_EMBEDDING_PATH
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.onnx = OnnxModel(
-            self.path, providers=providers, threads=threads, spinning=spinning,
-            name="embedding model",
+        super().__init__(
+            DEFAULT_EMBEDDING_PATH if path is None else path, threads=threads,
+            batch_size=batch_size, providers=providers, spinning=spinning,
         )  # fmt: skip
-        self.batch_size = batch_size
-        self._spec: EmbeddingSpec | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"EmbeddingModel(path={str(self.path)!r})"
-
-    @property
-    def spec(self) -> EmbeddingSpec:
-        """The model's spec (loads the model)."""
-        if self._spec is None:
-            with self._lock:
-                if self._spec is None:
-                    self._spec = self._load_spec()
-        return self._spec
 
     @property
     def threshold(self) -> float:

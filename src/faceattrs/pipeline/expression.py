@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from pathlib import Path
 
 import numpy as np
 
-from faceattrs.pipeline.runtime import ModelLoadError, OnnxModel
+from faceattrs.pipeline.runtime import ModelHead, ModelLoadError
 from faceattrs.resources import MODELS_DIR
 from faceattrs.spec import METADATA_KEY, ExpressionSpec
 
@@ -22,7 +20,7 @@ DEFAULT_EXPRESSION_MODEL = MODELS_DIR / "expression.onnx"
 DEFAULT_BATCH_SIZE = 64
 
 
-class ExpressionModel:
+class ExpressionModel(ModelHead):
     """Expression probabilities for crops aligned on the model's own template.
 
     ``path`` None means the packaged int8 model; ``threads``, ``providers`` and
@@ -37,28 +35,10 @@ class ExpressionModel:
         providers: str | list[str] | None = None,
         spinning: bool = True,
     ) -> None:
-        self.path = Path(path) if path is not None else DEFAULT_EXPRESSION_MODEL
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.onnx = OnnxModel(
-            self.path, providers=providers, threads=threads, spinning=spinning,
-            name="expression model",
+        super().__init__(
+            DEFAULT_EXPRESSION_MODEL if path is None else path, threads=threads,
+            batch_size=batch_size, providers=providers, spinning=spinning,
         )  # fmt: skip
-        self.batch_size = batch_size
-        self._spec: ExpressionSpec | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"ExpressionModel(path={str(self.path)!r})"
-
-    @property
-    def spec(self) -> ExpressionSpec:
-        """The model's preprocessing and label spec (loads the model)."""
-        if self._spec is None:
-            with self._lock:
-                if self._spec is None:
-                    self._spec = self._load_spec()
-        return self._spec
 
     def _load_spec(self) -> ExpressionSpec:
         raw = self.onnx.spec_json(METADATA_KEY)

@@ -172,3 +172,45 @@ class OnnxModel:
     def run(self, outputs: Sequence[str] | None, feeds: dict[str, Any]) -> list[Any]:
         """``session.run``: the named outputs (None: all) for the input ``feeds``."""
         return self.session.run(None if outputs is None else list(outputs), feeds)
+
+
+class ModelHead:
+    """What every head (attributes, expression, embedding) shares: its :class:`OnnxModel`,
+    a batch size, and its spec read from the model's metadata once, on first use, under a
+    lock. Subclasses implement ``_load_spec`` (read and check the spec)."""
+
+    kind = "model"  # named in errors
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        threads: int | None = None,
+        batch_size: int = 32,
+        providers: str | Sequence[str] | None = None,
+        spinning: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.path = Path(path)
+        self.onnx = OnnxModel(
+            self.path, providers=providers, threads=threads, spinning=spinning, name=self.kind
+        )
+        self.batch_size = batch_size
+        self._spec: Any = None
+        self._spec_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(path={str(self.path)!r})"
+
+    @property
+    def spec(self) -> Any:
+        """The model's spec (loads the model)."""
+        if self._spec is None:
+            with self._spec_lock:
+                if self._spec is None:
+                    self._spec = self._load_spec()
+        return self._spec
+
+    def _load_spec(self) -> Any:
+        raise NotImplementedError
