@@ -25,12 +25,19 @@ def export_onnx(
     ``half_weights`` stores large weight tensors as float16 (half the file size); a Cast
     node restores float32, which ONNX Runtime folds at load, so inference stays float32.
     """
+
+    wrapper = ProbabilityModel(net, flip=flip).eval()
+    model = trace_to_onnx(wrapper, torch.zeros(1, 3, spec.input_size, spec.input_size), spec, opset)
+    if half_weights:
+        store_weights_as_float16(model)
+    return save_with_spec(model, spec, path, "faceattrs perceived age/gender/race model")
+
+
+def trace_to_onnx(wrapper: torch.nn.Module, dummy: torch.Tensor, spec, opset: int = 17):
+    """``wrapper`` traced to an ONNX model with ``spec``'s input and output names and a
+    dynamic batch axis (the legacy TorchScript exporter)."""
     import onnx
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ProbabilityModel(net, flip=flip).eval()
-    dummy = torch.zeros(1, 3, spec.input_size, spec.input_size)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "model.onnx"
         with torch.no_grad():
@@ -44,16 +51,23 @@ def export_onnx(
                 opset_version=opset,
                 dynamo=False,
             )
-        model = onnx.load(str(raw))
-    if half_weights:
-        store_weights_as_float16(model)
+        return onnx.load(str(raw))
+
+
+def save_with_spec(model, spec, path: str | Path, doc: str) -> Path:
+    """Put ``spec`` into the model's metadata, check it and write it atomically to ``path``."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, spec.to_json()
-    model.doc_string = "faceattrs perceived age/gender/race model"
+    model.doc_string = doc
     onnx.checker.check_model(model)
     fd, tmp_path = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)
     onnx.save(model, tmp_path)
+    os.chmod(tmp_path, 0o644)
     os.replace(tmp_path, path)
     return path
 

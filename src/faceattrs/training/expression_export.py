@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,36 +39,13 @@ def export_expression_onnx(
     net: ExpressionNet, spec: ExpressionSpec, path: str | Path, flip: bool = True, opset: int = 17
 ) -> Path:
     """Write ``net`` (softmax, optional flip averaging) as ONNX with ``spec`` in metadata."""
-    import onnx
+    from faceattrs.training.export import save_with_spec, trace_to_onnx
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = ExpressionProbabilityModel(net.eval(), flip=flip).eval()
     dummy = torch.zeros(1, 1, spec.input_size, spec.input_size)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "model.onnx"
-        with torch.no_grad():
-            torch.onnx.export(
-                wrapper,
-                (dummy,),
-                str(raw),
-                input_names=[spec.input_name],
-                output_names=list(spec.outputs),
-                dynamic_axes={name: {0: "batch"} for name in (spec.input_name, *spec.outputs)},
-                opset_version=opset,
-                dynamo=False,
-            )
-        model = onnx.load(str(raw))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, spec.to_json()
-    model.doc_string = "faceattrs facial expression model (FER2013 classes)"
-    onnx.checker.check_model(model)
-    fd, tmp_path = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    onnx.save(model, tmp_path)
-    os.chmod(tmp_path, 0o644)
-    os.replace(tmp_path, path)
-    return path
+    model = trace_to_onnx(wrapper, dummy, spec, opset)
+    doc = "faceattrs facial expression model (FER2013 classes)"
+    return save_with_spec(model, spec, path, doc)
 
 
 def quantize_expression(
