@@ -1,5 +1,5 @@
 """Benchmark: in-browser analysis speed (ONNX Runtime Web, WebAssembly) in headless
-Chromium, multi-threaded and single-threaded.
+Chromium, multi-threaded and single-threaded, and what the camera's fast path finds.
 
 Prints figures (not a test). The site from ``faceattrs export-web`` is served on
 127.0.0.1 twice, by a static file server like ``python -m http.server``: once with the
@@ -8,15 +8,22 @@ page asked for one WebAssembly thread per core (``?threads=N``, at least 2, at m
 the page's default is half the cores), and once without the headers (one thread). Chromium's fake
 camera plays 640x480 frames made from the shared test clip (faces in view). Per mode:
 
-- pipeline: ms per camera frame through the in-page pipeline (grab the camera picture,
-  detect, align, predict), measured inside the page over ``--frames`` frames;
+- camera pipeline: ms per camera frame through the page's camera pipeline
+  (inbrowser/live.js: grab the camera picture, detect on the camera's fast path, track,
+  align and predict for the faces whose track needs it), measured inside the page over
+  ``--frames`` frames;
 - page loop: frames per second of the page's own camera loop (with drawing) over
   ``--seconds`` seconds;
 - first image: seconds from choosing a photo to its result on a new visit, the models
   coming from the browser's cache;
 - for reference, the Python pipeline (ONNX Runtime, one thread) on the same frames.
 
-    python bench/bench_browser.py                 # about 2-3 minutes
+Then (one thread) the camera's fast path against the full detection path (what images
+and video files get, equal to Python's) on the shared videos' frames at 640 px wide as the
+camera grabs them (the short clip at 15 fps, the 1080p walk at 25 fps): faces each
+finds, faces of the full path the fast one misses, its extra faces, and the ms of each.
+
+    python bench/bench_browser.py                 # about 4-5 minutes
     python bench/bench_browser.py --json out.json # also the figures as JSON (run_all.py)
 """
 
@@ -43,17 +50,25 @@ from machine_info import cpu_model  # noqa: E402
 from faceattrs.server.site import ISOLATION_HEADERS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT.parent / "shared" / "media" / "face_recognition" / "short_hamilton_clip.mp4"
+MEDIA = ROOT.parent / "shared" / "media"
+CLIP = MEDIA / "face_recognition" / "short_hamilton_clip.mp4"
+# the shared videos, and the step between the frames compared (camera rates)
+VIDEOS = {
+    "short_hamilton_clip": (CLIP, 2),
+    "facenet_pytorch video": (MEDIA / "facenet_pytorch" / "video.mp4", 1),
+}
 CHROMIUM = Path(os.environ.get("FACEATTRS_CHROMIUM", "/usr/bin/chromium"))
-PHOTO = ROOT.parent / "shared" / "media" / "face_recognition" / "two_people.jpg"
+PHOTO = MEDIA / "face_recognition" / "two_people.jpg"
 ORT_VERSION = (ROOT / "src" / "faceattrs" / "web" / "vendor" / "VERSION").read_text().split()[-1]
 SIZE = (640, 480)
 
 PAGE_PIPELINE = """async (count) => {
   const m = await import('./inbrowser/analyzer.js');
+  const { LiveCamera } = await import('./inbrowser/live.js');
   const t0 = performance.now();
   const analyzer = await m.createAnalyzer();
   const load = performance.now() - t0;
+  const live = new LiveCamera(analyzer);
   const stream = await navigator.mediaDevices.getUserMedia(
     { video: { width: { ideal: 640 }, height: { ideal: 480 } } });
   const video = document.createElement('video');
@@ -65,13 +80,38 @@ PAGE_PIPELINE = """async (count) => {
   for (let i = 0; i < count + 3; i += 1) {
     const start = performance.now();
     const image = m.toImageData(video, video.videoWidth, video.videoHeight, 640);
-    const result = await analyzer.analyze(image);
+    const result = await live.frame(image, start / 1000);
     rows.push({ frame: performance.now() - start, ...result.ms, faces: result.faces.length });
     await new Promise((r) => setTimeout(r, 0));
   }
   stream.getTracks().forEach((t) => t.stop());
   return { load, width: video.videoWidth, height: video.videoHeight, rows: rows.slice(3),
            threads: m.THREADS, isolated: crossOriginIsolated };
+}"""
+
+# The camera's fast path against the full path, frame by frame, each video in order.
+PAGE_COMPARE = """async (videos) => {
+  const m = await import('./inbrowser/analyzer.js');
+  const { CameraMemory } = await import('./inbrowser/detection.js');
+  const detector = (await m.createAnalyzer()).detector;
+  const boxes = (faces) => faces.map((f) => [...f.xyxy, f.score]);
+  const out = {};
+  for (const [name, urls] of Object.entries(videos)) {
+    const camera = new CameraMemory();
+    out[name] = [];
+    for (const url of urls) {
+      const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+      const image = m.toImageData(bitmap, bitmap.width, bitmap.height);
+      let start = performance.now();
+      const full = await detector.detect(image);
+      const fullMs = performance.now() - start;
+      start = performance.now();
+      const fast = await detector.detect(image, { camera });
+      const fastMs = performance.now() - start;
+      out[name].push({ full: boxes(full), fast: boxes(fast), fullMs, fastMs });
+    }
+  }
+  return out;
 }"""
 
 
@@ -178,6 +218,77 @@ def measure_mode(browser, url: str, photo: Path, frames: int, seconds: float) ->
     return result
 
 
+def video_frames(site: Path, limit: int) -> dict[str, list[str]]:
+    """The shared videos' frames (every ``step``-th, at most ``limit``) at 640 px wide, as
+    the camera grabs them, written as PNG files into the site: name -> their URLs."""
+    out = {}
+    for name, (path, step) in VIDEOS.items():
+        if not path.is_file():
+            continue
+        folder = site / "bench-frames" / name.replace(" ", "_")
+        folder.mkdir(parents=True)
+        cap = cv2.VideoCapture(str(path))
+        urls, index = [], 0
+        while len(urls) < limit:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if index % step == 0:
+                h, w = bgr.shape[:2]
+                if w > 640:
+                    bgr = cv2.resize(bgr, (640, round(h * 640 / w)), interpolation=cv2.INTER_AREA)
+                cv2.imwrite(str(folder / f"{index:04d}.png"), bgr)
+                urls.append(f"{folder.relative_to(site).as_posix()}/{index:04d}.png")
+            index += 1
+        cap.release()
+        out[name] = urls
+    return out
+
+
+def box_iou(a: list[float], b: list[float]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def compare_paths(rows: list[dict]) -> dict:
+    """Faces of the full path and the fast one over a video's frames: matched (IoU >= 0.5,
+    greedy by IoU), missed by the fast path, extra in it; the matched pairs' mean IoU."""
+    full = fast = matched = 0
+    ious = []
+    for row in rows:
+        pairs = [
+            (box_iou(a, b), i, j)
+            for i, a in enumerate(row["full"])
+            for j, b in enumerate(row["fast"])
+        ]
+        used_full, used_fast = set(), set()
+        for overlap, i, j in sorted(pairs, reverse=True):
+            if overlap >= 0.5 and i not in used_full and j not in used_fast:
+                used_full.add(i)
+                used_fast.add(j)
+                ious.append(overlap)
+        full += len(row["full"])
+        fast += len(row["fast"])
+        matched += len(used_full)
+    return {
+        "frames": len(rows), "full_faces": full, "fast_faces": fast, "missed": full - matched,
+        "extra": fast - matched, "matched_mean_iou": statistics.mean(ious) if ious else None,
+        "full_ms_median": statistics.median(r["fullMs"] for r in rows),
+        "fast_ms_median": statistics.median(r["fastMs"] for r in rows),
+    }  # fmt: skip
+
+
+def compare_report(name: str, c: dict) -> str:
+    iou = f", mean IoU of the matched {c['matched_mean_iou']:.3f}" if c["matched_mean_iou"] else ""
+    return (
+        f"  {name}: {c['frames']} frames; full path {c['full_faces']} faces, fast path "
+        f"{c['fast_faces']} (missed {c['missed']}, extra {c['extra']}{iou}); detect ms median "
+        f"full {c['full_ms_median']:.1f}, fast {c['fast_ms_median']:.1f}"
+    )
+
+
 def report(name: str, result: dict, seconds: float) -> list[str]:
     rows = result["rows"]
     faces = statistics.mean(r["faces"] for r in rows)
@@ -206,8 +317,15 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=40, help="frames through the pipeline")
     parser.add_argument("--seconds", type=float, default=10.0, help="page camera loop duration")
     parser.add_argument("--photo", default=str(PHOTO), help="photo for the first-image time")
+    parser.add_argument(
+        "--compare-frames",
+        type=int,
+        default=140,
+        help="frames per shared video for fast path vs full path (0: skip)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found"
         print(f"skipped: {reason}")
@@ -251,14 +369,32 @@ def main() -> int:
                                                  args.seconds)  # fmt: skip
                 finally:
                     server.shutdown()
+            videos = video_frames(site, args.compare_frames) if args.compare_frames > 0 else {}
+            if videos:
+                server, url = serve(site, False)
+                try:
+                    page = browser.new_page()
+                    page.set_default_timeout(900_000)
+                    page.goto(url)
+                    compared = page.evaluate(PAGE_COMPARE, videos)
+                    page.close()
+                finally:
+                    server.shutdown()
             browser.close()
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores")
+    loads = [" ".join(f"{v:.2f}" for v in load) for load in (load_before, os.getloadavg())]
+    load = f"load average before {loads[0]}, after {loads[1]}"
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; {load}")
     print(f"chromium {version} (headless), onnxruntime-web {ORT_VERSION}, wasm")
     for name, result in results.items():
         print("\n".join(report(name, result, args.seconds)))
     first = results["threaded"]["rows"]
     reference = python_reference(frames[: len(first)])
     print(f"python pipeline, 1 thread, same frames: {summary(reference)} ms")
+    comparison = {name: compare_paths(rows) for name, rows in compared.items()} if videos else {}
+    if comparison:
+        print("camera fast path vs full path (in-browser, 1 thread), the shared videos at 640 px:")
+        for name, c in comparison.items():
+            print(compare_report(name, c))
     if args.json:
         figures = {"cpu": cpu_model(), "cores": os.cpu_count(), "chromium": version}
         for name, result in results.items():
@@ -272,6 +408,8 @@ def main() -> int:
                 "models_load_ms": result["load"],
             }
         figures["python_1_thread_ms_median"] = statistics.median(reference)
+        figures["load_average"] = [load_before, os.getloadavg()]
+        figures["camera_fast_path_vs_full"] = comparison
         Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
     return 0
 

@@ -26,8 +26,8 @@ async function startCamera() {
   if (inBrowser()) {
     try {
       setCameraStatus("Loading the models…");
-      const local = await localPipeline();
-      camera.local = { ...local, tracker: new local.video.FaceTracker() };
+      const [local, { LiveCamera }] = await Promise.all([localPipeline(), import("./inbrowser/live.js")]);
+      camera.local = { ...local, live: new LiveCamera(local.analyzer) };
     } catch (error) {
       $("camera-start").disabled = false;
       if (hadFocus) $("camera-start").focus();
@@ -93,9 +93,8 @@ async function analyseCameraFrame() {
   camera.sentAt = performance.now();
   let reply;
   try {
-    const result = await local.analyzer.analyze(ctx.getImageData(0, 0, camera.grab.width, camera.grab.height));
-    const faces = local.tracker.update(result.faces, camera.sentAt / 1000);
-    reply = { frame: camera.frame, width: result.width, height: result.height, faces, ms: result.ms.total };
+    const result = await local.live.frame(ctx.getImageData(0, 0, camera.grab.width, camera.grab.height), camera.sentAt / 1000);
+    reply = { frame: camera.frame, width: result.width, height: result.height, faces: result.faces, ms: result.ms.total };
   } catch (error) {
     reply = { frame: camera.frame, error: "internal_error", detail: String(error.message || error) };
   }

@@ -187,21 +187,26 @@ export class InBrowserAnalyzer {
   }
 
   /** Faces in an RGBA image, in the server's JSON schema; `ms` holds the stage times.
-   * Calls made while another runs wait their turn. */
-  analyze(image) {
-    const run = this.queue.then(() => this.analyzeNow(image));
+   * Calls made while another runs wait their turn. `options.camera`: a camera's
+   * CameraMemory (detection.js), for its frames' fast path; `options.describe(detections)`:
+   * which faces to describe (booleans; the others come without attributes). */
+  analyze(image, options = {}) {
+    const run = this.queue.then(() => this.analyzeNow(image, options));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  async analyzeNow(image) {
+  async analyzeNow(image, { camera = null, describe = null } = {}) {
     const t0 = performance.now();
-    const detections = await this.detector.detect(image);
+    const detections = await this.detector.detect(image, { camera });
+    const wanted = describe ? describe(detections) : detections.map(() => true);
     const t1 = performance.now();
-    const crops = detections.map((d) => align(image, d.keypoints, this.spec));
+    const crops = detections.filter((_, i) => wanted[i]).map((d) => align(image, d.keypoints, this.spec));
     const t2 = performance.now();
-    const attributes = await this.model.predict(crops);
+    const predicted = await this.model.predict(crops);
     const t3 = performance.now();
+    let next = 0;
+    const attributes = wanted.map((yes) => (yes ? predicted[next++] : null));
     const faces = detections.map((d, i) => ({
       box: d.xyxy,
       score: d.score,

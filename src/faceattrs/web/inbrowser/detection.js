@@ -3,6 +3,7 @@
 // passes, finer levels, tiles), the same resizing (2x area halvings, then one OpenCV-style
 // bilinear step), anchors, decoding, score threshold and weighted NMS, and the same second
 // looks (faceattrs/pipeline/face_checks.py): the short-range close-up pass and the check.
+// Camera frames may take a faster path (CameraMemory): one pass instead of three.
 // Images are plain {data, width, height} RGBA objects (ImageData-like).
 
 const NUM_KEYPOINTS = 6;
@@ -20,6 +21,8 @@ const CLOSEUP_THRESHOLD = 0.5;
 const CHECK_MARGINS = { short: 2.2, full: 3.0 };
 const CHECK_THRESHOLD = 0.5;
 const AGREE_IOU = 0.5;
+// camera frames: a face's check verdict holds while it stays in view, this many frames
+const RECHECK_FRAMES = 15;
 
 export const MODELS = {
   full: { file: "blazeface_full.onnx", native: 192, strides: [4], anchorsPerLayer: 1, minPx: 10, maxPx: 128, levelRatio: 6 },
@@ -279,6 +282,32 @@ export function dropDuplicates(faces) {
   return keep.map((i) => faces[i]);
 }
 
+/** What the camera's fast path (`detect(image, {camera})`) keeps between the frames of one
+ * camera. The fast path is a camera-only speed trade-off (README, "In-browser camera"; its
+ * effect on the shared videos' frames: bench/bench_browser.py): one full-range pass, at the
+ * pyramid's finest level (the scale where a minFace face is minPx at the model input: 0.5
+ * for 640x480 and 20 px), instead of that level and the coarse and native letterbox passes
+ * (faces above 128 px at that scale are left to the close-up pass); and an unsure face
+ * overlapping (IoU >= AGREE_IOU) one the check judged in the last RECHECK_FRAMES frames
+ * keeps that verdict instead of being checked again. */
+export class CameraMemory {
+  constructor() {
+    this.verdicts = []; // [{xyxy, keep, age}]
+  }
+
+  /** The verdict on a face at `xyxy` carried from an earlier frame, or null. */
+  verdict(xyxy) {
+    return this.verdicts.find((v) => iou(v.xyxy, xyxy) >= AGREE_IOU) ?? null;
+  }
+
+  /** After a frame: its verdicts (`used`: the earlier ones they reused), and the earlier
+   * ones not reused, all a frame older; none older than RECHECK_FRAMES. */
+  remember(verdicts, used) {
+    const kept = this.verdicts.filter((v) => !used.includes(v)).concat(verdicts);
+    this.verdicts = kept.map((v) => ({ ...v, age: v.age + 1 })).filter((v) => v.age < RECHECK_FRAMES);
+  }
+}
+
 export class FaceDetector {
   /** `session`: an ort.InferenceSession of the BlazeFace model; `ort`: the runtime module;
    * `otherSession`: one of the other model (short-range for "full"), for the close-up pass
@@ -395,13 +424,15 @@ export class FaceDetector {
     return found;
   }
 
-  /** Every pyramid level; candidates in image pixels (detection.py _passes()). */
-  async passes(image) {
+  /** Every pyramid level (`fast`: only the finest); candidates in image pixels
+   * (detection.py _passes()). */
+  async passes(image, fast = false) {
     const { width: w, height: h } = image;
     const letterboxed = [];
     const tiles = [];
     let small = image;
-    const levels = this.scales(h, w).sort((a, b) => b[0] - a[0] || Number(b[1]) - Number(a[1]));
+    const levelsAll = this.scales(h, w);
+    const levels = (fast ? levelsAll.slice(-1) : levelsAll).sort((a, b) => b[0] - a[0] || Number(b[1]) - Number(a[1]));
     for (const [scale, native] of levels) {
       small = downscale(small, Math.max(1, roundHalfEven(w * scale)), Math.max(1, roundHalfEven(h * scale)));
       if (native) {
@@ -450,21 +481,22 @@ export class FaceDetector {
 
   /** Drop the faces scoring below CONFIDENT, not agreed on by both passes, that neither
    * model, shown a crop around each, confirms (detection.py _checked, face_checks.confirmed). */
-  async checked(image, faces, agreed) {
+  async checked(image, faces, agreed, camera = null) {
     const unsure = faces.map((f, i) => (f.score < CONFIDENT && !agreed[i] ? i : -1)).filter((i) => i >= 0);
-    if (!unsure.length) return faces;
-    const best = new Float64Array(unsure.length);
-    for (const [model, margin] of Object.entries(CHECK_MARGINS)) {
+    const known = unsure.map((i) => camera?.verdict(faces[i].xyxy) ?? null);
+    const asked = unsure.filter((_, k) => known[k] === null);
+    const best = new Float64Array(asked.length);
+    for (const [model, margin] of asked.length ? Object.entries(CHECK_MARGINS) : []) {
       const checker = this.helpers[model];
       const side = checker.config.native;
-      const batch = unsure.map((i) => {
+      const batch = asked.map((i) => {
         const { region, w, h, dx, dy } = checkLayout(faces[i].xyxy, margin, image.height, image.width, side);
         const small = downscale(crop(image, ...region), w, h);
         return padded(small, 0, 0, w, h, side, side, dx, dy);
       });
       const { rawBoxes, rawScores, count, anchors } = await checker.infer(batch);
       const radius = side / margin / 2;
-      unsure.forEach((_, k) => {
+      asked.forEach((_, k) => {
         for (let a = 0; a < count; a += 1) {
           const cx = rawBoxes.data[(k * count + a) * 16] + anchors[2 * a];
           const cy = rawBoxes.data[(k * count + a) * 16 + 1] + anchors[2 * a + 1];
@@ -476,14 +508,17 @@ export class FaceDetector {
       rawBoxes.dispose?.();
       rawScores.dispose?.();
     }
-    const drop = new Set(unsure.filter((_, k) => best[k] < CHECK_THRESHOLD));
-    return faces.filter((_, i) => !drop.has(i));
+    const keep = new Map(asked.map((i, k) => [i, best[k] >= CHECK_THRESHOLD]));
+    unsure.forEach((i, k) => { if (known[k]) keep.set(i, known[k].keep); });
+    camera?.remember(unsure.map((i, k) => ({ xyxy: faces[i].xyxy, keep: keep.get(i), age: known[k] ? known[k].age : 0 })), known);
+    return faces.filter((_, i) => keep.get(i) !== false);
   }
 
-  /** Faces in an RGBA image: [{xyxy, score, keypoints (flat, 12)}], best score first. */
-  async detect(image) {
+  /** Faces in an RGBA image: [{xyxy, score, keypoints (flat, 12)}], best score first.
+   * `camera` (a CameraMemory, one per camera): the camera's fast path, see CameraMemory. */
+  async detect(image, { camera = null } = {}) {
     if (!image.width || !image.height) return [];
-    const candidates = await this.passes(image);
+    const candidates = await this.passes(image, camera !== null);
     const first = dropDuplicates(weightedNms(candidates, this.iouThreshold));
     let faces = first;
     let closeup = null;
@@ -500,9 +535,12 @@ export class FaceDetector {
       ];
       if (Math.max(box[2] - box[0], box[3] - box[1]) >= this.minFace) out.push({ ...face, xyxy: box });
     }
-    if (!this.check || !out.length) return out;
+    if (!this.check || !out.length) {
+      camera?.remember([], []);
+      return out;
+    }
     const closeupBoxes = closeup ? Array.from({ length: closeup.scores.length }, (_, i) => closeup.xyxy.slice(4 * i, 4 * i + 4)) : [];
     const agreed = out.map((f) => bothFound(f.xyxy, first.map((g) => g.xyxy), closeupBoxes));
-    return this.checked(image, out, agreed);
+    return this.checked(image, out, agreed, camera);
   }
 }

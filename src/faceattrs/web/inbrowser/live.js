@@ -1,0 +1,54 @@
+// The in-browser camera, frame by frame, as faceattrs/video/session.py VideoSession.process
+// runs a camera in Python: detect, track, and describe a track's face (attributes) at most
+// every `attributesEveryS` seconds (the same rule, the same 0.1 s: consecutive frames hardly
+// differ and the smoothing averages the samples); between two descriptions the track keeps
+// its smoothed attributes. Detection takes the camera's fast path (detection.js CameraMemory).
+
+import { CameraMemory } from "./detection.js";
+import { FaceTracker, Smoothed } from "./video.js";
+
+export const ATTRIBUTES_EVERY_S = 0.1; // session.py VideoSession attributes_every_s
+const PLACEHOLDER = { age: 0, age_interval: [0, 0], gender_probs: { none: 1 }, race_probs: { none: 1 } };
+
+export class LiveCamera {
+  /** `analyzer`: an InBrowserAnalyzer; `smoothS`: the attributes' smoothing time (seconds). */
+  constructor(analyzer, { smoothS = 1.0, attributesEveryS = ATTRIBUTES_EVERY_S } = {}) {
+    this.analyzer = analyzer;
+    this.smoothS = smoothS;
+    this.attributesEveryS = attributesEveryS;
+    this.memory = new CameraMemory();
+    this.tracker = new FaceTracker({ smoothS: 0 }); // ids; the smoothing is done here
+    this.described = new Map(); // track id -> {smoothed: Smoothed, t, face}
+  }
+
+  /** Faces of the next camera frame (an RGBA image taken at `t` seconds) with track ids and
+   * smoothed attributes, in the server's JSON schema; `ms` holds the stage times. */
+  async frame(image, t) {
+    let ids = [];
+    const describe = (detections) => {
+      // match first (boxes; placeholder attributes, never shown), then describe the faces
+      // whose track needs it
+      const boxes = detections.map((d) => ({ box: d.xyxy, score: d.score, ...PLACEHOLDER }));
+      ids = this.tracker.update(boxes, t).map((face) => face.track_id);
+      return ids.map((id) => {
+        const last = this.described.get(id);
+        return !last || t - last.t >= this.attributesEveryS - 1e-9;
+      });
+    };
+    const result = await this.analyzer.analyze(image, { camera: this.memory, describe });
+    const live = new Set(this.tracker.tracks.filter((track) => t - track.last_time <= this.tracker.maxGap).map((track) => track.track_id));
+    for (const id of this.described.keys()) if (!live.has(id)) this.described.delete(id);
+    const faces = result.faces.map((face, i) => {
+      const id = ids[i];
+      let track = this.described.get(id);
+      if (face.age != null) {
+        if (!track) this.described.set(id, (track = { smoothed: new Smoothed() }));
+        track.t = t;
+        track.face = track.smoothed.add(face, t, this.smoothS);
+        return { ...track.face, track_id: id };
+      }
+      return { ...track.face, box: face.box, score: face.score, keypoints: face.keypoints, track_id: id };
+    });
+    return { ...result, faces };
+  }
+}
