@@ -1,0 +1,177 @@
+"""The in-browser camera's fast path (detection.js CameraMemory) and its frame loop
+(inbrowser/live.js) in headless Chromium, on frames of the shared test clip.
+
+The fast path is a camera-only trade-off (README, "In-browser camera"): one full-range pass
+at the pyramid's finest level instead of three, and check verdicts kept while a face stays
+in view. Its first frame is compared with the same rule run by the Python detector (only
+its finest level), to the in-browser parity tolerances of test_inbrowser.py.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from test_inbrowser import MIN_IOU, iou
+
+from conftest import clip_frames
+
+MAX_SCORE_DIFF = 0.01
+FRAMES = (0, 10, 20, 40, 60)  # clip frames with one or two faces, some of them unsure
+
+# An RGBA image of a PNG data URL, as the camera grab makes it (toImageData).
+LOAD = """async (url) => {
+  const m = await import('./inbrowser/analyzer.js');
+  const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+  return m.toImageData(bitmap, bitmap.width, bitmap.height);
+}"""
+DETECTOR = """async () => {
+  const m = await import('./inbrowser/analyzer.js');
+  globalThis.detector = (await m.createAnalyzer()).detector;
+}"""
+
+
+@pytest.fixture(scope="module")
+def frames(shared_dir) -> list[np.ndarray]:
+    frames = clip_frames(max(FRAMES) + 1)
+    return [frames[i] for i in FRAMES]
+
+
+def data_url(bgr: np.ndarray) -> str:
+    import cv2
+
+    ok, png = cv2.imencode(".png", bgr)
+    assert ok
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
+
+
+def finest_level_only(detector):
+    """The Python detector restricted to the fast path's one pass (its finest level)."""
+    levels = detector.scales
+    detector.scales = lambda height, width: levels(height, width)[-1:]
+    return detector
+
+
+def test_camera_fast_path_is_the_finest_pyramid_level(static_page, frames):
+    """A fresh camera's first frame: the JS fast path finds what Python's detector finds
+    with only its finest pyramid level (same faces, boxes and scores) in one full-range
+    pass on the whole frame (the full path runs three), and here no face that the full
+    path lacks."""
+    from faceattrs.pipeline.detection import FaceDetector
+
+    fast_python = finest_level_only(FaceDetector("full", threads=1))
+    full_python = FaceDetector("full", threads=1)
+    found = 0
+    static_page.evaluate(DETECTOR)
+    for bgr in frames:
+        got = static_page.evaluate(
+            f"""async (url) => {{
+                const image = await ({LOAD})(url);
+                const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+                const detector = globalThis.detector;
+                const shapes = [];
+                const run = detector.session.run.bind(detector.session);
+                detector.session.run = (feeds) => {{
+                    shapes.push(Object.values(feeds)[0].dims.join('x'));
+                    return run(feeds);
+                }};
+                const faces = await detector.detect(image, {{ camera: new CameraMemory() }});
+                detector.session.run = run;
+                return {{ faces, shapes }};
+            }}""",
+            data_url(bgr),
+        )
+        expected = fast_python.detect(bgr)
+        assert len(got["faces"]) == len(expected)
+        for face, box, score in zip(got["faces"], expected.xyxy, expected.scores, strict=True):
+            assert iou(face["xyxy"], box) >= MIN_IOU
+            assert abs(face["score"] - float(score)) <= MAX_SCORE_DIFF
+        # the full-range model ran once on the whole frame (the 320x256 finest level of a
+        # 640x360 frame), then only on crops for the check (192x192)
+        assert got["shapes"][0] == "1x3x192x320"
+        assert all(shape.endswith("x3x192x192") for shape in got["shapes"][1:])
+        full = full_python.detect(bgr)
+        assert all(max(iou(b, f) for f in full.xyxy) >= 0.5 for b in expected.xyxy)
+        found += len(expected)
+    assert found >= len(frames) // 2  # the frames have faces
+
+
+def test_camera_memory_keeps_check_verdicts_while_a_face_stays(static_page, frames):
+    """The same frame twice to one camera: the second time its unsure faces keep the
+    check's verdicts (the same faces, fewer model passes); after RECHECK_FRAMES frames
+    they are checked again."""
+    result = static_page.evaluate(
+        f"""async (urls) => {{
+            const m = await import('./inbrowser/analyzer.js');
+            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+            const detector = (await m.createAnalyzer()).detector;
+            let runs = 0;
+            for (const session of [detector.session, detector.helpers.short.session]) {{
+                const run = session.run.bind(session);
+                session.run = (feeds) => {{ runs += 1; return run(feeds); }};
+            }}
+            const out = [];
+            for (const url of urls) {{
+                const image = await ({LOAD})(url);
+                const camera = new CameraMemory();
+                const calls = [];
+                for (let i = 0; i < 17; i += 1) {{
+                    runs = 0;
+                    const faces = await detector.detect(image, {{ camera }});
+                    calls.push({{ runs, boxes: faces.map((f) => f.xyxy) }});
+                }}
+                out.push({{ calls, verdicts: camera.verdicts.length }});
+            }}
+            return out;
+        }}""",
+        [data_url(bgr) for bgr in frames],
+    )
+    reused = 0
+    for frame in result:
+        calls = frame["calls"]
+        assert all(c["boxes"] == calls[0]["boxes"] for c in calls)
+        if frame["verdicts"]:  # an unsure face was checked
+            assert calls[1]["runs"] < calls[0]["runs"]
+            assert max(c["runs"] for c in calls[1:15]) < calls[0]["runs"]
+            assert calls[15]["runs"] == calls[0]["runs"]  # RECHECK_FRAMES later: again
+            reused += 1
+    assert reused, "the clip frames have unsure faces"
+
+
+def test_live_camera_describes_a_track_at_most_every_tenth_of_a_second(static_page, frames):
+    """live.js (session.py's camera rule): a tracked face is described (attributes model)
+    at most every 0.1 s; between, it keeps its track's smoothed attributes and its id."""
+    result = static_page.evaluate(
+        f"""async (url) => {{
+            const image = await ({LOAD})(url);
+            const m = await import('./inbrowser/analyzer.js');
+            const {{ LiveCamera }} = await import('./inbrowser/live.js');
+            const analyzer = await m.createAnalyzer();
+            const live = new LiveCamera(analyzer);
+            let described = 0;
+            const predict = analyzer.model.predict.bind(analyzer.model);
+            analyzer.model.predict = (crops) => {{
+                described += crops.length;
+                return predict(crops);
+            }};
+            const out = [];
+            for (const t of [10.0, 10.04, 10.08, 10.1, 10.13, 10.25]) {{
+                described = 0;
+                const result = await live.frame(image, t);
+                out.push({{ described, faces: result.faces }});
+            }}
+            return out;
+        }}""",
+        data_url(frames[0]),
+    )
+    count = len(result[0]["faces"])
+    assert count >= 1
+    assert [r["described"] for r in result] == [count, 0, 0, count, 0, count]
+    ids = [f["track_id"] for f in result[0]["faces"]]
+    for r in result:
+        assert [f["track_id"] for f in r["faces"]] == ids
+        for face in r["faces"]:
+            assert face["age"] > 0 and abs(sum(face["race_probs"].values()) - 1) < 1e-6
+    # not described at 10.04: the track's attributes as they were at 10.0
+    assert result[1]["faces"][0]["age"] == result[0]["faces"][0]["age"]
