@@ -11,7 +11,8 @@ camera plays 640x480 frames made from the shared test clip (faces in view). Per 
 - camera pipeline: ms per camera frame through the page's camera pipeline
   (inbrowser/live.js: grab the camera picture, detect on the camera's fast path, track,
   align and predict for the faces whose track needs it), measured inside the page over
-  ``--frames`` frames;
+  ``--frames`` frames; each picture then also goes the full path (what images get), for
+  comparison under the same load;
 - page loop: frames per second of the page's own camera loop (with drawing) over
   ``--seconds`` seconds;
 - first image: seconds from choosing a photo to its result on a new visit, the models
@@ -81,7 +82,10 @@ PAGE_PIPELINE = """async (count) => {
     const start = performance.now();
     const image = m.toImageData(video, video.videoWidth, video.videoHeight, 640);
     const result = await live.frame(image, start / 1000);
-    rows.push({ frame: performance.now() - start, ...result.ms, faces: result.faces.length });
+    const frame = performance.now() - start;
+    const full = await analyzer.analyze(image);  // the same picture on the full path
+    rows.push({ frame, ...result.ms, faces: result.faces.length,
+                full: frame - result.ms.total + full.ms.total, fullDetect: full.ms.detect });
     await new Promise((r) => setTimeout(r, 0));
   }
   stream.getTracks().forEach((t) => t.stop());
@@ -303,6 +307,12 @@ def report(name: str, result: dict, seconds: float) -> list[str]:
     ]
     for stage in ("detect", "align", "predict"):
         lines.append(f"    {stage:8s} {summary([r[stage] for r in rows])}")
+    full = [r["full"] for r in rows]
+    lines.append(
+        f"  the same frames on the full path (as images): {summary(full)}"
+        f"  ({1000 / statistics.median(full):.1f} fps); detect "
+        f"{summary([r['fullDetect'] for r in rows])}"
+    )
     lines.append(f"  page camera loop (with drawing): {result['loop_fps']:.1f} frames/s "
                  f"over {seconds:.0f} s")  # fmt: skip
     lines.append(
@@ -403,6 +413,7 @@ def main() -> int:
                 "threads": result["threads"],
                 "frame_ms_median": statistics.median(frame),
                 "pipeline_fps": 1000 / statistics.median(frame),
+                "full_path_frame_ms_median": statistics.median(r["full"] for r in result["rows"]),
                 "camera_loop_fps": result["loop_fps"],
                 "first_image_cached_s": result["first_image_s"],
                 "models_load_ms": result["load"],

@@ -67,14 +67,13 @@ export function halve(image) {
   const stride = image.width * 4;
   const data = new Uint8ClampedArray(w * h * 4);
   for (let y = 0; y < h; y += 1) {
-    const row0 = 2 * y * stride;
-    const row1 = row0 + stride;
-    for (let x = 0; x < w; x += 1) {
-      const s = 8 * x;
-      const d = (y * w + x) * 4;
-      for (let c = 0; c < 3; c += 1) {
-        data[d + c] = (src[row0 + s + c] + src[row0 + s + 4 + c] + src[row1 + s + c] + src[row1 + s + 4 + c] + 2) >> 2;
-      }
+    let a = 2 * y * stride; // top-left source pixel of the 2x2 block
+    let b = a + stride;
+    let d = y * w * 4;
+    for (let x = 0; x < w; x += 1, a += 8, b += 8, d += 4) {
+      data[d] = (src[a] + src[a + 4] + src[b] + src[b + 4] + 2) >> 2;
+      data[d + 1] = (src[a + 1] + src[a + 5] + src[b + 1] + src[b + 5] + 2) >> 2;
+      data[d + 2] = (src[a + 2] + src[a + 6] + src[b + 2] + src[b + 6] + 2) >> 2;
       data[d + 3] = 255;
     }
   }
@@ -376,18 +375,22 @@ export class FaceDetector {
     const { padW: width, padH: height } = batch[0];
     const plane = width * height;
     const x = new Float32Array(batch.length * 3 * plane).fill(-1.0);
-    batch.forEach(({ image, x0, y0, w, h, dx = 0, dy = 0 }, n) => {
+    const scale = 2.0 / 255.0;
+    for (let n = 0; n < batch.length; n += 1) {
+      const { image, x0, y0, w, h, dx = 0, dy = 0 } = batch[n];
       const src = image.data;
+      const srcWidth = image.width;
       for (let y = 0; y < h; y += 1) {
-        for (let xx = 0; xx < w; xx += 1) {
-          const s = ((y0 + y) * image.width + x0 + xx) * 4;
-          const d = n * 3 * plane + (y + dy) * width + xx + dx;
-          x[d] = src[s] * (2.0 / 255.0) - 1.0;
-          x[d + plane] = src[s + 1] * (2.0 / 255.0) - 1.0;
-          x[d + 2 * plane] = src[s + 2] * (2.0 / 255.0) - 1.0;
+        let s = ((y0 + y) * srcWidth + x0) * 4;
+        let d = n * 3 * plane + (y + dy) * width + dx;
+        const end = d + w;
+        for (; d < end; d += 1, s += 4) {
+          x[d] = src[s] * scale - 1.0;
+          x[d + plane] = src[s + 1] * scale - 1.0;
+          x[d + 2 * plane] = src[s + 2] * scale - 1.0;
         }
       }
-    });
+    }
     const input = new this.ort.Tensor("float32", x, [batch.length, 3, height, width]);
     const outputs = await this.session.run({ [this.session.inputNames[0]]: input });
     const rawBoxes = outputs[this.session.outputNames[0]];
