@@ -37,6 +37,7 @@ SITE_FILES = [
     "inbrowser/alignment.js",
     "inbrowser/attributes.js",
     "inbrowser/video.js",
+    "inbrowser/live.js",
     "vendor/ort.wasm.bundle.min.mjs",
     "vendor/ort-wasm-simd-threaded.wasm",
     "vendor/LICENSE-onnxruntime-web",
