@@ -281,7 +281,7 @@ def batch(args: argparse.Namespace, tmp: Path) -> dict:
 def browser(args: argparse.Namespace, tmp: Path) -> dict:
     out = tmp / "browser.json"
     command = [sys.executable, str(BENCH / "bench_browser.py"), "--json", str(out)]
-    command += ["--frames", "5", "--seconds", "3"] if args.quick else []
+    command += ["--frames", "5", "--seconds", "3", "--compare-frames", "20"] if args.quick else []
     command += photo_args(args)
     output = run(command, 1200)
     return {**json.loads(out.read_text()), "command": shown(command).replace(str(out), "OUT.json"),
