@@ -143,8 +143,11 @@ function onCameraReply(reply) {
   const fps = span > 0 ? `${((camera.times.length - 1) / span).toFixed(1)} fps` : "– fps";
   const video = $("camera-video");
   const overlay = $("camera-overlay");
-  overlay.width = video.videoWidth || reply.width || 640;
-  overlay.height = video.videoHeight || reply.height || 480;
+  // resize only on a change: setting a canvas's size, even to the same value, reallocates it
+  const width = video.videoWidth || reply.width || 640;
+  const height = video.videoHeight || reply.height || 480;
+  if (overlay.width !== width) overlay.width = width;
+  if (overlay.height !== height) overlay.height = height;
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
   if (camera.held) ctx.drawImage(camera.grab, 0, 0, overlay.width, overlay.height);
