@@ -113,6 +113,13 @@ export class PersonRegistry {
     return out;
   }
 
+  /** How many embeddings were computed so far. */
+  get sampleCount() {
+    let n = 0;
+    for (const samples of this.samples.values()) n += samples.count;
+    return n;
+  }
+
   /** Add one embedding of a track's face, sampled at time `t`. */
   observe(trackId, embedding, t) {
     if (!this.samples.has(trackId)) this.samples.set(trackId, { lastT: t, count: 0, embeddings: [] });

@@ -238,8 +238,9 @@ async function loadEmbedder(onModelProgress, state) {
  * `analyse(video)` analyses the current frame; `job.cancelled` stops. With `persons`, the
  * face-embedding model is loaded first (`onModelProgress` follows its download) and a few
  * embeddings per track (from the full-size frame, as faceattrs video does) join tracks into
- * persons: faces and tracks get `person_id`, and `persons` lists one entry per person
- * (each with the crop of their best face); `personsError` says why not, if not. */
+ * persons: faces and tracks get `person_id`, `persons` lists one entry per person (each
+ * with the crop of their best face) and `embedded` counts the embeddings computed;
+ * `personsError` says why not, if not. */
 export async function walkVideo(video, analyse, {
   step = 0.2, onProgress = () => {}, job = {}, persons = false, onModelProgress = () => {},
 } = {}) {
@@ -290,5 +291,5 @@ export async function walkVideo(video, analyse, {
   const bestCrop = (ids) => ids.map((id) => best.get(id)).filter(Boolean)
     .reduce((a, b) => (a && a.quality >= b.quality ? a : b), null)?.crop;
   const people = summarizePersons(tracks, personOf).map((person) => ({ ...person, crop: bestCrop(person.tracks) }));
-  return { frames, tracks, persons: people, cuts: cutTimes };
+  return { frames, tracks, persons: people, cuts: cutTimes, embedded: registry.sampleCount };
 }
