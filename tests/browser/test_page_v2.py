@@ -287,9 +287,9 @@ def check_person_view(page) -> None:
     )
     table = {row.get_attribute("data-track"): row.inner_text() for row in rows}
     for text in labels:
-        # "#3": person 3; "track 7": a track never identified (its row's key is 1000 + 7)
-        kind, number = re.match(r"(#|track )(\d+)", text).groups()
-        track = number if kind == "#" else str(1000 + int(number))
+        # "#N": person N's row; "track N": a track never embedded, a row of its own (1000 + N)
+        named = re.match(r"(?:#(\d+)|track (\d+))", text)
+        track = named.group(1) or str(1000 + int(named.group(2)))
         parts = text.split("  ", 1)
         if len(parts) == 2:  # a full label (not a chip): the row's gender and race
             gender, _age, race = parts[1].split(", ")
