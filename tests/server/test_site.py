@@ -39,6 +39,8 @@ SITE_FILES = [
     "inbrowser/attributes.js",
     "inbrowser/expression.js",
     "inbrowser/video.js",
+    "inbrowser/embedding.js",
+    "inbrowser/persons.js",
     "vendor/ort.wasm.bundle.min.mjs",
     "vendor/ort-wasm-simd-threaded.wasm",
     "vendor/LICENSE-onnxruntime-web",
@@ -48,6 +50,9 @@ SITE_FILES = [
     "models/expression.onnx",
     "models/spec.json",
     "models/LICENSE-blazeface",
+    "models/face_embedding_fp16.onnx",
+    "models/LICENSE-dlib-face-recognition",
+    "models/NOTICE-face-embedding",
 ]
 
 
@@ -172,6 +177,8 @@ def test_model_routes_serve_the_models_and_404_others(random_model_path):  # noq
     assert response.content == Path(random_model_path).read_bytes()
     detector = client.get("/models/blazeface_full.onnx")
     assert detector.content == (MODELS_DIR / "blazeface_full.onnx").read_bytes()
+    embedding = client.get("/models/face_embedding_fp16.onnx")  # the video mode's persons
+    assert embedding.content == (MODELS_DIR / "face_embedding_fp16.onnx").read_bytes()
     expression = client.get("/models/expression.onnx")
     assert expression.content == (MODELS_DIR / "expression_fp32.onnx").read_bytes()
     assert client.get("/models/template.json").status_code == 404

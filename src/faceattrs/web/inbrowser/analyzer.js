@@ -24,7 +24,7 @@ function wasmThreads() {
 export const THREADS = wasmThreads();
 ort.env.wasm.numThreads = THREADS;
 ort.env.wasm.proxy = false;
-const WASM_URL = new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url);
+export const WASM_URL = new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url);
 // only the .wasm: the bundle carries its own loader (ort-wasm-simd-threaded.mjs)
 ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
 const CACHE_NAME = "faceattrs-models-v1";
@@ -139,7 +139,7 @@ async function cachedBytes(url, cache, onBytes) {
 
 /** Fetch the runtime and the models together; `onProgress({received, total, files, from})`,
  * first called once every file has answered, so `total` counts them all. */
-async function fetchAll(urls, onProgress) {
+export async function fetchAll(urls, onProgress) {
   const cache = await openCache();
   const received = urls.map(() => 0);
   const totals = urls.map(() => 0);
@@ -164,7 +164,7 @@ async function fetchAll(urls, onProgress) {
 
 // Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
 // server's sessions do: spinning threads slow everything down when the cores are busy.
-const openSession = (bytes) => ort.InferenceSession.create(bytes, {
+export const openSession = (bytes) => ort.InferenceSession.create(bytes, {
   executionProviders: ["wasm"],
   graphOptimizationLevel: "all",
   extra: { session: { intra_op: { allow_spinning: "0" } } },
