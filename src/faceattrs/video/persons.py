@@ -193,30 +193,28 @@ def summarize_persons(tracks: Sequence[Any], track_persons: dict[int, int]) -> l
     out = []
     for key, members in sorted(groups.items(), key=lambda kv: min(t.first_s for t in kv[1])):
         frames = sum(t.frames for t in members)
-        probs = {}
-        for name in ("gender_probs", "race_probs"):
+        entry: dict[str, Any] = {
+            "person_id": key if isinstance(key, int) else None,
+            "tracks": [t.track_id for t in members],
+            "first_time": round(min(t.first_s for t in members), 3),
+            "last_time": round(max(t.last_s for t in members), 3),
+            "frames": frames,
+        }
+        aged = [t for t in members if t.age is not None and t.age_interval is not None]
+        if aged:  # attributes not asked for are left out, as in the tracks
+            entry["age"] = round(statistics.median(t.age for t in aged), 1)
+            entry["age_interval"] = [
+                round(statistics.median(t.age_interval[i] for t in aged)) for i in (0, 1)
+            ]
+        for name in ("gender", "race"):
             total: dict[str, float] = {}
             for t in members:
-                for label, p in getattr(t, name).items():
+                for label, p in (getattr(t, f"{name}_probs") or {}).items():
                     total[label] = total.get(label, 0.0) + p * t.frames
-            probs[name] = {k: round(v / max(frames, 1), 4) for k, v in total.items()}
-        out.append(
-            {
-                "person_id": key if isinstance(key, int) else None,
-                "tracks": [t.track_id for t in members],
-                "first_time": round(min(t.first_s for t in members), 3),
-                "last_time": round(max(t.last_s for t in members), 3),
-                "frames": frames,
-                "age": round(statistics.median(t.age for t in members), 1),
-                "age_interval": [
-                    round(statistics.median(t.age_interval[i] for t in members)) for i in (0, 1)
-                ],
-                "gender": top_label(probs["gender_probs"]) if probs["gender_probs"] else None,
-                "gender_probs": probs["gender_probs"],
-                "race": top_label(probs["race_probs"]) if probs["race_probs"] else None,
-                "race_probs": probs["race_probs"],
-            }
-        )
+            if total:
+                probs = {k: round(v / max(frames, 1), 4) for k, v in total.items()}
+                entry[name], entry[f"{name}_probs"] = top_label(probs), probs
+        out.append(entry)
     return out
 
 
