@@ -112,6 +112,11 @@ def test_the_option_is_documented_in_the_openapi_schema(server):
         assert "age, gender, race, expression" in parameter["description"]
 
 
+def test_health_lists_the_heads_a_client_may_choose(server):
+    client, *_ = server
+    assert client.get("/health").json()["attributes"] == ["age", "gender", "race", "expression"]
+
+
 def test_the_analyzer_is_shared_not_rebuilt(server):
     client, *_ = server
     analyzer = client.app.state.analyzer

@@ -202,6 +202,7 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) 
             "video_jobs_active": jobs.active_count(),
             "load": admission.status(),
             "limits": settings.limits(),
+            "attributes": list(getattr(analyzer, "attributes", ("age", "gender", "race"))),
             "notice": DISCLAIMER,
         }
 
