@@ -160,7 +160,7 @@ class VideoSession:
         )
         embeddings = self.analyzer.embed(bgr, detections)
         for face, embedding in zip(chosen, embeddings, strict=True):
-            self.persons.observe(face.track_id, embedding, t)
+            self.persons.observe(face.track_id, embedding, t, face)
 
     def _labelled(self, faces) -> list[Face]:
         return list(faces) if self.persons is None else self.persons.label(faces)
