@@ -4,6 +4,7 @@ Prints figures (not a test). Target (issue 18): <= 1 ms per face batched (int8).
 
     python bench/bench_expression.py                      # packaged int8 and float models
     python bench/bench_expression.py --model x.onnx --batch 64 --repeats 30
+    python bench/bench_expression.py --photo-only --steps     # analyze overhead, step by step
 
 "cpu" is process CPU time: on a busy machine the wall-clock figures suffer, and the CPU
 time is what an idle machine would show for one thread.
@@ -80,6 +81,38 @@ def photo_overhead(photo: Path, repeats: int, threads: int, expression_model: Pa
     return out
 
 
+def photo_steps(photo: Path, repeats: int, threads: int) -> dict[str, float]:
+    """Median CPU ms of each step of ``analyze`` on one photo, the steps taking turns."""
+    from faceattrs.media import read_image
+    from faceattrs.pipeline.alignment import align
+    from faceattrs.pipeline.analyzer import FaceAnalyzer
+
+    bgr = read_image(photo)
+    analyzer = FaceAnalyzer(threads=threads)
+    found = analyzer.detect(bgr)
+    heads = analyzer.model, analyzer.expression_model
+    assert heads[1] is not None
+    crops = [align(bgr, found.keypoints, head.spec) for head in heads]
+    steps = {
+        "detect": lambda: analyzer.detect(bgr),
+        "attribute crops": lambda: align(bgr, found.keypoints, heads[0].spec),
+        "attribute model": lambda: heads[0].predict(crops[0]),
+        "expression crops": lambda: align(bgr, found.keypoints, heads[1].spec),
+        "expression model": lambda: heads[1].predict(crops[1]),
+        "describe, all heads": lambda: analyzer.describe(bgr, found),
+        "describe, no expression": lambda: analyzer.describe(bgr, found, "age,gender,race"),
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():
+        step()
+    for _ in range(repeats):
+        for name, step in steps.items():
+            c0 = time.process_time()
+            step()
+            cpu[name].append((time.process_time() - c0) * 1000)
+    return {name: statistics.median(values) for name, values in cpu.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, action="append", help="ONNX model(s) (default: both)")
@@ -88,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO, help="for the overhead")
     parser.add_argument("--photo-only", action="store_true", help="only the analyze overhead")
+    parser.add_argument("--steps", action="store_true", help="also each step's CPU time")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
     models = args.model or [MODELS_DIR / "expression.onnx", MODELS_DIR / "expression_fp32.onnx"]
@@ -118,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{100 * TARGET_PHOTO_OVERHEAD:.0f}% target) on {figures['cpu']}, load average "
                 f"{figures['load_average']:.2f}"
             )
+    if args.steps and args.photo.is_file():
+        figures["steps_cpu_ms"] = photo_steps(args.photo, args.repeats, args.threads)
+        if not args.json:
+            for name, ms in figures["steps_cpu_ms"].items():
+                print(f"  {name}: {ms:.2f} ms CPU")
     if args.json:
         print(json.dumps(figures))
     return 0
