@@ -1,5 +1,5 @@
-"""``faceattrs video --attributes``: only the heads asked for run; the timeline and the
-summary leave out the rest, as ``analyze`` does."""
+"""``--attributes`` in the CLI: only the heads asked for run (and load); ``faceattrs video``'s
+timeline and summary leave out the rest, as ``analyze``'s records do."""
 
 from __future__ import annotations
 
@@ -73,3 +73,20 @@ def test_video_attributes_default_to_every_head():
 def test_unknown_attributes_are_a_one_line_usage_error(clip, capsys):
     assert main(["video", str(clip), "--attributes", "age,mood", "-q"]) == 2
     assert "mood" in capsys.readouterr().err
+
+
+def test_analyze_with_expression_alone_never_loads_the_attribute_model(
+    monkeypatch, tmp_path, capsys
+):
+    from faceattrs.pipeline.attributes import AttributeModel
+
+    def refuse(self):
+        raise AssertionError("the attribute model was loaded although not asked for")
+
+    monkeypatch.setattr(AttributeModel, "_load_spec", refuse)
+    image = tmp_path / "a.jpg"
+    cv2.imwrite(str(image), np.full((64, 64, 3), 128, np.uint8))
+    argv = ["analyze", str(image), "--attributes", "expression", "--format", "csv", "-q"]
+    assert main(argv) == 0
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert "expression" in header and not {"age", "gender", "race"} & set(header)
