@@ -2,9 +2,9 @@
 
 The site holds the page (HTML, JS, CSS), the in-browser pipeline (``web/inbrowser``),
 the onnxruntime-web runtime (``web/vendor``, copied there by ``npm run build-web``),
-the detector and attribute models and the attribute model's ``spec.json``. Any static
-host serves it (GitHub Pages, ``python -m http.server``); with no faceattrs server
-behind it, the page offers only "analyse in this browser".
+the detector, attribute and expression models (float) and the attribute model's
+``spec.json``. Any static host serves it (GitHub Pages, ``python -m http.server``); with
+no faceattrs server behind it, the page offers only "analyse in this browser".
 
 Multi-threaded WebAssembly needs a cross-origin isolated page: the host must send
 :data:`ISOLATION_HEADERS` with the site's files (``faceattrs serve`` does, through
@@ -33,6 +33,8 @@ MODEL_NAME = "attributes.onnx"  # the name the page loads
 # from ONNX Runtime on x86 (probabilities 0.05 apart measured), so with the default
 # int8 model the in-browser results could not be checked against the Python pipeline.
 WEB_MODEL = MODELS_DIR / "attributes_fp32.onnx"
+EXPRESSION_NAME = "expression.onnx"  # the expression head, float for the same reason
+WEB_EXPRESSION_MODEL = MODELS_DIR / "expression_fp32.onnx"
 LICENSE_FILES = ("LICENSE-blazeface", "NOTICE")
 RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 SKIP_SUFFIXES = (".map",)
@@ -56,6 +58,7 @@ def model_files(model_path: str | os.PathLike | None = None) -> dict[str, Path]:
     """Site name -> source file of every model the page loads (under ``models/``)."""
     files = {name: MODELS_DIR / name for name in DETECTOR_FILES}
     files[MODEL_NAME] = Path(model_path) if model_path else WEB_MODEL
+    files[EXPRESSION_NAME] = WEB_EXPRESSION_MODEL
     return files
 
 
@@ -91,6 +94,13 @@ def _spec_json(model_path: Path) -> str:
     return json.dumps(json.loads(spec.to_json()), indent=1, sort_keys=True) + "\n"
 
 
+def _check_expression_model(path: Path) -> None:
+    """The page's expression model loads and carries its spec (else ModelLoadError)."""
+    from faceattrs.pipeline.expression import ExpressionModel
+
+    _ = ExpressionModel(path, threads=1).spec
+
+
 def _check_target(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder")
@@ -122,6 +132,7 @@ def export_web(out: str | os.PathLike, model_path=None, force: bool = False) -> 
     if missing:
         raise ExportError(f"missing file(s) for the site: {', '.join(missing)}")
     spec_text = _spec_json(files[f"models/{MODEL_NAME}"])
+    _check_expression_model(files[f"models/{EXPRESSION_NAME}"])
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 // it (a cut ends every track), and a video walker that seeks through a file in fixed steps
 // and keeps each person's best face crop. Simpler than faceattrs/video/tracking.py (no
 // motion prediction), but with its attribute smoothing: a score-weighted exponential mean
-// over `smoothS` seconds.
+// over `smoothS` seconds, expression probabilities over `expressionS` (0.3 s, as
+// EXPRESSION_SMOOTH_S there: expressions change faster).
 
 import { argmax } from "./attributes.js";
 
@@ -15,26 +16,51 @@ const iou = (a, b) => {
   return union > 0 ? inter / union : 0;
 };
 
-/** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
-export class Smoothed {
+export const EXPRESSION_SMOOTH_S = 0.3; // tracking.py EXPRESSION_SMOOTH_S
+
+/** Exponentially weighted mean of one vector over time (tracking.py _Ewma). */
+class Ewma {
   constructor() {
     this.sums = null;
     this.weight = 0;
     this.t = null;
   }
 
-  /** The face with its age, interval and probabilities averaged over the track so far. */
-  add(face, t, timeConstant) {
-    const genders = Object.keys(face.gender_probs);
-    const races = Object.keys(face.race_probs);
-    const values = [face.age, ...face.age_interval, ...Object.values(face.gender_probs), ...Object.values(face.race_probs)];
-    const weight = Math.max(face.score, 1e-3);
+  add(values, weight, t, timeConstant) {
     const decay = this.sums === null || this.t === null || timeConstant <= 0
       ? 0 : Math.exp(-Math.max(t - this.t, 0) / timeConstant);
     this.sums = values.map((v, i) => (this.sums === null ? 0 : decay * this.sums[i]) + v * weight);
     this.weight = decay * this.weight + weight;
     this.t = t;
-    const mean = this.sums.map((v) => v / this.weight);
+    return this.sums.map((v) => v / this.weight);
+  }
+}
+
+/** The face's expression probabilities averaged over `timeConstant` seconds of its track. */
+function smoothExpression(ewma, face, t, timeConstant) {
+  if (!face.expression_probs) return face;
+  const labels = Object.keys(face.expression_probs);
+  const mean = ewma.add(Object.values(face.expression_probs), Math.max(face.score, 1e-3), t, timeConstant);
+  const total = mean.reduce((s, v) => s + v, 0) || 1;
+  const probs = Object.fromEntries(labels.map((label, i) => [label, mean[i] / total]));
+  return { ...face, expression: argmax(probs), expression_probs: probs };
+}
+
+/** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
+export class Smoothed {
+  constructor() {
+    this.attributes = new Ewma();
+    this.expression = new Ewma();
+  }
+
+  /** The face with its age, interval and probabilities averaged over the track so far
+   * (expression probabilities over `expressionS` seconds). */
+  add(face, t, timeConstant, expressionS = EXPRESSION_SMOOTH_S) {
+    face = smoothExpression(this.expression, face, t, expressionS);
+    const genders = Object.keys(face.gender_probs);
+    const races = Object.keys(face.race_probs);
+    const values = [face.age, ...face.age_interval, ...Object.values(face.gender_probs), ...Object.values(face.race_probs)];
+    const mean = this.attributes.add(values, Math.max(face.score, 1e-3), t, timeConstant);
     const probs = (labels, start) => {
       const total = labels.reduce((sum, _, i) => sum + mean[start + i], 0) || 1;
       return Object.fromEntries(labels.map((label, i) => [label, mean[start + i] / total]));
@@ -106,11 +132,13 @@ export class SceneCuts {
 
 export class FaceTracker {
   /** Greedy IoU matching with the last box of each track seen within `maxGap` seconds;
-   * attributes smoothed over `smoothS` seconds (0: as predicted). */
-  constructor({ minIou = 0.3, maxGap = 1.0, smoothS = 1.0 } = {}) {
+   * attributes smoothed over `smoothS` seconds, expressions over `expressionS` (0: as
+   * predicted). */
+  constructor({ minIou = 0.3, maxGap = 1.0, smoothS = 1.0, expressionS = EXPRESSION_SMOOTH_S } = {}) {
     this.minIou = minIou;
     this.maxGap = maxGap;
     this.smoothS = smoothS;
+    this.expressionS = expressionS;
     this.tracks = [];
     this.nextId = 1;
   }
@@ -153,7 +181,7 @@ export class FaceTracker {
       track.highs.push(face.age_interval[1]);
       for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
       for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
-      return track.smoothed.add(face, time, this.smoothS);
+      return track.smoothed.add(face, time, this.smoothS, this.expressionS);
     });
   }
 
