@@ -14,33 +14,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from faceattrs.media import DEFAULT_MAX_PIXELS, read_image
+from faceattrs.media import DEFAULT_MAX_PIXELS, as_bgr, read_image
 from faceattrs.pipeline.attributes import AttributeModel, AttributePredictions, prepare_aligned
 from faceattrs.pipeline.detection import Detections
 from faceattrs.pipeline.runtime import resolve_providers
 from faceattrs.results import Face
-from faceattrs.spec import ExpressionSpec, ModelSpec
+from faceattrs.spec import ATTRIBUTES, ExpressionSpec, ModelSpec, parse_attributes
 
 ImageInput = np.ndarray | str | os.PathLike | bytes
-ATTRIBUTES = ("age", "gender", "race", "expression")
 ATTRIBUTE_MODEL_OUTPUTS = frozenset({"age", "gender", "race"})  # one model gives all three
-
-
-def parse_attributes(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """The heads asked for, in :data:`ATTRIBUTES` order: ``None`` means all; a string is
-    comma-separated (``"age,expression"``)."""
-    if value is None:
-        return ATTRIBUTES
-    names = value.split(",") if isinstance(value, str) else list(value)
-    wanted = {name.strip().lower() for name in names if name.strip()}
-    unknown = sorted(wanted - set(ATTRIBUTES))
-    if unknown or not wanted:
-        raise ValueError(
-            f"unknown attributes {unknown}; choose from {', '.join(ATTRIBUTES)}"
-            if unknown
-            else f"no attributes asked for; choose from {', '.join(ATTRIBUTES)}"
-        )
-    return tuple(name for name in ATTRIBUTES if name in wanted)
 
 
 class Detector(Protocol):
@@ -398,20 +380,3 @@ def make_face(
 
 def _by_label(labels: Sequence[str], probs: np.ndarray) -> dict[str, float]:
     return {label: float(p) for label, p in zip(labels, probs, strict=True)}
-
-
-def as_bgr(image: np.ndarray) -> np.ndarray:
-    """Check an image array and bring it to BGR uint8 (H, W, 3): gray and BGRA accepted."""
-    import cv2
-
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image array, got {image.dtype}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim == 3 and image.shape[2] == 1:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    raise ValueError(f"expected a BGR image of shape (H, W, 3), got {image.shape}")

@@ -20,7 +20,7 @@ def requested_attributes(analyzer: Any, text: str | None) -> tuple[str, ...] | N
     ApiError 422 ``invalid_attributes`` for unknown names or heads this server lacks."""
     if text is None:
         return None
-    from faceattrs.pipeline.analyzer import ATTRIBUTES, parse_attributes
+    from faceattrs.spec import ATTRIBUTES, parse_attributes
 
     try:
         wanted = parse_attributes(text)
