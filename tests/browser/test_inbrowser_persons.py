@@ -157,7 +157,10 @@ def test_js_person_rule_matches_python(static_page):
         expected_wanted.append(wanted)
         for i in wanted:
             registry.observe(
-                faces[i].track_id, np.asarray(frame["faces"][i]["embedding"]), frame["t"]
+                faces[i].track_id,
+                np.asarray(frame["faces"][i]["embedding"]),
+                frame["t"],
+                face=faces[i],
             )
     expected = registry.regroup()
     got = static_page.evaluate(
@@ -168,7 +171,7 @@ def test_js_person_rule_matches_python(static_page):
                 const w = registry.wanted(frame.faces, frame.t);
                 for (const i of w) {
                     const face = frame.faces[i];
-                    registry.observe(face.track_id, face.embedding, frame.t);
+                    registry.observe(face.track_id, face.embedding, frame.t, face);
                 }
                 return w;
             });
@@ -211,12 +214,13 @@ def test_js_cluster_faces_matches_python(static_page):
 CLIPS = ["face_recognition/short_hamilton_clip.mp4", "facenet_pytorch/video.mp4"]
 # The page's tracker (inbrowser/video.js: IoU with the last box, no motion prediction)
 # splits tracks where tracking.py's does not. On the 640x360 Hamilton clip it splits one
-# (the singer, at 4.0 s: 10 tracks against 9) and re-identification joins the pieces, so
-# the person counts are equal. On the 1080p walkers' clip the page detects at 640 px
-# (faces of 25-40 px, scores 0.5-0.8) and its tracks break between analysed frames 0.2 s
-# apart: 28 tracks against 10, most of them never embeddable (score < 0.7), each then a
-# person of its own as in persons.py, so the page lists more persons there.
-SAME_COUNT = {"face_recognition/short_hamilton_clip.mp4"}
+# (the singer, at 4.0 s: 10 tracks against 9) and re-identification joins the pieces: the
+# page counts the 6 people counted by eye (tests/video/test_persons_shared.py names them);
+# Python, on these re-encoded frames every 0.2 s, leaves one track of its 9 unjoined (7).
+# On the 1080p walkers' clip the page detects at 640 px (faces of 25-40 px, scores 0.5-0.8)
+# and its tracks break between analysed frames 0.2 s apart: 28 tracks against 10, most of
+# them never embeddable (score < 0.7), so the page lists more persons there.
+BY_EYE = {"face_recognition/short_hamilton_clip.mp4": 6}
 
 
 @pytest.mark.slow
@@ -224,8 +228,8 @@ SAME_COUNT = {"face_recognition/short_hamilton_clip.mp4"}
 def test_in_browser_video_counts_persons_like_python(
     static_page, shared_dir, artifacts, tmp_path, name
 ):
-    """On the Hamilton clip the page's per-person table has as many rows as `faceattrs video
-    --reid` has persons on the same frames; on both clips the page joins tracks into
+    """On the Hamilton clip the page's per-person table has a row per person counted by eye
+    (within one of `faceattrs video --reid` on the same frames); on both clips the page joins tracks into
     persons (fewer rows than tracks), and nothing leaves the page."""
     from faceattrs.video.process import process_video
 
@@ -256,8 +260,9 @@ def test_in_browser_video_counts_persons_like_python(
     static_page.locator("#video-summary").scroll_into_view_if_needed()
     static_page.screenshot(path=artifacts / f"static-video-persons-{Path(name).stem}.png")
     assert browser["identified"] >= 1 and browser["persons"] < browser["tracks"], browser
-    if name in SAME_COUNT:
-        assert browser["persons"] == python["persons"], (browser, python)
+    if name in BY_EYE:
+        assert browser["persons"] == BY_EYE[name], (browser, python)
+        assert abs(browser["persons"] - python["persons"]) <= 1, (browser, python)
     assert not [u for m, u in static_page.requests if m != "GET" or "/api/" in u]
 
 

@@ -17,21 +17,40 @@ const unit = (vector) => {
   return Float64Array.from(vector, (v) => v / norm);
 };
 
-/** Whether a detected face is worth an embedding sample (persons.py embeddable): score >=
- * MIN_SCORE, box side >= MIN_SIDE px, nose tip within MAX_YAW eye distances of the eyes'
- * midpoint along the eye axis. Faces with fewer than three keypoints are not judged. */
-export function embeddable(face) {
+export const FALLBACK_SAMPLES = 3; // a track's least-turned faces when none is embeddable
+export const FALLBACK_STEP = 0.05; // a new fallback sample must be this much less turned
+export const FALLBACK_TRIES = 6; // fallback embeddings computed per track at most
+
+/** How far the face is turned (persons.py yaw_offset): the nose tip's offset from the eyes'
+ * midpoint along the eye axis, in eye distances (0: frontal; Infinity without three
+ * keypoints or with both eyes on one point). */
+export function yawOffset(face) {
   const points = face.keypoints || [];
-  if (points.length < 3) return true;
-  const [x1, y1, x2, y2] = face.box;
-  if (face.score < MIN_SCORE || Math.max(x2 - x1, y2 - y1) < MIN_SIDE) return false;
+  if (points.length < 3) return Infinity;
   const [right, left, nose] = points;
   const axis = [left[0] - right[0], left[1] - right[1]];
   const eyes = Math.hypot(axis[0], axis[1]);
-  if (eyes < 1e-6) return false;
+  if (eyes < 1e-6) return Infinity;
   const offset = [nose[0] - (right[0] + left[0]) / 2, nose[1] - (right[1] + left[1]) / 2];
-  return Math.abs(offset[0] * axis[0] + offset[1] * axis[1]) / eyes ** 2 <= MAX_YAW;
+  return Math.abs(offset[0] * axis[0] + offset[1] * axis[1]) / eyes ** 2;
 }
+
+/** Whether a detected face is worth an embedding sample (persons.py embeddable): score >=
+ * MIN_SCORE, box side >= MIN_SIDE px, turned by at most MAX_YAW (yawOffset). */
+export function embeddable(face) {
+  const [x1, y1, x2, y2] = face.box;
+  if (face.score < MIN_SCORE || Math.max(x2 - x1, y2 - y1) < MIN_SIDE) return false;
+  return yawOffset(face) <= MAX_YAW;
+}
+
+/** Whether a face turned by `yaw` would improve a track's fallback samples. */
+function wantsFallback(samples, yaw) {
+  if (samples.count || !Number.isFinite(yaw) || samples.fallbackTries >= FALLBACK_TRIES) return false;
+  if (samples.fallback.length < FALLBACK_SAMPLES) return true;
+  return yaw < samples.fallback[samples.fallback.length - 1][0] - FALLBACK_STEP;
+}
+
+const newSamples = () => ({ lastT: null, count: 0, embeddings: [], fallback: [], fallbackTries: 0 });
 
 /** Person labels (0, 1, ...) of embeddings (arrays of numbers): average-linkage clustering
  * stopped at `threshold` (people.py cluster_faces); `apart(i, j)` true keeps two apart.
@@ -95,7 +114,9 @@ export class PersonRegistry {
     this.seenWith = new Map(); // track id -> Set of tracks seen in the same frame
   }
 
-  /** Indices of the faces whose track needs an embedding sample at time `t`. */
+  /** Indices of the faces whose track needs an embedding sample at time `t`; a track
+   * with no embeddable face asks for fallback samples (its least-turned faces), which only
+   * the whole-video regrouping uses (persons.py PersonRegistry). */
   wanted(faces, t) {
     const ids = faces.map((f) => f.track_id).filter((id) => id != null);
     for (const id of ids) {
@@ -104,37 +125,54 @@ export class PersonRegistry {
     }
     const out = [];
     faces.forEach((face, i) => {
-      if (face.track_id == null || !embeddable(face)) return;
+      if (face.track_id == null) return;
       const samples = this.samples.get(face.track_id);
-      if (!samples || (samples.count < this.samplesPerTrack && t - samples.lastT >= this.sampleEveryS - 1e-9)) {
+      if (!embeddable(face)) {
+        if (!samples || wantsFallback(samples, yawOffset(face))) out.push(i);
+      } else if (!samples || samples.lastT === null
+        || (samples.count < this.samplesPerTrack && t - samples.lastT >= this.sampleEveryS - 1e-9)) {
         out.push(i);
       }
     });
     return out;
   }
 
-  /** How many embeddings were computed so far. */
+  /** How many embeddings were computed so far (fallback samples included). */
   get sampleCount() {
     let n = 0;
-    for (const samples of this.samples.values()) n += samples.count;
+    for (const samples of this.samples.values()) n += samples.count + samples.fallbackTries;
     return n;
   }
 
-  /** Add one embedding of a track's face, sampled at time `t`. */
-  observe(trackId, embedding, t) {
-    if (!this.samples.has(trackId)) this.samples.set(trackId, { lastT: t, count: 0, embeddings: [] });
+  /** Add one embedding of a track's face, sampled at time `t`; `face` (when given and not
+   * embeddable) makes it a fallback sample. */
+  observe(trackId, embedding, t, face = null) {
+    if (!this.samples.has(trackId)) this.samples.set(trackId, newSamples());
     const samples = this.samples.get(trackId);
+    const vector = unit(embedding);
+    if (face && !embeddable(face)) {
+      const yaw = yawOffset(face);
+      if (wantsFallback(samples, yaw)) {
+        samples.fallback.push([yaw, vector]);
+        samples.fallback.sort((a, b) => a[0] - b[0]); // stable, as Python's sort
+        samples.fallback.length = Math.min(samples.fallback.length, FALLBACK_SAMPLES);
+      }
+      samples.fallbackTries += 1;
+      return;
+    }
     samples.lastT = t;
     samples.count += 1;
-    samples.embeddings.push(unit(embedding));
+    samples.embeddings.push(vector);
   }
 
   /** Track id -> person id (Map) decided on the whole video (persons.py regroup): the
    * tracks' mean embeddings clustered at the threshold; persons numbered by first track. */
   regroup() {
-    const tracks = [...this.samples.keys()].filter((t) => this.samples.get(t).embeddings.length).sort((a, b) => a - b);
+    // a track's embeddings, else its fallback ones (persons.py _vectors)
+    const vectors = (samples) => (samples.embeddings.length ? samples.embeddings : samples.fallback.map(([, v]) => v));
+    const tracks = [...this.samples.keys()].filter((t) => vectors(this.samples.get(t)).length).sort((a, b) => a - b);
     const means = tracks.map((t) => {
-      const rows = this.samples.get(t).embeddings;
+      const rows = vectors(this.samples.get(t));
       return unit(rows[0].map((_, k) => rows.reduce((s, row) => s + row[k], 0) / rows.length));
     });
     const apart = (i, j) => this.seenWith.get(tracks[i])?.has(tracks[j]) ?? false;

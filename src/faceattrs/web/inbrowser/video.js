@@ -302,7 +302,7 @@ export async function walkVideo(video, analyse, {
       const wanted = registry.wanted(full, time);
       if (wanted.length) {
         const embeddings = await embedder.embed(frameImage(video), wanted.map((i) => full[i]));
-        wanted.forEach((i, n) => registry.observe(full[i].track_id, embeddings[n], time));
+        wanted.forEach((i, n) => registry.observe(full[i].track_id, embeddings[n], time, full[i]));
       }
     }
     frames.push({ time, width: result.width, height: result.height, faces, cut });
