@@ -305,8 +305,9 @@ def report(name: str, result: dict, seconds: float) -> list[str]:
         f"  in-browser ms per camera frame: {summary(frame)}"
         f"  ({1000 / statistics.median(frame):.1f} fps)",
     ]
-    for stage in ("detect", "align", "predict"):
-        lines.append(f"    {stage:8s} {summary([r[stage] for r in rows])}")
+    for stage in ("detect", "align", "predict", "expression"):
+        if stage in rows[0]:
+            lines.append(f"    {stage:10s} {summary([r[stage] for r in rows])}")
     full = [r["full"] for r in rows]
     lines.append(
         f"  the same frames on the full path (as images): {summary(full)}"

@@ -272,3 +272,18 @@ def _scan_folder(folder: Path, recursive: bool, excluded: set[Path]) -> Iterator
     if recursive:
         for sub in subfolders:
             yield from _scan_folder(sub, recursive, excluded)
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Check an image array and bring it to BGR uint8 (H, W, 3): gray and BGRA accepted."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image array, got {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    raise ValueError(f"expected a BGR image of shape (H, W, 3), got {image.shape}")

@@ -7,6 +7,7 @@ and read back from there at inference, so preprocessing is never guessed.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -15,6 +16,26 @@ METADATA_KEY = "faceattrs_spec"
 GENDERS = ("male", "female")
 RACES = ("white", "black", "asian", "indian", "other")
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+ATTRIBUTES = ("age", "gender", "race", "expression")
+
+
+def parse_attributes(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The heads asked for, in :data:`ATTRIBUTES` order: ``None`` means all; a string is
+    comma-separated (``"age,expression"``)."""
+    if value is None:
+        return ATTRIBUTES
+    names = value.split(",") if isinstance(value, str) else list(value)
+    wanted = {name.strip().lower() for name in names if name.strip()}
+    unknown = sorted(wanted - set(ATTRIBUTES))
+    if unknown or not wanted:
+        raise ValueError(
+            f"unknown attributes {unknown}; choose from {', '.join(ATTRIBUTES)}"
+            if unknown
+            else f"no attributes asked for; choose from {', '.join(ATTRIBUTES)}"
+        )
+    return tuple(name for name in ATTRIBUTES if name in wanted)
+
+
 OUTPUT_NAMES = ("age_probs", "gender_probs", "race_probs")
 INPUT_NAME = "input"
 

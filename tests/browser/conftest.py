@@ -115,12 +115,17 @@ def browser(fake_camera):
 
 @pytest.fixture(scope="session")
 def analyzer(random_model_path):  # noqa: F811
-    """The real pipeline with the model the page loads: the packaged float model when
-    present (see webexport.WEB_MODEL), else a random one."""
+    """The real pipeline with the models the page loads: the packaged float attribute
+    model when present (see site.WEB_MODEL), else a random one, and the float expression
+    model (site.WEB_EXPRESSION_MODEL)."""
     from faceattrs.pipeline.analyzer import FaceAnalyzer
+    from faceattrs.server.site import WEB_EXPRESSION_MODEL
 
     packaged = ROOT / "src" / "faceattrs" / "models" / "attributes_fp32.onnx"
-    return FaceAnalyzer(model_path=packaged if packaged.is_file() else random_model_path)
+    return FaceAnalyzer(
+        model_path=packaged if packaged.is_file() else random_model_path,
+        expression_model_path=WEB_EXPRESSION_MODEL,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -287,7 +287,9 @@ def check_person_view(page) -> None:
     )
     table = {row.get_attribute("data-track"): row.inner_text() for row in rows}
     for text in labels:
-        track = re.match(r"#(\d+)", text).group(1)
+        # "#N": person N's row; "track N": a track never embedded, a row of its own (1000 + N)
+        named = re.match(r"(?:#(\d+)|track (\d+))", text)
+        track = named.group(1) or str(1000 + int(named.group(2)))
         parts = text.split("  ", 1)
         if len(parts) == 2:  # a full label (not a chip): the row's gender and race
             gender, _age, race = parts[1].split(", ")

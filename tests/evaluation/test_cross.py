@@ -25,10 +25,11 @@ def test_models_are_name_path_pairs(tmp_path):
 
 
 def test_targets_are_marked():
-    assert meets("fairface", "gender_accuracy", 0.91) == " ✓"
+    assert meets("fairface", "gender_accuracy", 0.93) == " ✓"
+    assert meets("fairface", "gender_accuracy", 0.91) == " ✗"
     assert meets("fairface", "race_accuracy", 0.70) == " ✗"
-    assert meets("utkface", "age_mae", 4.9) == " ✓"
-    assert meets("utkface", "age_mae", 5.2) == " ✗"
+    assert meets("utkface", "age_mae", 4.3) == " ✓"
+    assert meets("utkface", "age_mae", 4.5) == " ✗"
     assert meets("utkface", "age_cs5", 0.5) == ""
 
 
@@ -41,6 +42,10 @@ def _run(gender: float, race: float, age_bin: float, mae: float) -> dict:
         "age_cs5": 0.6,
         "end_to_end": {k: v * 0.99 for k, v in values.items()},
         "faces": {"missed": 3, "miss_rate": 0.01},
+        "gender_ece": 0.02,
+        "race_ece": 0.05,
+        "age_interval_coverage": 0.79,
+        "gender_gap_by_race": 0.06,
     }
 
 
@@ -50,16 +55,30 @@ def test_table_has_targets_and_every_model():
         "face_sources": {"utkface": "detector", "fairface": "detector"},
         "models": {
             "a": {
-                "fairface": _run(0.91, 0.5, 0.6, 0),
-                "utkface_detected": _run(0.95, 0.9, 0.5, 4.5),
+                "fairface": _run(0.93, 0.5, 0.6, 0),
+                "utkface_detected": _run(0.95, 0.9, 0.5, 4.3),
             },
         },
     }
     text = cross_markdown(result)
     assert result["command"] in text
-    assert "| target | >= 90% | >= 78% | >= 52% |" in text
-    assert "| a | 91.0% ✓ | 50.0% ✗ | 60.0% ✓ |" in text
-    assert "4.50 ✓" in text
+    assert "| target | >= 92% | >= 78% | >= 58% |" in text
+    assert "| a | 93.0% ✓ | 50.0% ✗ | 60.0% ✓ |" in text
+    assert "4.30 ✓" in text
+    assert "| a | 6.0 points ✗ | 0.020 ✓ | 0.050 | 0.020 ✓ | 79.0% ✓ |" in text
+
+
+def test_gender_gap_pools_both_genders_of_each_race():
+    from faceattrs.evaluation.cross import gender_gap_by_race
+
+    groups = {
+        "white/male": {"n": 100, "gender_accuracy": 0.9},
+        "white/female": {"n": 300, "gender_accuracy": 0.7},  # white: 0.75
+        "black/male": {"n": 10, "gender_accuracy": 0.8},
+        "black/female": {"n": 10, "gender_accuracy": 1.0},  # black: 0.9
+        "other/male": {"n": 0, "gender_accuracy": None},
+    }
+    assert gender_gap_by_race(groups) == pytest.approx(0.15)
 
 
 @pytest.mark.shared

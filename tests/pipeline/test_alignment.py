@@ -4,7 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from faceattrs.pipeline.alignment import align, estimate_transform, template_points
+from faceattrs.pipeline.alignment import (
+    align,
+    estimate_transform,
+    estimate_transforms,
+    template_points,
+)
 from faceattrs.spec import ModelSpec
 
 
@@ -102,3 +107,26 @@ def test_many_faces_and_keypoint_shape_checks() -> None:
     assert align(bgr, np.zeros((0, 6, 2)), spec).shape == (0, 32, 32, 3)
     with pytest.raises(ValueError):
         align(bgr, np.zeros((1, 3, 2)), spec)
+
+
+def test_closed_form_matches_umeyama_and_batches() -> None:
+    """The closed-form fit is Umeyama's SVD solution (to float noise), face by face."""
+
+    def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        src_mean, dst_mean = src.mean(0), dst.mean(0)
+        src_c, dst_c = src - src_mean, dst - dst_mean
+        u, s, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
+        d = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+        scale = np.trace(np.diag(s) @ d) / ((src_c**2).sum() / len(src))
+        rot = u @ d @ vt
+        return np.hstack([scale * rot, (dst_mean - scale * rot @ src_mean)[:, None]])
+
+    rng = np.random.default_rng(3)
+    dst = np.array([[19.0, 18.7], [43.5, 19.3], [30.8, 33.6], [30.8, 44.7]])
+    src = rng.uniform(0, 500, (20, 4, 2))
+    src[:5] = dst * [-1, 1] + rng.normal(0, 1, (5, 4, 2))  # mirrored: no reflection allowed
+    batched = estimate_transforms(src, dst)
+    for points, matrix in zip(src, batched, strict=True):
+        np.testing.assert_allclose(matrix, umeyama(points, dst), atol=1e-9)
+        np.testing.assert_allclose(estimate_transform(points, dst), matrix, atol=1e-12)
+    assert estimate_transforms(np.zeros((0, 4, 2)), dst).shape == (0, 2, 3)

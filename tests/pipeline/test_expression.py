@@ -128,3 +128,48 @@ def test_aligned_crops_get_an_expression():
 def test_spec_round_trip_of_the_packaged_template():
     spec = ExpressionModel().spec
     assert ExpressionSpec.from_json(spec.to_json()) == spec
+
+
+def test_each_call_may_ask_for_fewer_heads():
+    from fakes import AttributeHead, CentreDetector, ExpressionHead
+
+    attributes, expression = AttributeHead(), ExpressionHead()
+    analyzer = FaceAnalyzer(
+        detector=CentreDetector(), model=attributes, expression_model=expression
+    )
+    (face,) = analyzer.analyze(_image(), attributes="expression")
+    assert face.age is None and face.gender_probs is None and face.expression == "happy"
+    assert (attributes.calls, expression.calls) == (0, 1)
+    bgr = _image()
+    (face,) = analyzer.describe(bgr, analyzer.detect(bgr), attributes=["gender"])
+    assert face.gender == "female" and face.age is None and face.race_probs is None
+    assert face.expression_probs is None and (attributes.calls, expression.calls) == (1, 1)
+    (face,) = analyzer.analyze(bgr)  # the analyzer's own heads: all
+    assert None not in (face.age, face.race, face.expression)
+    with pytest.raises(ValueError, match="unknown attributes"):
+        analyzer.analyze(bgr, attributes="mood")
+    narrow = FaceAnalyzer(detector=CentreDetector(), model=attributes, attributes="age")
+    with pytest.raises(ValueError, match="not loaded by this analyzer"):
+        narrow.analyze(bgr, attributes="expression")
+
+
+def test_expression_alone_does_not_load_the_attribute_model():
+    class Unloadable:
+        @property
+        def spec(self):
+            raise AssertionError("the attribute model was loaded although not asked for")
+
+        def predict(self, crops):
+            raise AssertionError("the attribute model ran although not asked for")
+
+    from fakes import CentreDetector, ExpressionHead
+
+    analyzer = FaceAnalyzer(
+        detector=CentreDetector(), model=Unloadable(), expression_model=ExpressionHead()
+    )
+    (face,) = analyzer.analyze(_image(), attributes="expression")
+    assert face.expression == "happy"
+    only = FaceAnalyzer(
+        model=Unloadable(), expression_model=ExpressionHead(), attributes="expression"
+    )
+    only.load_heads()  # the expression model only

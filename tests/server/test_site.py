@@ -14,6 +14,7 @@ from faceattrs.server.site import (
     ISOLATION_HEADERS,
     MODELS_DIR,
     WEB_DIR,
+    WEB_EXPRESSION_MODEL,
     WEB_MODEL,
     ExportError,
     add_isolation_headers,
@@ -36,16 +37,23 @@ SITE_FILES = [
     "inbrowser/detection.js",
     "inbrowser/alignment.js",
     "inbrowser/attributes.js",
+    "inbrowser/expression.js",
     "inbrowser/video.js",
     "inbrowser/live.js",
+    "inbrowser/embedding.js",
+    "inbrowser/persons.js",
     "vendor/ort.wasm.bundle.min.mjs",
     "vendor/ort-wasm-simd-threaded.wasm",
     "vendor/LICENSE-onnxruntime-web",
     "models/blazeface_full.onnx",
     "models/blazeface_short.onnx",
     "models/attributes.onnx",
+    "models/expression.onnx",
     "models/spec.json",
     "models/LICENSE-blazeface",
+    "models/face_embedding_fp16.onnx",
+    "models/LICENSE-dlib-face-recognition",
+    "models/NOTICE-face-embedding",
 ]
 
 
@@ -61,6 +69,9 @@ def test_site_has_page_pipeline_runtime_and_models(site):
         assert (site / rel).is_file(), rel
     # the float model (the default int8 one rounds differently in onnxruntime-web)
     assert (site / "models" / "attributes.onnx").read_bytes() == WEB_MODEL.read_bytes()
+    expression = (site / "models" / "expression.onnx").read_bytes()
+    assert expression == WEB_EXPRESSION_MODEL.read_bytes()
+    assert WEB_EXPRESSION_MODEL.name == "expression_fp32.onnx"  # not the int8 default
     assert not list(site.rglob("*.map")) and not list(site.glob(".faceattrs-export-*"))
 
 
@@ -167,6 +178,10 @@ def test_model_routes_serve_the_models_and_404_others(random_model_path):  # noq
     assert response.content == Path(random_model_path).read_bytes()
     detector = client.get("/models/blazeface_full.onnx")
     assert detector.content == (MODELS_DIR / "blazeface_full.onnx").read_bytes()
+    embedding = client.get("/models/face_embedding_fp16.onnx")  # the video mode's persons
+    assert embedding.content == (MODELS_DIR / "face_embedding_fp16.onnx").read_bytes()
+    expression = client.get("/models/expression.onnx")
+    assert expression.content == (MODELS_DIR / "expression_fp32.onnx").read_bytes()
     assert client.get("/models/template.json").status_code == 404
     assert client.get("/models/..%2Fserver.py").status_code == 404
 

@@ -124,7 +124,45 @@ def test_only_confident_large_frontal_faces_are_sampled():
     assert not embeddable(_detected(score=0.5))
     assert not embeddable(_detected(side=30.0))
     registry = PersonRegistry(threshold=0.5)
-    assert registry.wanted([_detected(PROFILE), _detected(track_id=2)], 0.0) == [1]
+    frontal = _detected(track_id=2)
+    registry.observe(1, np.array([1.0, 0, 0]), 0.0, _detected(PROFILE))  # a fallback sample
+    registry.observe(2, np.array([0, 1.0, 0]), 0.0, frontal)
+    # the frontal track's next sample waits a second; the profile one may take two more
+    # fallback samples, and takes none once it has a frontal sample
+    assert registry.wanted([_detected(PROFILE), frontal], 0.5) == [0]
+    assert registry.wanted([_detected(PROFILE), frontal], 1.0) == [0, 1]
+    registry.observe(1, np.array([1.0, 0, 0]), 1.0, _detected())
+    assert registry.wanted([_detected(PROFILE), frontal], 1.0) == [1]
+
+
+def _turned(yaw: float, track_id: int = 1) -> Face:
+    """A detected face whose nose tip is ``yaw`` eye distances off the eyes' midpoint."""
+    keypoints = ((40.0, 40.0), (60.0, 40.0), (50.0 + 20.0 * yaw, 52.0), *FRONTAL[3:])
+    return _detected(keypoints, track_id=track_id)
+
+
+def test_tracks_never_embeddable_keep_their_least_turned_faces_for_regroup():
+    from faceattrs.video.persons import FALLBACK_SAMPLES, yaw_offset
+
+    assert yaw_offset(_turned(0.8)) == pytest.approx(0.8)
+    registry = PersonRegistry(threshold=0.5)
+    a, b = np.array([1.0, 0, 0], np.float32), np.array([0, 1.0, 0], np.float32)
+    registry.wanted([_detected(track_id=1)], 0.0)
+    registry.observe(1, a, 0.0, _detected(track_id=1))  # person 1, frontal
+    offered = [0.9, 0.8, 0.7, 0.88, 0.5, 1.2]
+    embedded = []
+    for i, yaw in enumerate(offered):  # track 2: in profile all along, later alone
+        face = _turned(yaw, track_id=2)
+        if registry.wanted([face], 5.0 + i) == [0]:
+            embedded.append(yaw)
+            assert registry.observe(2, a + 0.02 * (yaw > 0.6), 5.0 + i, face) is None
+    assert embedded == [0.9, 0.8, 0.7, 0.5]  # 0.88: not 0.05 better than the worst kept
+    assert len(registry._samples[2].fallback) == FALLBACK_SAMPLES
+    assert registry.track_persons() == {1: 1}  # fallback samples assign no person live
+    registry.wanted([_turned(0.9, track_id=3)], 20.0)
+    registry.observe(3, b, 20.0, _turned(0.9, track_id=3))  # someone else, in profile
+    persons = registry.regroup()
+    assert persons[2] == persons[1] and persons[3] != persons[1]
 
 
 def test_regroup_clusters_whole_tracks_and_keeps_faces_of_one_frame_apart():
@@ -156,3 +194,16 @@ def test_relabel_timeline_uses_the_final_grouping(tmp_path):
         {"track_id": 2, "person_id": 1}, {"track_id": 7}, {}
     ]  # fmt: skip
     assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]
+
+
+def test_fallback_embeddings_per_track_are_capped():
+    from faceattrs.video.persons import FALLBACK_TRIES
+
+    registry = PersonRegistry(threshold=0.5)
+    tried = 0
+    for i in range(50):  # turning ever more to the front, but never embeddable
+        face = _turned(2.0 - 0.1 * i if i < 17 else 0.4, track_id=1)
+        if registry.wanted([face], i / 10) == [0]:
+            tried += 1
+            registry.observe(1, np.array([1.0, 0, 0]), i / 10, face)
+    assert tried == FALLBACK_TRIES

@@ -1,9 +1,19 @@
-"""Re-identification with the real embedding model on ../shared/media/facenet_pytorch/video.mp4.
+"""Re-identification with the real embedding model on the shared clips.
 
-What the clip shows, read off its frames (see also test_video's WALKERS): a woman with
+facenet_pytorch/video.mp4, read off its frames (see also test_video's WALKERS): a woman with
 curly hair and a red coat looks at the camera (face centre near (881, 648) at frame 1),
-turns away, and looks back (near (945, 705) at frame 104): one person, two tracks. The
-four walkers of test_video are four different people.
+turns away, and looks back (near (945, 705) at frame 104): one person, two tracks. A
+grey-haired man in side view at the right edge (near (1492, 560) at frame 0, (1567, 576) at
+frame 2) is one person whose track breaks after the first frame. The four walkers of
+test_video are four different people.
+
+face_recognition/short_hamilton_clip.mp4 (4 shots, cuts after frames 19, 81, 210), counted by
+eye on contact sheets of every track's largest face and on frames of each shot: the singer
+(Lin-Manuel Miranda) on stage in shots 1 and 3; the pianist (Alex Lacamoire: curly hair,
+beard, light-blue shirt, as in face_recognition/alex_lacamoire1.jpg) small at the piano in
+shot 1 and in profile close-up in shot 2; in shot 4 Michelle Obama, a woman beside her,
+Barack Obama and a woman in front: 6 people with detected faces (an audience face in shot 1
+is never detected).
 """
 
 from __future__ import annotations
@@ -14,14 +24,19 @@ import pytest
 from test_video import WALKERS
 
 CURLY = {1: (881, 648), 104: (945, 705)}
+GREY_SIDE_VIEW = {0: (1492, 560), 2: (1567, 576)}
+SINGER = {5: (545, 72), 150: (249, 85)}
+PIANIST = {10: (65, 204), 30: (341, 226)}
+SHOT_4 = {240: [(403, 136), (74, 95), (343, 91), (183, 139)]}
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 
-def test_reid_joins_a_person_who_turns_away_and_merges_no_walkers(shared_dir, tmp_path):
+def _run(shared_dir, tmp_path, name: str):
+    """(summary, track_near(frame, x, y) -> track id, person_of track id)."""
     from faceattrs.video.process import process_video
 
-    source = shared_dir / "media" / "facenet_pytorch" / "video.mp4"
+    source = shared_dir / "media" / name
     if not source.is_file():
         pytest.skip(f"{source} not found")
     timeline = tmp_path / "t.jsonl"
@@ -36,9 +51,21 @@ def test_reid_joins_a_person_who_turns_away_and_merges_no_walkers(shared_dir, tm
                 return face["track_id"]
         return None
 
-    curly = [track_near(i, *xy) for i, xy in CURLY.items()]
-    assert all(curly) and curly[0] != curly[1]
-    assert person_of[curly[0]] is not None and person_of[curly[0]] == person_of[curly[1]]
+    return summary, track_near, person_of
+
+
+def _one_person_in_two_tracks(track_near, person_of, anchors: dict) -> int:
+    tracks = [track_near(i, *xy) for i, xy in anchors.items()]
+    assert all(tracks) and tracks[0] != tracks[1]
+    assert person_of[tracks[0]] is not None and person_of[tracks[0]] == person_of[tracks[1]]
+    return person_of[tracks[0]]
+
+
+def test_reid_joins_a_person_who_turns_away_and_merges_no_walkers(shared_dir, tmp_path):
+    summary, track_near, person_of = _run(shared_dir, tmp_path, "facenet_pytorch/video.mp4")
+    curly = _one_person_in_two_tracks(track_near, person_of, CURLY)
+    grey = _one_person_in_two_tracks(track_near, person_of, GREY_SIDE_VIEW)  # never frontal
+    assert curly != grey
     walkers = []
     for anchors in WALKERS.values():
         index, (x, y) = next(iter(anchors.items()))
@@ -48,3 +75,13 @@ def test_reid_joins_a_person_who_turns_away_and_merges_no_walkers(shared_dir, tm
         spans = sorted((t["first_time"], t["last_time"]) for t in summary["tracks"]
                        if t["track_id"] in person["tracks"])  # fmt: skip
         assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_reid_counts_the_people_of_the_hamilton_clip(shared_dir, tmp_path):
+    name = "face_recognition/short_hamilton_clip.mp4"
+    summary, track_near, person_of = _run(shared_dir, tmp_path, name)
+    singer = _one_person_in_two_tracks(track_near, person_of, SINGER)
+    pianist = _one_person_in_two_tracks(track_near, person_of, PIANIST)  # never frontal
+    audience = [person_of.get(track_near(i, *xy)) for i, xys in SHOT_4.items() for xy in xys]
+    assert None not in audience and len({singer, pianist, *audience}) == 6  # no one merged
+    assert len(summary["persons"]) == 6  # as counted by eye

@@ -94,18 +94,20 @@ def run(args: argparse.Namespace) -> int:
         destinations = [None] * len(inputs)
 
     from faceattrs.pipeline.analyzer import FaceAnalyzer
+    from faceattrs.spec import ModelSpec
 
     analyzer = FaceAnalyzer(
         min_face=args.min_face, embeddings=args.embeddings, **model_kwargs(args)
     )
-    spec = analyzer.spec  # load the models now: a bad model is a usage error, before any output
+    analyzer.load_heads()  # the models asked for, now: a bad model is a usage error
+    labels = analyzer.spec if {"age", "gender", "race"} & set(analyzer.attributes) else ModelSpec()
     expressions = analyzer.expression_model.spec.labels if analyzer.expression_model else ()
     progress = _progress(len(inputs), args.quiet)
     failed = faces_found = 0
     try:
         with sigterm_interrupts(), open_output(args.output) as stream:
             writer = RecordWriter(
-                stream, fmt, spec.genders, spec.races, expressions, analyzer.attributes
+                stream, fmt, labels.genders, labels.races, expressions, analyzer.attributes
             )
             for (path, _), destination, (bgr, faces, error) in zip(
                 inputs, destinations, analyse(analyzer, [p for p, _ in inputs], args), strict=True

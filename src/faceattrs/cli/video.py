@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="track faces through a video; annotated video, timeline and per-person summary",
         description=(
             "Detect and track faces in every frame of a video, smooth each person's "
-            "perceived age, gender and race over their track, and write an annotated "
+            "perceived age, gender, race and expression (--attributes chooses) over their "
+            "track, and write an annotated "
             "video (-o), a JSON Lines timeline (--jsonl) and a per-track summary (JSON; "
             "stdout unless --summary). Outputs appear only when the whole video is done."
         ),
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         threads_help="model threads (default: 1; decoding and encoding run in their own threads)",
         batch_size=False,
         max_pixels=False,
+        attributes=True,
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)
@@ -89,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         ),
         **model_kwargs(args),
     )
-    analyzer.spec  # noqa: B018 - load the model now: a bad model fails before any work
+    analyzer.load_heads()  # a bad model fails before any work
     bar = tqdm(
         total=info.frame_count, unit="frame", desc=Path(args.input).name,
         disable=args.quiet, file=sys.stderr, dynamic_ncols=True,

@@ -21,11 +21,14 @@ from faceattrs.evaluation.fairface import (
 from faceattrs.evaluation.fairface import write_detected_report as write_detected
 from faceattrs.evaluation.metrics import evaluate_model, pct, write_report, years
 
-# issue #9: targets for the shipped model on the project's own test splits
+# issue #16: targets for the attribute model v2 on the project's own test splits
 TARGETS = {
-    "fairface": {"gender_accuracy": 0.90, "race_accuracy": 0.78, "age_bin_accuracy": 0.52},
-    "utkface": {"age_mae": 5.0, "gender_accuracy": 0.93, "race_accuracy": 0.85},
+    "fairface": {"gender_accuracy": 0.92, "race_accuracy": 0.78, "age_bin_accuracy": 0.58},
+    "utkface": {"age_mae": 4.4, "gender_accuracy": 0.95, "race_accuracy": 0.87},
 }
+GENDER_GAP_TARGET = 0.04  # across race groups, FairFace test
+GENDER_ECE_TARGET = 0.03
+INTERVAL_COVERAGE_TARGET = (0.78, 0.82)  # the 80% age interval, UTKFace test
 KEEP = (
     "n",
     "age_mae",
@@ -39,6 +42,8 @@ KEEP = (
     "race_ece",
     "end_to_end",
     "faces",
+    "age_interval_coverage",
+    "gender_gap_by_race",
 )
 
 
@@ -57,7 +62,21 @@ def parse_models(items: list[str]) -> dict[str, Path]:
     return models
 
 
+def gender_gap_by_race(by_group: dict[str, dict]) -> float | None:
+    """Largest minus smallest gender accuracy of the race groups (both genders pooled)."""
+    per_race: dict[str, list[float]] = {}
+    for group, row in by_group.items():
+        if row["n"] and row.get("gender_accuracy") is not None:
+            race = group.split("/")[0]
+            hits, n = per_race.get(race, [0.0, 0])
+            per_race[race] = [hits + row["gender_accuracy"] * row["n"], n + row["n"]]
+    accuracies = [hits / n for hits, n in per_race.values()]
+    return max(accuracies) - min(accuracies) if len(accuracies) > 1 else None
+
+
 def summary_of(metrics: dict) -> dict:
+    if "by_group" in metrics:
+        metrics = {**metrics, "gender_gap_by_race": gender_gap_by_race(metrics["by_group"])}
     return {k: metrics[k] for k in KEEP if k in metrics}
 
 
@@ -96,6 +115,39 @@ CROP_COLUMNS = (
 )
 
 
+def _mark(ok: bool) -> str:
+    return " ✓" if ok else " ✗"
+
+
+def fairness_lines(models: dict) -> list[str]:
+    """Gender gap across race groups, calibration and the age interval's coverage."""
+    low, high = INTERVAL_COVERAGE_TARGET
+    lines = [
+        "",
+        "Fairness and calibration (detected faces): the gender accuracy gap between the best "
+        "and the worst race group on FairFace, expected calibration errors, and the share of "
+        "UTKFace true ages inside the reported 80% age interval.",
+        "",
+        "| model | FairFace gender gap across races | FairFace gender ECE | FairFace race ECE "
+        "| UTKFace gender ECE | UTKFace age inside 80% interval |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| target | <= {100 * GENDER_GAP_TARGET:.0f} points | <= {GENDER_ECE_TARGET} | - "
+        f"| <= {GENDER_ECE_TARGET} | {100 * low:.0f}-{100 * high:.0f}% |",
+    ]
+    for name, runs in models.items():
+        ff, utk = runs["fairface"], runs["utkface_detected"]
+        gap, coverage = ff.get("gender_gap_by_race"), utk.get("age_interval_coverage")
+        cells = [
+            "-" if gap is None else f"{100 * gap:.1f} points" + _mark(gap <= GENDER_GAP_TARGET),
+            f"{ff['gender_ece']:.3f}" + _mark(ff["gender_ece"] <= GENDER_ECE_TARGET),
+            f"{ff['race_ece']:.3f}",
+            f"{utk['gender_ece']:.3f}" + _mark(utk["gender_ece"] <= GENDER_ECE_TARGET),
+            "-" if coverage is None else pct(coverage) + _mark(low <= coverage <= high),
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def cross_markdown(result: dict) -> str:
     """The cross-dataset table with targets, end-to-end figures and the crops table."""
     models = result["models"]
@@ -109,7 +161,7 @@ def cross_markdown(result: dict) -> str:
         "Test splits: `splits/fairface/test.txt`, `splits/utkface/test.txt`. Faces through the "
         "product's detection and alignment (face nearest the image centre; source: "
         + ", ".join(f"{d} {s}" for d, s in result["face_sources"].items())
-        + "). Figures over the **detected faces**; ✓/✗ against the issue #9 targets.",
+        + "). Figures over the **detected faces**; ✓/✗ against the issue #16 targets.",
         "",
         "| model | " + " | ".join(c[0] for c in MAIN_COLUMNS) + " | missed (FF / UTK) |",
         "| --- |" + " --- |" * (len(MAIN_COLUMNS) + 1),
@@ -154,6 +206,7 @@ def cross_markdown(result: dict) -> str:
                 for _, key, fmt in CROP_COLUMNS
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += fairness_lines(models)
     lines += [
         "",
         "Age bin: the FairFace bin (0-2, 3-9, 10-19, ..., 60-69, 70+) holding the most "

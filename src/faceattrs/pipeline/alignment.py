@@ -22,27 +22,40 @@ MAX_SUPERSAMPLE = 8
 
 def estimate_transform(src_pts: np.ndarray, dst_pts: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) mapping
-    ``src_pts`` (K, 2) onto ``dst_pts`` (K, 2), K >= 2 (Umeyama, 1991). Returns 2x3."""
+    ``src_pts`` (K, 2) onto ``dst_pts`` (K, 2), K >= 2. Returns 2x3."""
     src = np.asarray(src_pts, np.float64)
     dst = np.asarray(dst_pts, np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
         raise ValueError(f"expected two (K>=2, 2) point arrays, got {src.shape} and {dst.shape}")
-    src_mean, dst_mean = src.mean(0), dst.mean(0)
-    src_c, dst_c = src - src_mean, dst - dst_mean
-    src_var = (src_c**2).sum() / len(src)
-    if src_var < 1e-12:
+    return estimate_transforms(src[None], dst)[0]
+
+
+def estimate_transforms(src_pts: np.ndarray, dst_pts: np.ndarray) -> np.ndarray:
+    """:func:`estimate_transform` of many point sets at once: ``src_pts`` (N, K, 2) onto
+    the same ``dst_pts`` (K, 2); returns (N, 2, 3).
+
+    In 2-D the least-squares similarity without reflection has a closed form (the same
+    minimiser as Umeyama, 1991, without an SVD): with centred points p (source) and q
+    (destination), the linear part is ``[[a, -b], [b, a]]``, a = sum(p . q) / sum(|p|^2),
+    b = sum(p x q) / sum(|p|^2)."""
+    src = np.asarray(src_pts, np.float64)
+    dst = np.asarray(dst_pts, np.float64)
+    if src.ndim != 3 or src.shape[1:] != dst.shape or dst.shape[1] != 2 or len(dst) < 2:
+        raise ValueError(
+            f"expected (N, K>=2, 2) and (K, 2) points, got {src.shape} and {dst.shape}"
+        )
+    src_mean, dst_mean = src.mean(1), dst.mean(0)
+    p, q = src - src_mean[:, None], dst - dst_mean
+    var = (p**2).sum((1, 2))
+    if len(src) and var.min() < 1e-12:
         raise ValueError("source points coincide; cannot estimate a transform")
-    cov = dst_c.T @ src_c / len(src)
-    u, s, vt = np.linalg.svd(cov)
-    d = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[1, 1] = -1  # no reflections
-    rot = u @ d @ vt
-    scale = np.trace(np.diag(s) @ d) / src_var
-    matrix = np.empty((2, 3))
-    matrix[:, :2] = scale * rot
-    matrix[:, 2] = dst_mean - scale * rot @ src_mean
-    return matrix
+    a = (p[..., 0] * q[:, 0] + p[..., 1] * q[:, 1]).sum(1) / var
+    b = (p[..., 0] * q[:, 1] - p[..., 1] * q[:, 0]).sum(1) / var
+    matrices = np.empty((len(src), 2, 3))
+    matrices[:, 0, 0], matrices[:, 0, 1] = a, -b
+    matrices[:, 1, 0], matrices[:, 1, 1] = b, a
+    matrices[:, :, 2] = dst_mean - np.einsum("nij,nj->ni", matrices[:, :, :2], src_mean)
+    return matrices
 
 
 def template_points(spec: ModelSpec, size: int | None = None) -> np.ndarray:
@@ -74,9 +87,9 @@ def align(bgr: np.ndarray, keypoints: np.ndarray, spec: ModelSpec) -> np.ndarray
         raise ValueError(f"expected keypoints of shape (N, K>=4, 2), got {keypoints.shape}")
     size = spec.input_size
     out = np.zeros((len(keypoints), size, size, 3), np.uint8)
-    for i, points in enumerate(keypoints[:, :NUM_ALIGN_POINTS]):
-        matrix = estimate_transform(points, template_points(spec, size))
-        scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    matrices = estimate_transforms(keypoints[:, :NUM_ALIGN_POINTS], template_points(spec, size))
+    for i, matrix in enumerate(matrices):
+        scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))  # the similarity's scale
         factor = int(np.clip(np.ceil(1.0 / max(scale, 1e-6)), 1, MAX_SUPERSAMPLE))
         big = size * factor
         warped = cv2.warpAffine(

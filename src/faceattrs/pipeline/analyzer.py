@@ -14,33 +14,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from faceattrs.media import DEFAULT_MAX_PIXELS, read_image
+from faceattrs.media import DEFAULT_MAX_PIXELS, as_bgr, read_image
 from faceattrs.pipeline.attributes import AttributeModel, AttributePredictions, prepare_aligned
 from faceattrs.pipeline.detection import Detections
 from faceattrs.pipeline.runtime import resolve_providers
 from faceattrs.results import Face
-from faceattrs.spec import ExpressionSpec, ModelSpec
+from faceattrs.spec import ATTRIBUTES, ExpressionSpec, ModelSpec, parse_attributes
 
 ImageInput = np.ndarray | str | os.PathLike | bytes
-ATTRIBUTES = ("age", "gender", "race", "expression")
 ATTRIBUTE_MODEL_OUTPUTS = frozenset({"age", "gender", "race"})  # one model gives all three
-
-
-def parse_attributes(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """The heads asked for, in :data:`ATTRIBUTES` order: ``None`` means all; a string is
-    comma-separated (``"age,expression"``)."""
-    if value is None:
-        return ATTRIBUTES
-    names = value.split(",") if isinstance(value, str) else list(value)
-    wanted = {name.strip().lower() for name in names if name.strip()}
-    unknown = sorted(wanted - set(ATTRIBUTES))
-    if unknown or not wanted:
-        raise ValueError(
-            f"unknown attributes {unknown}; choose from {', '.join(ATTRIBUTES)}"
-            if unknown
-            else f"no attributes asked for; choose from {', '.join(ATTRIBUTES)}"
-        )
-    return tuple(name for name in ATTRIBUTES if name in wanted)
 
 
 class Detector(Protocol):
@@ -91,7 +73,9 @@ class FaceAnalyzer:
     attribute model runs when any of age, gender or race is asked for, the expression
     model (``expression_model``, else the file at ``expression_model_path``, None: the
     packaged int8 model) when expression is; fields not asked for are None in each
-    :class:`Face`.
+    :class:`Face`. Each call may ask for fewer of them (``attributes=`` of :meth:`analyze`,
+    :meth:`describe` and their batch forms): one analyzer serves callers that want
+    different heads without loading its models again.
     """
 
     def __init__(
@@ -197,6 +181,13 @@ class FaceAnalyzer:
     def spec(self) -> ModelSpec:
         return self.model.spec
 
+    def load_heads(self) -> None:
+        """Load the models of the heads asked for now (a bad model fails before any work)."""
+        if ATTRIBUTE_MODEL_OUTPUTS & set(self.attributes):
+            _ = self.model.spec
+        if self.expression_model is not None:
+            _ = self.expression_model.spec
+
     def load_image(self, image: ImageInput) -> np.ndarray:
         """A BGR uint8 (H, W, 3) array from an array, a path or encoded bytes."""
         if isinstance(image, np.ndarray):
@@ -210,25 +201,50 @@ class FaceAnalyzer:
             found = Detections.from_arrays(found.xyxy, found.scores, found.keypoints)
         return found.keep(self.score_threshold, self.min_face)
 
-    def describe(self, bgr: np.ndarray, detections: Detections) -> list[Face]:
-        """Step 2: align each detected face and run the heads; one :class:`Face` each."""
-        return self.describe_batch([bgr], [detections])[0]
+    def heads(self, attributes: str | Sequence[str] | None = None) -> tuple[str, ...]:
+        """The attributes one call asks for (None: all this analyzer was made with); a
+        ValueError names the unknown ones and those this analyzer has no head for."""
+        if attributes is None:
+            return self.attributes
+        wanted = parse_attributes(attributes)
+        missing = [name for name in wanted if name not in self.attributes]
+        if missing:
+            raise ValueError(
+                f"attributes {missing} were not loaded by this analyzer "
+                f"(it has {', '.join(self.attributes)})"
+            )
+        return wanted
+
+    def describe(
+        self,
+        bgr: np.ndarray,
+        detections: Detections,
+        attributes: str | Sequence[str] | None = None,
+    ) -> list[Face]:
+        """Step 2: align each detected face and run the heads; one :class:`Face` each.
+        ``attributes``: this call's heads, a subset of the analyzer's (see :meth:`heads`)."""
+        return self.describe_batch([bgr], [detections], attributes)[0]
 
     def describe_batch(
-        self, images_bgr: Sequence[np.ndarray], detections: Sequence[Detections]
+        self,
+        images_bgr: Sequence[np.ndarray],
+        detections: Sequence[Detections],
+        attributes: str | Sequence[str] | None = None,
     ) -> list[list[Face]]:
-        """Step 2 for many images: all their faces go through the heads together."""
+        """Step 2 for many images: all their faces go through the heads together; only
+        the heads of ``attributes`` run (see :meth:`heads`)."""
         from faceattrs.pipeline.alignment import align
 
+        heads = self.heads(attributes)
         present = [(bgr, found) for bgr, found in zip(images_bgr, detections, strict=True)]
         present = [(bgr, found) for bgr, found in present if len(found)]
         predictions = expressions = None
-        if ATTRIBUTE_MODEL_OUTPUTS & set(self.attributes):
+        if ATTRIBUTE_MODEL_OUTPUTS & set(heads):
             size = self.spec.input_size
             crops = [align(bgr, found.keypoints, self.spec) for bgr, found in present]
             joined = np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
             predictions = self.model.predict(joined)
-        if self.expression_model is not None:
+        if self.expression_model is not None and "expression" in heads:
             spec = self.expression_model.spec
             crops = [align(bgr, found.keypoints, spec) for bgr, found in present]
             if crops:
@@ -239,7 +255,8 @@ class FaceAnalyzer:
         for found in detections:
             rows = zip(found.xyxy, found.scores, found.keypoints, strict=True)
             faces = [
-                self._face(predictions, expressions, start + i, *row) for i, row in enumerate(rows)
+                self._face(predictions, expressions, start + i, *row, heads)
+                for i, row in enumerate(rows)
             ]
             if embeddings is not None:
                 faces = [f.with_embedding(embeddings[start + i]) for i, f in enumerate(faces)]
@@ -247,8 +264,12 @@ class FaceAnalyzer:
             start += len(found)
         return results
 
-    def _face(self, predictions, expressions, index: int, xyxy, score, keypoints) -> Face:
-        face = make_face(self.spec, predictions, index, xyxy, score, keypoints, self.attributes)
+    def _face(
+        self, predictions, expressions, index: int, xyxy, score, keypoints, heads=None
+    ) -> Face:
+        heads = self.attributes if heads is None else heads
+        spec = self.spec if predictions is not None else None  # no model load when not asked
+        face = make_face(spec, predictions, index, xyxy, score, keypoints, heads)
         if expressions is None or self.expression_model is None:
             return face
         labels = self.expression_model.spec.labels
@@ -265,14 +286,20 @@ class FaceAnalyzer:
         ]
         return self.embedder.embed_chips(np.concatenate(chips)) if chips else None
 
-    def analyze(self, image: ImageInput) -> list[Face]:
-        """All faces in one image (BGR array, path or encoded bytes)."""
-        return self.analyze_batch([image])[0]
+    def analyze(
+        self, image: ImageInput, attributes: str | Sequence[str] | None = None
+    ) -> list[Face]:
+        """All faces in one image (BGR array, path or encoded bytes); ``attributes``: this
+        call's heads (see :meth:`heads`)."""
+        return self.analyze_batch([image], attributes)[0]
 
-    def analyze_batch(self, images: Sequence[ImageInput]) -> list[list[Face]]:
+    def analyze_batch(
+        self, images: Sequence[ImageInput], attributes: str | Sequence[str] | None = None
+    ) -> list[list[Face]]:
         """Faces of many images: :meth:`detect` each, :meth:`describe_batch` all."""
+        heads = self.heads(attributes)  # a bad choice fails before any work
         images_bgr = [self.load_image(image) for image in images]
-        return self.describe_batch(images_bgr, [self.detect(bgr) for bgr in images_bgr])
+        return self.describe_batch(images_bgr, [self.detect(bgr) for bgr in images_bgr], heads)
 
     def analyze_aligned(self, crops: Sequence[ImageInput] | np.ndarray) -> list[Face]:
         """One face per crop, for crops already aligned and framed like UTKFace's.
@@ -315,7 +342,7 @@ class FaceAnalyzer:
 
 
 def make_face(
-    spec: ModelSpec,
+    spec: ModelSpec | None,
     predictions: AttributePredictions | None,
     index: int,
     xyxy: np.ndarray,
@@ -330,7 +357,7 @@ def make_face(
         score=float(score),
         keypoints=tuple((float(x), float(y)) for x, y in np.asarray(keypoints).reshape(-1, 2)),
     )
-    if predictions is None:
+    if predictions is None or spec is None:
         return face
     return replace(
         face,
@@ -353,20 +380,3 @@ def make_face(
 
 def _by_label(labels: Sequence[str], probs: np.ndarray) -> dict[str, float]:
     return {label: float(p) for label, p in zip(labels, probs, strict=True)}
-
-
-def as_bgr(image: np.ndarray) -> np.ndarray:
-    """Check an image array and bring it to BGR uint8 (H, W, 3): gray and BGRA accepted."""
-    import cv2
-
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image array, got {image.dtype}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim == 3 and image.shape[2] == 1:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    raise ValueError(f"expected a BGR image of shape (H, W, 3), got {image.shape}")

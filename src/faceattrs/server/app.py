@@ -88,7 +88,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
     _add_docs_routes(app)
     _add_error_handlers(app)
     _add_image_routes(app, settings, analyzer, jobs, admission)
-    add_video_routes(app, jobs, settings.max_pixels, settings.max_video_seconds, _ERRORS)
+    add_video_routes(app, jobs, settings.max_pixels, settings.max_video_seconds, _ERRORS, analyzer)
     from faceattrs.server.camera import add_stream_route
 
     add_stream_route(app, settings, analyzer, admission)
@@ -182,11 +182,17 @@ def _add_error_handlers(app) -> None:
 
 
 def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) -> None:
-    from fastapi import File, UploadFile
+    from fastapi import File, Query, UploadFile
     from starlette.concurrency import run_in_threadpool
 
     from faceattrs import __version__
     from faceattrs.output import make_record
+    from faceattrs.server.attributes import (
+        ATTRIBUTES_EXAMPLE,
+        ATTRIBUTES_HELP,
+        requested_attributes,
+        with_attributes,
+    )
 
     @app.get("/health", summary="Liveness check, version and limits")
     async def health() -> dict[str, Any]:
@@ -196,12 +202,13 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) 
             "video_jobs_active": jobs.active_count(),
             "load": admission.status(),
             "limits": settings.limits(),
+            "attributes": list(getattr(analyzer, "attributes", ("age", "gender", "race"))),
             "notice": DISCLAIMER,
         }
 
-    def analyze(items: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    def analyze(items: list[tuple[str, bytes]], heads: tuple[str, ...] | None) -> list[dict]:
         images = [decode_image(data, name, settings.max_pixels) for name, data in items]
-        faces = analyzer.analyze_batch(images) if images else []
+        faces = with_attributes(analyzer.analyze_batch, heads)(images) if images else []
         return [
             {**make_record(name, found), "width": bgr.shape[1], "height": bgr.shape[0]}
             for (name, _), bgr, found in zip(items, images, faces, strict=True)
@@ -214,11 +221,17 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) 
     )
     async def analyze_images(
         files: Annotated[list[UploadFile], File(description="one or more images")],
+        attributes: Annotated[
+            str | None, Query(description=ATTRIBUTES_HELP, examples=[ATTRIBUTES_EXAMPLE])
+        ] = None,
     ) -> dict[str, Any]:
         """Faces per image as in the CLI's JSON (``{"path", "faces", "error"}``, plus
-        ``width`` and ``height``); ``box`` is x1, y1, x2, y2 in pixels.
+        ``width`` and ``height``); ``box`` is x1, y1, x2, y2 in pixels. With
+        ``?attributes=age,expression`` only those heads run and the faces carry only those
+        fields (as ``faceattrs analyze --attributes``).
 
         A request with any unacceptable image is refused as a whole, naming the file."""
+        heads = requested_attributes(analyzer, attributes)
         if len(files) > settings.max_images:
             raise ApiError(
                 413,
@@ -234,7 +247,7 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) 
                 f"{pixels:,} pixels in one request, the limit is {settings.max_request_pixels:,}",
             )
         ticket = await admission.acquire(pixels)
-        work = asyncio.ensure_future(run_in_threadpool(analyze, items))
+        work = asyncio.ensure_future(run_in_threadpool(analyze, items, heads))
         work.add_done_callback(lambda _: admission.release(ticket))  # when the thread ends
         return {"images": await asyncio.shield(work)}
 

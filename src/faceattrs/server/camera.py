@@ -8,6 +8,7 @@ smoothing of attributes over time are per camera. FastAPI is imported lazily.
 # definition time, and they name lazily imported classes.
 
 import asyncio
+import json
 import threading
 import time
 from typing import Any
@@ -28,6 +29,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
     from fastapi import WebSocket, WebSocketDisconnect
     from starlette.concurrency import run_in_threadpool
 
+    from faceattrs.server.attributes import requested_attributes
     from faceattrs.video.persons import PersonRegistry, can_identify
     from faceattrs.video.process import VideoSession
 
@@ -52,6 +54,29 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             "ms": round((time.perf_counter() - started) * 1000, 1),
         }
 
+    def configure(session: VideoSession, text: str) -> dict[str, Any]:
+        """The reply to a text message: a setting (``{"attributes": "age,gender"}``; null:
+        all heads) or an error; frames are binary."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict) or set(message) != {"attributes"}:
+            return {
+                "error": "invalid_frame",
+                "detail": 'send each frame as binary JPEG data; settings as {"attributes": "..."}',
+            }
+        value = message["attributes"]
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if value is not None and not isinstance(value, str):
+            return {"error": "invalid_attributes", "detail": "attributes: a comma-separated string"}
+        try:
+            session.attributes = requested_attributes(analyzer, value)
+        except ApiError as exc:
+            return {"error": exc.code, "detail": exc.detail}
+        return {"attributes": list(session.attributes or getattr(analyzer, "attributes", ()))}
+
     async def answer(data: bytes, session, index: int, closed: threading.Event):
         """The reply to one frame, or None when the client left meanwhile."""
         if len(data) > settings.max_frame_bytes:
@@ -67,10 +92,18 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
         return await asyncio.shield(work)
 
     @app.websocket(f"{API}/stream")
-    async def stream(ws: WebSocket):
+    async def stream(ws: WebSocket, attributes: str | None = None):
         """Send camera frames (JPEG bytes), one at a time; each is answered with its faces
-        (JSON), tracked across frames with smoothed attributes."""
+        (JSON), tracked across frames with smoothed attributes. ``?attributes=age,expression``
+        on the URL, or a text message ``{"attributes": "age,expression"}`` at any time
+        (answered ``{"attributes": [...]}``), chooses the heads that run."""
         await ws.accept()
+        try:
+            heads = requested_attributes(analyzer, attributes)
+        except ApiError as exc:
+            await ws.send_json({"error": exc.code, "detail": exc.detail})
+            await ws.close(code=1008)
+            return
         if open_streams[0] >= settings.max_streams:
             await ws.send_json(
                 {
@@ -82,7 +115,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             return
         open_streams[0] += 1
         registry = PersonRegistry() if can_identify(analyzer) else None
-        session = VideoSession(analyzer, persons=registry)  # embeddings stay in memory
+        session = VideoSession(analyzer, persons=registry, attributes=heads)  # kept in memory
         closed = threading.Event()
         messages: asyncio.Queue = asyncio.Queue(maxsize=1)
         reader = asyncio.create_task(_receive(ws, messages, closed))
@@ -93,9 +126,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
                 if data is None:
                     break
                 if isinstance(data, str):
-                    await ws.send_json(
-                        {"error": "invalid_frame", "detail": "send each frame as binary JPEG data"}
-                    )
+                    await ws.send_json(configure(session, data))
                     continue
                 try:
                     reply = await _until_closed(answer(data, session, index, closed), reader)

@@ -50,6 +50,9 @@ class JobOutputs:
 
 
 class Processor(Protocol):
+    """Analyses one video into ``out_dir``; called with ``attributes=`` (the heads to
+    run) only when the client chose some."""
+
     def __call__(
         self, src: Path, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn, name: str
     ) -> JobOutputs: ...
@@ -70,6 +73,7 @@ class VideoJob:
     outputs: JobOutputs | None = None
     ended: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    attributes: tuple[str, ...] | None = None  # the heads asked for; None: all
 
     @property
     def progress(self) -> float:
@@ -117,9 +121,17 @@ class VideoJobs:
         job_dir.mkdir()
         return job_id, job_dir
 
-    def submit(self, job_id: str, src: Path, filename: str, frames_total: int | None) -> VideoJob:
-        """Start analysing ``src`` (inside the folder from :meth:`new_dir`)."""
-        job = VideoJob(job_id, src.parent, src, filename, frames_total)
+    def submit(
+        self,
+        job_id: str,
+        src: Path,
+        filename: str,
+        frames_total: int | None,
+        attributes: tuple[str, ...] | None = None,
+    ) -> VideoJob:
+        """Start analysing ``src`` (inside the folder from :meth:`new_dir`) with the
+        ``attributes`` heads (None: all)."""
+        job = VideoJob(job_id, src.parent, src, filename, frames_total, attributes=attributes)
         with self._lock:
             if sum(j.status not in ENDED for j in self._jobs.values()) >= self._max_jobs:
                 shutil.rmtree(job.dir, ignore_errors=True)
@@ -180,9 +192,10 @@ class VideoJobs:
             if total:
                 job.frames_total = total
 
+        options = {} if job.attributes is None else {"attributes": job.attributes}
         try:
             outputs = self._processor(
-                job.src, job.dir, progress, job.cancel.is_set, name=job.filename
+                job.src, job.dir, progress, job.cancel.is_set, name=job.filename, **options
             )
         except JobCancelled:
             self._end(job, CANCELLED)
@@ -214,7 +227,14 @@ def video_processor(
     writing a WebM (VP8, plays in browsers), a JSON Lines timeline and a summary.
     ``limits``: :class:`~faceattrs.video.io.VideoReader`'s, checked while decoding."""
 
-    def process(src: Path, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn, name: str):
+    def process(
+        src: Path,
+        out_dir: Path,
+        progress: ProgressFn,
+        cancelled: CancelledFn,
+        name: str,
+        attributes: tuple[str, ...] | None = None,
+    ):
         from faceattrs.video.persons import can_identify
         from faceattrs.video.process import VideoReader, process_video
 
@@ -242,6 +262,7 @@ def video_processor(
             source_name=name,
             limits=limits,
             persons=can_identify(analyzer),  # embeddings stay in memory, for this job only
+            attributes=attributes,
         )
         return outputs
 

@@ -2,9 +2,10 @@
 
 The site holds the page (HTML, JS, CSS), the in-browser pipeline (``web/inbrowser``),
 the onnxruntime-web runtime (``web/vendor``, copied there by ``npm run build-web``),
-the detector and attribute models and the attribute model's ``spec.json``. Any static
-host serves it (GitHub Pages, ``python -m http.server``); with no faceattrs server
-behind it, the page offers only "analyse in this browser".
+the detector, attribute and expression models (float), the face-embedding model and the
+attribute model's ``spec.json``. Any static host serves it (GitHub Pages, ``python -m
+http.server``); with no faceattrs server behind it, the page offers only "analyse in this
+browser".
 
 Multi-threaded WebAssembly needs a cross-origin isolated page: the host must send
 :data:`ISOLATION_HEADERS` with the site's files (``faceattrs serve`` does, through
@@ -33,7 +34,15 @@ MODEL_NAME = "attributes.onnx"  # the name the page loads
 # from ONNX Runtime on x86 (probabilities 0.05 apart measured), so with the default
 # int8 model the in-browser results could not be checked against the Python pipeline.
 WEB_MODEL = MODELS_DIR / "attributes_fp32.onnx"
-LICENSE_FILES = ("LICENSE-blazeface", "NOTICE")
+EXPRESSION_NAME = "expression.onnx"  # the expression head, float for the same reason
+WEB_EXPRESSION_MODEL = MODELS_DIR / "expression_fp32.onnx"
+# The video mode joins tracks into persons with the face-embedding model, which the page
+# downloads only then (web/inbrowser/embedding.js): its float16-weights copy, 11 MB instead
+# of 22 MB, embeddings within 2e-4 of the float32 model's (scripts/convert_embedding_fp16.py).
+EMBEDDING_FILES = ("face_embedding_fp16.onnx",)
+LICENSE_FILES = (
+    "LICENSE-blazeface", "NOTICE", "LICENSE-dlib-face-recognition", "NOTICE-face-embedding",
+)  # fmt: skip
 RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 SKIP_SUFFIXES = (".map",)
 SKIP_FOLDERS = ("vendor/docs",)  # the server's API docs assets: a static site has no API
@@ -54,8 +63,9 @@ class ExportError(ValueError):
 
 def model_files(model_path: str | os.PathLike | None = None) -> dict[str, Path]:
     """Site name -> source file of every model the page loads (under ``models/``)."""
-    files = {name: MODELS_DIR / name for name in DETECTOR_FILES}
+    files = {name: MODELS_DIR / name for name in (*DETECTOR_FILES, *EMBEDDING_FILES)}
     files[MODEL_NAME] = Path(model_path) if model_path else WEB_MODEL
+    files[EXPRESSION_NAME] = WEB_EXPRESSION_MODEL
     return files
 
 
@@ -91,6 +101,13 @@ def _spec_json(model_path: Path) -> str:
     return json.dumps(json.loads(spec.to_json()), indent=1, sort_keys=True) + "\n"
 
 
+def _check_expression_model(path: Path) -> None:
+    """The page's expression model loads and carries its spec (else ModelLoadError)."""
+    from faceattrs.pipeline.expression import ExpressionModel
+
+    _ = ExpressionModel(path, threads=1).spec
+
+
 def _check_target(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder")
@@ -122,6 +139,7 @@ def export_web(out: str | os.PathLike, model_path=None, force: bool = False) -> 
     if missing:
         raise ExportError(f"missing file(s) for the site: {', '.join(missing)}")
     spec_text = _spec_json(files[f"models/{MODEL_NAME}"])
+    _check_expression_model(files[f"models/{EXPRESSION_NAME}"])
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -65,23 +65,31 @@ def job_to_dict(job: VideoJob, jobs: VideoJobs, prefix: str = PREFIX) -> dict[st
         "frames_done": job.frames_done,
         "frames_total": job.frames_total,
         "error": job.error,
+        "attributes": None if job.attributes is None else list(job.attributes),
         "expires_in_s": None if expires is None else round(expires, 1),
         "links": links,
     }
 
 
 def add_video_routes(
-    app, jobs: VideoJobs, max_pixels: int, max_seconds: float, errors: dict
+    app, jobs: VideoJobs, max_pixels: int, max_seconds: float, errors: dict, analyzer=None
 ) -> None:
-    """The ``/api/v1/videos`` routes (FastAPI imported here, lazily)."""
+    """The ``/api/v1/videos`` routes (FastAPI imported here, lazily); ``analyzer``: the
+    server's, whose heads a job's ``attributes`` may choose from."""
     import shutil
+    from typing import Annotated
 
-    from fastapi import Request, Response
+    from fastapi import Query, Request, Response
     from fastapi.responses import FileResponse, JSONResponse
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
     from starlette.requests import ClientDisconnect
 
+    from faceattrs.server.attributes import (
+        ATTRIBUTES_EXAMPLE,
+        ATTRIBUTES_HELP,
+        requested_attributes,
+    )
     from faceattrs.server.settings import LOG
 
     def found(job_id: str):
@@ -112,8 +120,16 @@ def add_video_routes(
         openapi_extra=_VIDEO_BODY,
         responses=errors,
     )
-    async def create_video_job(request: Request):
-        """Upload a video (multipart field ``file``); returns the job (202) to poll."""
+    async def create_video_job(
+        request: Request,
+        attributes: Annotated[
+            str | None, Query(description=ATTRIBUTES_HELP, examples=[ATTRIBUTES_EXAMPLE])
+        ] = None,
+    ):
+        """Upload a video (multipart field ``file``); returns the job (202) to poll. With
+        ``?attributes=age,expression`` only those heads run and the timeline and summary
+        carry only those fields."""
+        heads = requested_attributes(analyzer, attributes)  # before the upload is read
         jobs.sweep()
         try:
             job_id, job_dir = jobs.new_dir()
@@ -142,7 +158,7 @@ def add_video_routes(
                 src = job_dir / f"input.{kind}"
                 await run_in_threadpool(save, upload, first, src)
             frames = await run_in_threadpool(probe_video, src, name, max_pixels, max_seconds)
-            job = jobs.submit(job_id, src, name, frames)
+            job = jobs.submit(job_id, src, name, frames, heads)
         except TooManyJobs as exc:
             raise Rejected(429, "too_many_jobs", f"{exc}; try again later") from None
         except ClientDisconnect:  # nobody reads an answer: one log line, no traceback

@@ -41,6 +41,7 @@ def _train(args: argparse.Namespace) -> int:
         fairface_data=args.fairface_data,
         fairface_split=args.fairface_split,
         cache_dir=args.cache_dir,
+        init=args.init,
     )
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
@@ -49,18 +50,42 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(net, spec, ckpt: dict, flip: bool):
+    """Temperatures fitted on the run's validation faces; the spec records them."""
+    from dataclasses import replace
+
+    from faceattrs.training.calibration import fit_temperatures, validation_sets
+    from faceattrs.training.config import TrainConfig
+
+    sets = validation_sets(TrainConfig(**ckpt["train_config"]), spec)
+    temps, report = fit_temperatures(net, sets, spec, flip)
+    print(f"temperatures fitted on {sum(len(s) for s in sets)} validation faces: {temps}")
+    for key, value in report.items():
+        print(f"  {key}: {value:.4f}")
+    extra = {**spec.extra, "temperatures": temps, "calibration_val": report}
+    return (temps["age"], temps["gender"], temps["race"]), replace(spec, extra=extra)
+
+
 def _export(args: argparse.Namespace) -> int:
     _require_torch()
     from dataclasses import replace
 
     from faceattrs.training.export import export_onnx, load_checkpoint_net
 
-    net, spec, _ = load_checkpoint_net(args.checkpoint)
+    net, spec, ckpt = load_checkpoint_net(args.checkpoint)
     if args.template:
         raw = json.loads(Path(args.template).read_text())
         spec = replace(spec, template=tuple(tuple(map(float, p)) for p in raw["template"]))
+    temperatures = (1.0, 1.0, 1.0)
+    if args.calibrate:
+        temperatures, spec = _calibrate(net, spec, ckpt, flip=not args.no_flip)
     path = export_onnx(
-        net, spec, args.output, flip=not args.no_flip, half_weights=args.half_weights
+        net,
+        spec,
+        args.output,
+        flip=not args.no_flip,
+        half_weights=args.half_weights,
+        temperatures=temperatures,
     )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
@@ -104,6 +129,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--fairface-data", help="FairFace folder (default ../shared/data/fairface)")
     train.add_argument("--fairface-split", help="FairFace split folder (default splits/fairface)")
     train.add_argument("--cache-dir", help="folder of the aligned caches (default cache)")
+    train.add_argument(
+        "--init",
+        help="start from this exported float model (e.g. src/faceattrs/models/attributes_fp32.onnx;"
+        " same architecture, any input size) instead of random weights (default: random)",
+    )
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
     train.set_defaults(func=_train)
 
@@ -122,6 +152,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     export.add_argument(
         "--half-weights", action="store_true", help="store weights as float16 (half the size)"
+    )
+    export.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="temperature-scale gender and race (NLL) and age (80%% interval coverage) on the "
+        "run's validation faces, from its aligned caches (default: unscaled)",
     )
     export.set_defaults(func=_export)
     register_quantize(sub)

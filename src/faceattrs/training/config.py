@@ -57,5 +57,6 @@ class TrainConfig:
     fairface_split: str = "splits/fairface"
     cache_dir: str = "cache"
     interval_weight: float = 1.0  # weight of the interval-censored age loss
+    init: str = ""  # an exported attributes_fp32.onnx to start from instead of random weights
     spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
     net: dict = field(default_factory=lambda: NetConfig().to_dict())

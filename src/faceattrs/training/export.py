@@ -19,6 +19,7 @@ def export_onnx(
     flip: bool = True,
     opset: int = 17,
     half_weights: bool = False,
+    temperatures: tuple[float, float, float] = (1.0, 1.0, 1.0),
 ) -> Path:
     """Write ``net`` (softmax heads, optional flip averaging) as ONNX with ``spec`` in metadata.
 
@@ -26,7 +27,7 @@ def export_onnx(
     node restores float32, which ONNX Runtime folds at load, so inference stays float32.
     """
 
-    wrapper = ProbabilityModel(net, flip=flip).eval()
+    wrapper = ProbabilityModel(net, flip=flip, temperatures=temperatures).eval()
     model = trace_to_onnx(wrapper, torch.zeros(1, 3, spec.input_size, spec.input_size), spec, opset)
     if half_weights:
         store_weights_as_float16(model)

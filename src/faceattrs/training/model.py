@@ -69,18 +69,26 @@ class FaceAttrNet(nn.Module):
 
 
 class ProbabilityModel(nn.Module):
-    """Wraps the network for export: softmax per head, optional test-time flip averaging."""
+    """Wraps the network for export: softmax per head of the logits divided by the head's
+    temperature (age, gender, race; 1 = unscaled), optional test-time flip averaging."""
 
-    def __init__(self, net: FaceAttrNet, flip: bool = True) -> None:
+    def __init__(
+        self, net: FaceAttrNet, flip: bool = True, temperatures: tuple[float, ...] = (1, 1, 1)
+    ) -> None:
         super().__init__()
         self.net = net
         self.flip = flip
+        self.temperatures = tuple(float(t) for t in temperatures)
+
+    def _probs(self, logits: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        return [
+            (z if t == 1.0 else z / t).softmax(1)
+            for z, t in zip(logits, self.temperatures, strict=True)
+        ]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        probs = self._probs(self.net(x))
         if self.flip:
-            logits_a = self.net(x)
-            logits_b = self.net(torch.flip(x, dims=[3]))
-            return tuple(
-                (a.softmax(1) + b.softmax(1)) / 2 for a, b in zip(logits_a, logits_b, strict=True)
-            )
-        return tuple(logits.softmax(1) for logits in self.net(x))
+            mirrored = self._probs(self.net(torch.flip(x, dims=[3])))
+            return tuple((a + b) / 2 for a, b in zip(probs, mirrored, strict=True))
+        return tuple(probs)

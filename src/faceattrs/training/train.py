@@ -27,6 +27,7 @@ from faceattrs.training.sources import (
     parse_datasets,
     tensors_of,
 )
+from faceattrs.training.warmstart import load_exported
 
 
 def age_targets(age: torch.Tensor, num_ages: int, sigma: float) -> torch.Tensor:
@@ -226,6 +227,18 @@ def selection_score(metrics: dict[str, float]) -> float:
     return score
 
 
+def init_from_export(
+    net: FaceAttrNet, cfg: TrainConfig, spec: ModelSpec, train_images: np.ndarray
+) -> None:
+    """Weights of an exported model, batch norms re-derived on 512 training faces."""
+    picked = np.random.default_rng(cfg.seed).permutation(len(train_images))[:512]
+    calibration = to_input(
+        torch.from_numpy(train_images[np.sort(picked)]), spec.input_size, spec.mean, spec.std
+    )
+    load_exported(net, cfg.init, calibration)
+    print(f"started from {cfg.init} (batch norms re-derived on {len(calibration)} faces)")
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     """Train a model into ``out_dir`` (config.json, last.pt, best.pt, history.json, curves)."""
     out = Path(out_dir)
@@ -243,6 +256,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
 
     torch.manual_seed(cfg.seed)
     net = FaceAttrNet(net_cfg)
+    if cfg.init:
+        init_from_export(net, cfg, spec, train_images)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(net, cfg.ema_decay)
     history: list[dict] = []

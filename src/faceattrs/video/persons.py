@@ -27,6 +27,9 @@ from faceattrs.results import Face, top_label
 MAX_YAW = 0.3  # see embeddable()
 MIN_SCORE = 0.7
 MIN_SIDE = 40
+FALLBACK_SAMPLES = 3  # see PersonRegistry: a track's least-turned faces when none is embeddable
+FALLBACK_STEP = 0.05  # a new fallback sample must be this much less turned than the worst kept
+FALLBACK_TRIES = 6  # fallback embeddings computed per track at most (the cost stays bounded)
 
 
 @dataclass
@@ -42,9 +45,19 @@ class _Person:
 
 @dataclass
 class _TrackSamples:
-    last_t: float
+    last_t: float | None = None  # of the last embeddable sample
     count: int = 0
     embeddings: list[np.ndarray] = field(default_factory=list)
+    fallback: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (yaw, embedding)
+    fallback_tries: int = 0
+
+    def wants_fallback(self, yaw: float) -> bool:
+        """Whether a face turned by ``yaw`` would improve the fallback samples."""
+        if self.count or not np.isfinite(yaw) or self.fallback_tries >= FALLBACK_TRIES:
+            return False
+        if len(self.fallback) < FALLBACK_SAMPLES:
+            return True
+        return yaw < self.fallback[-1][0] - FALLBACK_STEP
 
 
 class PersonRegistry:
@@ -54,6 +67,14 @@ class PersonRegistry:
     of one person (None: the embedding model's calibrated threshold, which the
     :class:`~faceattrs.video.session.VideoSession` fills in). ``max_samples`` caps
     the embeddings kept per person.
+
+    A track none of whose faces is embeddable (see :func:`embeddable`: e.g. a profile
+    close-up or a small face in the distance) keeps its ``FALLBACK_SAMPLES`` least-turned
+    faces' embeddings instead; they never assign a person live (they are not reliable enough
+    to decide alone), but :meth:`regroup` uses them for such tracks, at the same threshold and
+    with the same rule that tracks seen together are different people. Left out, every such
+    track was a person of its own: on the Hamilton clip the pianist, seen small at the piano
+    and then in profile close-up, counted twice (reports/identity).
     """
 
     def __init__(
@@ -91,10 +112,10 @@ class PersonRegistry:
         different men and missed the singer coming back (reports/identity)."""
         from faceattrs.pipeline.people import cluster_faces
 
-        tracks = sorted(t for t, samples in self._samples.items() if samples.embeddings)
+        tracks = sorted(t for t, samples in self._samples.items() if self._vectors(samples))
         if not tracks:
             return {}
-        means = np.stack([np.mean(self._samples[t].embeddings, axis=0) for t in tracks])
+        means = np.stack([np.mean(self._vectors(self._samples[t]), axis=0) for t in tracks])
         means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         apart = np.asarray([[b in self._seen_with.get(a, ()) for b in tracks] for a in tracks])
         labels = cluster_faces(means, float(self.threshold or 0.0), apart=apart)
@@ -103,6 +124,11 @@ class PersonRegistry:
             number.setdefault(int(label), len(number) + 1)
         return {t: number[int(label)] for t, label in zip(tracks, labels, strict=True)}
 
+    @staticmethod
+    def _vectors(samples: _TrackSamples) -> list[np.ndarray]:
+        """A track's embeddings for :meth:`regroup`: its samples, else its fallback ones."""
+        return samples.embeddings or [vector for _, vector in samples.fallback]
+
     def wanted(self, faces: Sequence[Face], t: float) -> list[int]:
         """Indices of the faces whose track needs an embedding sample at time ``t``."""
         ids = [f.track_id for f in faces if f.track_id is not None]
@@ -110,21 +136,39 @@ class PersonRegistry:
             self._seen_with.setdefault(track_id, set()).update(i for i in ids if i != track_id)
         out = []
         for i, face in enumerate(faces):
-            if face.track_id is None or not embeddable(face):
+            if face.track_id is None:
                 continue
             samples = self._samples.get(face.track_id)
-            if samples is None or (
-                samples.count < self.samples_per_track
-                and t - samples.last_t >= self.sample_every_s - 1e-9
+            if not embeddable(face):
+                if samples is None or samples.wants_fallback(yaw_offset(face)):
+                    out.append(i)  # a fallback sample (see the class doc)
+            elif (
+                samples is None
+                or samples.last_t is None
+                or (
+                    samples.count < self.samples_per_track
+                    and t - samples.last_t >= self.sample_every_s - 1e-9
+                )
             ):
                 out.append(i)
         return out
 
-    def observe(self, track_id: int, embedding: np.ndarray, t: float) -> int:
-        """Add one embedding of a track's face; returns the track's person id."""
+    def observe(
+        self, track_id: int, embedding: np.ndarray, t: float, face: Face | None = None
+    ) -> int | None:
+        """Add one embedding of a track's face; returns the track's person id (None while
+        it has only fallback samples). ``face``: the embedded face, when it may not be
+        :func:`embeddable` (then it is a fallback sample)."""
         vector = np.asarray(embedding, np.float32).reshape(-1)
         vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        samples = self._samples.setdefault(track_id, _TrackSamples(last_t=t))
+        samples = self._samples.setdefault(track_id, _TrackSamples())
+        if face is not None and not embeddable(face):
+            if samples.wants_fallback(yaw := yaw_offset(face)):
+                samples.fallback.append((yaw, vector))
+                samples.fallback.sort(key=lambda item: item[0])
+                del samples.fallback[FALLBACK_SAMPLES:]
+            samples.fallback_tries += 1
+            return self._person_of.get(track_id)
         samples.last_t, samples.count = t, samples.count + 1
         samples.embeddings.append(vector)
         person_id = self._person_of.get(track_id)
@@ -173,13 +217,21 @@ def embeddable(face: Face) -> bool:
     side = max(face.xyxy[2] - face.xyxy[0], face.xyxy[3] - face.xyxy[1])
     if face.score < MIN_SCORE or side < MIN_SIDE:
         return False
+    return yaw_offset(face) <= MAX_YAW
+
+
+def yaw_offset(face: Face) -> float:
+    """How far the face is turned: the nose tip's offset from the eyes' midpoint along the
+    eye axis, in eye distances (0: frontal; inf without three keypoints or with both eyes
+    on one point)."""
+    if len(face.keypoints) < 3:
+        return float("inf")
     right_eye, left_eye, nose = (np.asarray(p, np.float64) for p in face.keypoints[:3])
     axis = left_eye - right_eye
     distance = float(np.linalg.norm(axis))
     if distance < 1e-6:
-        return False
-    offset = abs(float(np.dot(nose - (right_eye + left_eye) / 2, axis))) / distance**2
-    return offset <= MAX_YAW
+        return float("inf")
+    return abs(float(np.dot(nose - (right_eye + left_eye) / 2, axis))) / distance**2
 
 
 def summarize_persons(tracks: Sequence[Any], track_persons: dict[int, int]) -> list[dict[str, Any]]:
@@ -193,30 +245,28 @@ def summarize_persons(tracks: Sequence[Any], track_persons: dict[int, int]) -> l
     out = []
     for key, members in sorted(groups.items(), key=lambda kv: min(t.first_s for t in kv[1])):
         frames = sum(t.frames for t in members)
-        probs = {}
-        for name in ("gender_probs", "race_probs"):
+        entry: dict[str, Any] = {
+            "person_id": key if isinstance(key, int) else None,
+            "tracks": [t.track_id for t in members],
+            "first_time": round(min(t.first_s for t in members), 3),
+            "last_time": round(max(t.last_s for t in members), 3),
+            "frames": frames,
+        }
+        aged = [t for t in members if t.age is not None and t.age_interval is not None]
+        if aged:  # attributes not asked for are left out, as in the tracks
+            entry["age"] = round(statistics.median(t.age for t in aged), 1)
+            entry["age_interval"] = [
+                round(statistics.median(t.age_interval[i] for t in aged)) for i in (0, 1)
+            ]
+        for name in ("gender", "race"):
             total: dict[str, float] = {}
             for t in members:
-                for label, p in getattr(t, name).items():
+                for label, p in (getattr(t, f"{name}_probs") or {}).items():
                     total[label] = total.get(label, 0.0) + p * t.frames
-            probs[name] = {k: round(v / max(frames, 1), 4) for k, v in total.items()}
-        out.append(
-            {
-                "person_id": key if isinstance(key, int) else None,
-                "tracks": [t.track_id for t in members],
-                "first_time": round(min(t.first_s for t in members), 3),
-                "last_time": round(max(t.last_s for t in members), 3),
-                "frames": frames,
-                "age": round(statistics.median(t.age for t in members), 1),
-                "age_interval": [
-                    round(statistics.median(t.age_interval[i] for t in members)) for i in (0, 1)
-                ],
-                "gender": top_label(probs["gender_probs"]) if probs["gender_probs"] else None,
-                "gender_probs": probs["gender_probs"],
-                "race": top_label(probs["race_probs"]) if probs["race_probs"] else None,
-                "race_probs": probs["race_probs"],
-            }
-        )
+            if total:
+                probs = {k: round(v / max(frames, 1), 4) for k, v in total.items()}
+                entry[name], entry[f"{name}_probs"] = top_label(probs), probs
+        out.append(entry)
     return out
 
 

@@ -56,44 +56,45 @@ VideoSource = str | os.PathLike | int | Iterable[np.ndarray] | Iterable[tuple[fl
 
 @dataclass(frozen=True)
 class TrackSummary:
-    """One tracked person: when seen, median age and mean probabilities over the track."""
+    """One tracked person: when seen, median age and mean probabilities over the track
+    (None for attributes that were not asked for)."""
 
     track_id: int
     first_s: float
     last_s: float
     frames: int
-    age: float
-    age_interval: tuple[float, float]
-    gender_probs: dict[str, float]
-    race_probs: dict[str, float]
+    age: float | None
+    age_interval: tuple[float, float] | None
+    gender_probs: dict[str, float] | None
+    race_probs: dict[str, float] | None
     expression_shares: dict[str, float] | None = None  # share of frames per top expression
 
     @property
-    def gender(self) -> str:
-        return top_label(self.gender_probs)
+    def gender(self) -> str | None:
+        return top_label(self.gender_probs) if self.gender_probs else None
 
     @property
-    def race(self) -> str:
-        return top_label(self.race_probs)
+    def race(self) -> str | None:
+        return top_label(self.race_probs) if self.race_probs else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The summary's JSON; attributes not asked for are left out (as in the timeline)."""
+        out: dict[str, Any] = {
             "track_id": self.track_id,
             "first_time": round(self.first_s, 3),
             "last_time": round(self.last_s, 3),
             "frames": self.frames,
-            "age": round(self.age, 1),
-            "age_interval": [round(v) for v in self.age_interval],  # whole years, as in images
-            "gender": self.gender,
-            "gender_probs": {k: round(v, 4) for k, v in self.gender_probs.items()},
-            "race": self.race,
-            "race_probs": {k: round(v, 4) for k, v in self.race_probs.items()},
-            **(
-                {"expression_shares": {k: round(v, 4) for k, v in self.expression_shares.items()}}
-                if self.expression_shares
-                else {}
-            ),
         }
+        if self.age is not None and self.age_interval is not None:
+            out["age"] = round(self.age, 1)
+            out["age_interval"] = [round(v) for v in self.age_interval]  # whole years
+        for name, probs in (("gender", self.gender_probs), ("race", self.race_probs)):
+            if probs:
+                out[name] = top_label(probs)
+                out[f"{name}_probs"] = {k: round(v, 4) for k, v in probs.items()}
+        if self.expression_shares:
+            out["expression_shares"] = {k: round(v, 4) for k, v in self.expression_shares.items()}
+        return out
 
 
 class TrackSummarizer:
@@ -108,15 +109,17 @@ class TrackSummarizer:
                 continue
             track = self._tracks.setdefault(
                 face.track_id,
-                {"first": result.time_s, "ages": [], "lows": [], "highs": [], "g": {}, "r": {},
-                 "e": {}},
+                {"first": result.time_s, "frames": 0, "ages": [], "lows": [], "highs": [],
+                 "g": {}, "r": {}, "e": {}},
             )  # fmt: skip
             track["last"] = result.time_s
-            track["ages"].append(face.age)
-            track["lows"].append(face.age_interval[0])
-            track["highs"].append(face.age_interval[1])
+            track["frames"] += 1
+            if face.age is not None and face.age_interval is not None:
+                track["ages"].append(face.age)
+                track["lows"].append(face.age_interval[0])
+                track["highs"].append(face.age_interval[1])
             for key, probs in (("g", face.gender_probs), ("r", face.race_probs)):
-                for label, p in probs.items():
+                for label, p in (probs or {}).items():
                     track[key][label] = track[key].get(label, 0.0) + p
             if face.expression_probs:
                 for label in face.expression_probs:
@@ -128,18 +131,22 @@ class TrackSummarizer:
         out = []
         for track_id in sorted(self._tracks):
             track = self._tracks[track_id]
-            n = len(track["ages"])
-            interval = (statistics.median(track["lows"]), statistics.median(track["highs"]))
+            n = track["frames"]
+            ages = track["ages"]
             out.append(
                 TrackSummary(
                     track_id=track_id,
                     first_s=track["first"],
                     last_s=track["last"],
                     frames=n,
-                    age=statistics.median(track["ages"]),
-                    age_interval=interval,
-                    gender_probs={k: v / n for k, v in track["g"].items()},
-                    race_probs={k: v / n for k, v in track["r"].items()},
+                    age=statistics.median(ages) if ages else None,
+                    age_interval=(
+                        (statistics.median(track["lows"]), statistics.median(track["highs"]))
+                        if ages
+                        else None
+                    ),
+                    gender_probs={k: v / n for k, v in track["g"].items()} or None,
+                    race_probs={k: v / n for k, v in track["r"].items()} or None,
                     expression_shares={k: v / n for k, v in track["e"].items()} or None,
                 )
             )

@@ -9,6 +9,7 @@ Tracks end at scene cuts (:class:`SceneCuts`).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
@@ -55,10 +56,7 @@ class Analyzer(Protocol):
 
 def placeholder(xyxy: np.ndarray, score: float, keypoints: np.ndarray) -> Face:
     """A detected face without attributes: its track keeps its smoothed ones."""
-    return Face(
-        tuple(map(float, xyxy)), float(score), tuple(map(tuple, keypoints.tolist())),
-        0.0, (0.0, 0.0), {}, {},
-    )  # fmt: skip
+    return Face(tuple(map(float, xyxy)), float(score), tuple(map(tuple, keypoints.tolist())))
 
 
 class VideoSession:
@@ -76,7 +74,9 @@ class VideoSession:
     back until the next analysed frame and interpolate instead (files).
     ``persons`` (a :class:`~faceattrs.video.persons.PersonRegistry`) joins tracks into
     persons by face embedding (the analyzer's ``embed(bgr, detections)``), a few
-    embeddings per track; faces then carry ``person_id``.
+    embeddings per track; faces then carry ``person_id``. ``attributes`` (None: the
+    analyzer's own) chooses the heads that describe the faces, as in
+    :meth:`~faceattrs.pipeline.analyzer.FaceAnalyzer.describe`; it may change between frames.
     """
 
     def __init__(
@@ -86,6 +86,7 @@ class VideoSession:
         cut_threshold: float | None = 0.18,
         attributes_every_s: float = 0.1,
         persons: PersonRegistry | None = None,
+        attributes: Sequence[str] | None = None,
         **tracker_options: Any,
     ) -> None:
         if every < 1:
@@ -96,6 +97,7 @@ class VideoSession:
         self.cuts = SceneCuts(cut_threshold) if cut_threshold is not None else None
         self.attributes_every_s = attributes_every_s
         self.persons = persons
+        self.attributes = tuple(attributes) if attributes is not None else None
         if persons is not None and persons.threshold is None:
             persons.threshold = analyzer.embedding_threshold  # the embedding model's own
         self.frames = 0
@@ -132,7 +134,11 @@ class VideoSession:
         rows = zip(detected.xyxy, detected.scores, detected.keypoints, strict=True)
         faces = [placeholder(*row) for row in rows]
         if chosen:
-            described = self.analyzer.describe(bgr, detected[chosen])
+            describe = self.analyzer.describe
+            if self.attributes is not None:  # analyzers without the option serve the default
+                described = describe(bgr, detected[chosen], attributes=self.attributes)
+            else:
+                described = describe(bgr, detected[chosen])
             for i, face in zip(chosen, described, strict=True):
                 faces[i] = face
         faces = self.tracker.update(faces, t, fresh)
@@ -154,7 +160,7 @@ class VideoSession:
         )
         embeddings = self.analyzer.embed(bgr, detections)
         for face, embedding in zip(chosen, embeddings, strict=True):
-            self.persons.observe(face.track_id, embedding, t)
+            self.persons.observe(face.track_id, embedding, t, face)
 
     def _labelled(self, faces) -> list[Face]:
         return list(faces) if self.persons is None else self.persons.label(faces)

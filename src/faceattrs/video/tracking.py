@@ -71,42 +71,39 @@ class _Ewma:
 
 
 class _Smoothed:
-    """One track's smoothed attributes: age, interval and gender/race probabilities over
-    ``time_constant`` seconds, expression probabilities over ``expression_s`` seconds
-    (shorter); weights = detector score. Attributes a face lacks are left as they are."""
+    """One track's smoothed attributes: age and its interval, gender and race
+    probabilities over ``time_constant`` seconds, expression probabilities over
+    ``expression_s`` seconds (shorter); weights = detector score. Each attribute is
+    smoothed on its own, so a face that carries only some (``attributes=`` chose the
+    heads) smooths those; attributes a face lacks are left as they are."""
 
     def __init__(self) -> None:
-        self.attributes = _Ewma()
-        self.expression = _Ewma()
+        self.means: dict[str, _Ewma] = {}
         self.t: float | None = None  # when attributes were last added
+
+    def _mean(self, name: str, values, weight: float, t: float, time_constant: float):
+        ewma = self.means.setdefault(name, _Ewma())
+        return ewma.add(np.asarray(values, np.float64), weight, t, time_constant)
 
     def add(
         self, face: Face, t: float, time_constant: float, expression_s: float = EXPRESSION_SMOOTH_S
     ) -> Face:
         weight = max(float(face.score), 1e-3)
         self.t = t
-        if face.expression_probs:
-            mean = self.expression.add(
-                np.array(list(face.expression_probs.values()), np.float64), weight, t, expression_s
-            )
-            face = replace(face, expression_probs=_normalized(face.expression_probs, mean))
-        if face.age is None or face.age_interval is None or not face.gender_probs:
-            return face
-        if not face.race_probs:
-            return face
-        values = np.array(
-            [face.age, *face.age_interval, *face.gender_probs.values(), *face.race_probs.values()],
-            np.float64,
-        )
-        mean = self.attributes.add(values, weight, t, time_constant)
-        genders = len(face.gender_probs)
-        return replace(
-            face,
-            age=float(mean[0]),
-            age_interval=(float(mean[1]), float(mean[2])),
-            gender_probs=_normalized(face.gender_probs, mean[3 : 3 + genders]),
-            race_probs=_normalized(face.race_probs, mean[3 + genders :]),
-        )
+        changes: dict[str, Any] = {}
+        if face.age is not None and face.age_interval is not None:
+            mean = self._mean("age", [face.age, *face.age_interval], weight, t, time_constant)
+            changes.update(age=float(mean[0]), age_interval=(float(mean[1]), float(mean[2])))
+        for name, time_s in (
+            ("gender_probs", time_constant),
+            ("race_probs", time_constant),
+            ("expression_probs", expression_s),
+        ):
+            probs = getattr(face, name)
+            if probs:
+                mean = self._mean(name, list(probs.values()), weight, t, time_s)
+                changes[name] = _normalized(probs, mean)
+        return replace(face, **changes) if changes else face
 
 
 def _normalized(labels: dict[str, float], probs: np.ndarray) -> dict[str, float]:

@@ -6,7 +6,8 @@
 
 // grab: the canvas of the frame in flight (one at a time); lag: smoothed reply delay (ms);
 // held: whether the overlay shows the analysed frame rather than the live picture.
-// local: the in-page pipeline and tracker when analysing in this browser (no WebSocket).
+// local: the in-page pipeline and its LiveCamera (inbrowser/live.js) when analysing in this
+// browser (no WebSocket).
 const camera = { running: false, stream: null, ws: null, grab: null, times: [], sentAt: 0, lag: null, held: false, local: null, frame: 0, listedAt: 0, listed: "" };
 // the faces list under the picture is rebuilt at most this often (ms), or when faces come or go
 const LIST_EVERY_MS = 250;

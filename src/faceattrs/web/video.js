@@ -118,11 +118,14 @@ async function analyseVideoLocally(file) {
     const { pipeline, analyzer, video: walker } = await localPipeline();
     const source = await walker.openVideo(job.url);
     const started = performance.now();
+    setVideoStatus("Loading the model that tells people apart (once)…");
     const result = await walker.walkVideo(source,
       (frame) => analyzer.analyze(pipeline.toImageData(frame, frame.videoWidth, frame.videoHeight, LOCAL_MAX_SIDE)),
       {
         step: LOCAL_VIDEO_STEP,
         job,
+        persons: true, // tracks joined into persons by face embedding, kept in this page only
+        onModelProgress: showModelLoad,
         onProgress: (f, n) => {
           progress.value = f;
           setVideoStatus(`Analysing in this browser… ${plural(n, "frame")} (every ${LOCAL_VIDEO_STEP} s)`);
@@ -132,9 +135,12 @@ async function analyseVideoLocally(file) {
     if (job.cancelled) return;
     progress.value = 1;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    await showVideoResult({ video: job.url, frames: result.frames, tracks: result.tracks });
+    const rows = result.persons ? byPerson(result, result.frames) : result.tracks;
+    await showVideoResult({ video: job.url, frames: result.frames, tracks: rows });
     const cuts = result.cuts.length ? `, ${plural(result.cuts.length, "scene cut")}` : "";
-    setVideoStatus(`Done in this browser: ${plural(result.frames.length, "frame")} analysed in ${seconds} s${cuts}.`);
+    const persons = result.persons ? `, ${plural(result.persons.length, "person")}` : ` (${result.personsError})`;
+    $("video-result").dataset.trackCount = String(result.tracks.length);
+    setVideoStatus(`Done in this browser: ${plural(result.frames.length, "frame")} analysed in ${seconds} s${cuts}${persons}.`);
     $("video-cancel").hidden = true;
   } catch (error) {
     if (!job.cancelled) {

@@ -1,11 +1,10 @@
 // Face alignment in the page, mirroring faceattrs/alignment.py: a least-squares
 // similarity (Umeyama) of the first four detector keypoints onto the spec's template in
-// its crop_box, a bilinear warp with a black border (OpenCV warpAffine's 1/32-pixel
-// sub-pixel grid), supersampled at an integer factor and area-averaged down.
+// its crop_box, a bilinear warp with a black border (OpenCV warpAffine's float32
+// arithmetic), supersampled at an integer factor and area-averaged down.
 
 const NUM_ALIGN_POINTS = 4;
 const MAX_SUPERSAMPLE = 8;
-const INTER_TAB = 32;
 
 /** Least-squares similarity mapping src onto dst ([[x, y], ...], K >= 2): 2x3 rows.
  * In 2-D, Umeyama's rotation is the angle of (trace, skew) of the covariance. */
@@ -57,45 +56,62 @@ export function templatePoints(spec, size = spec.input_size) {
   ]);
 }
 
+const f32 = Math.fround;
+/** Round half to even (OpenCV's cvRound / v_round). */
+const rint = (v) => {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
 /** Warp an RGBA image through `matrix` (continuous coordinates) into an RGB size x size
- * crop; outside the image is black. Like cv2.warpAffine + INTER_LINEAR + BORDER_CONSTANT. */
+ * crop; outside the image is black. Like cv2.warpAffine + INTER_LINEAR + BORDER_CONSTANT
+ * as OpenCV 4.11+ computes it: the map moved to pixel indices (alignment.py
+ * _to_index_coords) and inverted in double precision, source coordinates and the bilinear
+ * weights in float32 with fused multiply-adds, rounded half to even. */
 function warp(image, matrix, size) {
-  const [[a, b, c], [d, e, f]] = matrix;
+  const [[a, b, c0], [d, e, f0]] = matrix;
+  const c = c0 + ((a * 0.5 + b * 0.5) - 0.5);
+  const f = f0 + ((d * 0.5 + e * 0.5) - 0.5);
   const det = a * e - b * d;
-  // inverse map, on pixel indices (centre of pixel i at i + 0.5 in continuous coordinates)
-  const ia = e / det;
-  const ib = -b / det;
-  const id = -d / det;
-  const ie = a / det;
-  const ic = -(ia * c + ib * f);
-  const iff = -(id * c + ie * f);
+  const inv = det !== 0 ? 1 / det : 0;
+  const m0 = e * inv;
+  const m1 = -b * inv;
+  const m3 = -d * inv;
+  const m4 = a * inv;
+  const m2 = -m0 * c - m1 * f;
+  const m5 = -m3 * c - m4 * f;
+  const m0f = f32(m0);
+  const m3f = f32(m3);
   const src = image.data;
   const { width, height } = image;
   const out = new Uint8ClampedArray(size * size * 3);
   const at = (x, y, ch) => (x >= 0 && y >= 0 && x < width && y < height ? src[(y * width + x) * 4 + ch] : 0);
   for (let y = 0; y < size; y += 1) {
+    const rowX = f32(y * m1 + m2);
+    const rowY = f32(y * m4 + m5);
     for (let x = 0; x < size; x += 1) {
-      const u = ia * (x + 0.5) + ib * (y + 0.5) + ic - 0.5;
-      const v = id * (x + 0.5) + ie * (y + 0.5) + iff - 0.5;
-      const qu = Math.round(u * INTER_TAB);
-      const qv = Math.round(v * INTER_TAB);
-      const x0 = Math.floor(qu / INTER_TAB);
-      const y0 = Math.floor(qv / INTER_TAB);
-      const fx = (qu - x0 * INTER_TAB) / INTER_TAB;
-      const fy = (qv - y0 * INTER_TAB) / INTER_TAB;
-      const o = (y * size + x) * 3;
+      const u = f32(m0f * x + rowX);
+      const v = f32(m3f * x + rowY);
+      const x0 = Math.floor(u);
+      const y0 = Math.floor(v);
       if (x0 < -1 || y0 < -1 || x0 >= width || y0 >= height) continue; // all black
+      const fx = f32(u - x0);
+      const fy = f32(v - y0);
+      const o = (y * size + x) * 3;
       for (let ch = 0; ch < 3; ch += 1) {
-        const top = at(x0, y0, ch) * (1 - fx) + at(x0 + 1, y0, ch) * fx;
-        const bottom = at(x0, y0 + 1, ch) * (1 - fx) + at(x0 + 1, y0 + 1, ch) * fx;
-        out[o + ch] = Math.round(top * (1 - fy) + bottom * fy);
+        const p00 = at(x0, y0, ch);
+        const p10 = at(x0, y0 + 1, ch);
+        const top = f32(fx * (at(x0 + 1, y0, ch) - p00) + p00);
+        const bottom = f32(fx * (at(x0 + 1, y0 + 1, ch) - p10) + p10);
+        out[o + ch] = rint(f32(fy * (bottom - top) + top));
       }
     }
   }
   return out;
 }
 
-/** Average factor x factor blocks of an RGB crop (cv2.INTER_AREA at an integer factor). */
+/** Average factor x factor blocks of an RGB crop (cv2.INTER_AREA at an integer factor:
+ * halves rounded up at factor 2, to even otherwise, as OpenCV does). */
 function shrink(rgb, big, factor) {
   const size = big / factor;
   const out = new Uint8ClampedArray(size * size * 3);
@@ -108,7 +124,7 @@ function shrink(rgb, big, factor) {
           const row = ((y * factor + j) * big + x * factor) * 3 + ch;
           for (let i = 0; i < factor; i += 1) sum += rgb[row + 3 * i];
         }
-        out[(y * size + x) * 3 + ch] = Math.round(sum / area);
+        out[(y * size + x) * 3 + ch] = factor === 2 ? (sum + 2) >> 2 : rint(sum / area);
       }
     }
   }

@@ -10,6 +10,7 @@ import * as ort from "../vendor/ort.wasm.bundle.min.mjs";
 import { align } from "./alignment.js";
 import { AttributeModel } from "./attributes.js";
 import { FaceDetector, MODELS } from "./detection.js";
+import { ExpressionModel, expressionSpec } from "./expression.js";
 
 /** WebAssembly threads when SharedArrayBuffer is allowed (cross-origin isolated), else 1:
  * half the cores, at most 4 (onnxruntime-web's own rule; on 2 cores one thread was faster,
@@ -23,7 +24,7 @@ function wasmThreads() {
 export const THREADS = wasmThreads();
 ort.env.wasm.numThreads = THREADS;
 ort.env.wasm.proxy = false;
-const WASM_URL = new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url);
+export const WASM_URL = new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url);
 // only the .wasm: the bundle carries its own loader (ort-wasm-simd-threaded.mjs)
 ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
 const CACHE_NAME = "faceattrs-models-v1";
@@ -114,6 +115,7 @@ async function cachedBytes(url, cache, onBytes) {
   const name = url.pathname.split("/").pop();
   if (!response.ok) throw new Error(`could not load ${name} (HTTP ${response.status})`);
   const total = Number(response.headers.get("content-length")) || 0;
+  if (total) onBytes(0, total); // the size is known before the first byte: count it at once
   const chunks = [];
   let received = 0;
   const reader = response.body.getReader();
@@ -135,12 +137,14 @@ async function cachedBytes(url, cache, onBytes) {
   return { bytes, from: "network" };
 }
 
-/** Fetch the runtime and the models together; `onProgress({received, total, files, from})`. */
-async function fetchAll(urls, onProgress) {
+/** Fetch the runtime and the models together; `onProgress({received, total, files, from})`,
+ * first called once every file has answered, so `total` counts them all. */
+export async function fetchAll(urls, onProgress) {
   const cache = await openCache();
   const received = urls.map(() => 0);
   const totals = urls.map(() => 0);
-  const report = (from) => onProgress({
+  const answered = urls.map(() => false);
+  const report = (from) => answered.every(Boolean) && onProgress({
     received: received.reduce((a, b) => a + b, 0),
     total: totals.reduce((a, b) => a + b, 0),
     files: urls.length,
@@ -149,16 +153,18 @@ async function fetchAll(urls, onProgress) {
   const results = await Promise.all(urls.map((url, i) => cachedBytes(url, cache, (n, total) => {
     received[i] = n;
     totals[i] = total;
+    answered[i] = true;
     report("network");
   })));
   const from = results.every((r) => r.from === "cache") ? "cache" : "network";
+  answered.fill(true); // e.g. an empty file
   report(from);
   return { bytes: results.map((r) => r.bytes), from };
 }
 
 // Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
 // server's sessions do: spinning threads slow everything down when the cores are busy.
-const openSession = (bytes) => ort.InferenceSession.create(bytes, {
+export const openSession = (bytes) => ort.InferenceSession.create(bytes, {
   executionProviders: ["wasm"],
   graphOptimizationLevel: "all",
   extra: { session: { intra_op: { allow_spinning: "0" } } },
@@ -179,10 +185,12 @@ export function toImageData(source, width, height, maxSide = Infinity) {
 }
 
 export class InBrowserAnalyzer {
-  constructor(detector, model) {
+  /** `expression`: the expression head (expression.js), or null for none. */
+  constructor(detector, model, expression = null) {
     this.detector = detector;
     this.model = model;
     this.spec = model.spec;
+    this.expression = expression;
     this.queue = Promise.resolve(); // one image at a time through the shared sessions
   }
 
@@ -200,26 +208,38 @@ export class InBrowserAnalyzer {
     const t0 = performance.now();
     const detections = await this.detector.detect(image, { camera });
     const wanted = describe ? describe(detections) : detections.map(() => true);
+    const chosen = detections.filter((_, i) => wanted[i]);
     const t1 = performance.now();
-    const crops = detections.filter((_, i) => wanted[i]).map((d) => align(image, d.keypoints, this.spec));
+    const crops = chosen.map((d) => align(image, d.keypoints, this.spec));
     const t2 = performance.now();
-    const predicted = await this.model.predict(crops);
+    const attributes = await this.model.predict(crops);
     const t3 = performance.now();
+    const expressions = await this.predictExpressions(image, chosen);
+    const t4 = performance.now();
     let next = 0;
-    const attributes = wanted.map((yes) => (yes ? predicted[next++] : null));
+    const described = wanted.map((yes) => (yes ? next++ : -1)); // index among `chosen`
     const faces = detections.map((d, i) => ({
       box: d.xyxy,
       score: d.score,
       keypoints: Array.from({ length: d.keypoints.length / 2 }, (_, k) => [d.keypoints[2 * k], d.keypoints[2 * k + 1]]),
-      ...attributes[i],
+      ...attributes[described[i]],
+      ...expressions[described[i]],
     }));
-    const ms = { detect: t1 - t0, align: t2 - t1, predict: t3 - t2, total: t3 - t0 };
+    const ms = { detect: t1 - t0, align: t2 - t1, predict: t3 - t2, expression: t4 - t3, total: t4 - t0 };
     return { width: image.width, height: image.height, faces, ms };
+  }
+
+  /** {expression, expression_probs} per detection, from crops aligned on the expression
+   * model's own template (analyzer.py describe_batch); [] without the head. */
+  async predictExpressions(image, detections) {
+    if (!this.expression || !detections.length) return [];
+    const { spec } = this.expression;
+    return this.expression.predict(detections.map((d) => align(image, d.keypoints, spec)));
   }
 }
 
-/** Load the runtime and the three models (cached by the browser: BlazeFace full- and
- * short-range, the attribute model) and return a ready analyzer; `onProgress` follows the
+/** Load the runtime and the four models (cached by the browser: BlazeFace full- and
+ * short-range, the attribute and the expression model) and return a ready analyzer; `onProgress` follows the
  * downloads. `analyzer.threads` and `.modelsFrom` ("cache" or "network") say how it runs and
  * where the models came from. The other BlazeFace model serves the close-up pass and the
  * check (detection.js). */
@@ -227,9 +247,9 @@ export async function createAnalyzer({ detector = "full", minFace = 20, scoreThr
   const other = detector === "full" ? "short" : "full";
   const urls = [
     WASM_URL, new URL(MODELS[detector].file, MODELS_URL), new URL(MODELS[other].file, MODELS_URL),
-    new URL("attributes.onnx", MODELS_URL),
+    new URL("attributes.onnx", MODELS_URL), new URL("expression.onnx", MODELS_URL),
   ];
-  const { bytes: [wasmBytes, detectorBytes, otherBytes, modelBytes], from } = await fetchAll(urls, onProgress);
+  const { bytes: [wasmBytes, detectorBytes, otherBytes, modelBytes, expressionBytes], from } = await fetchAll(urls, onProgress);
   if (!ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = wasmBytes.buffer;
   const raw = onnxMetadata(modelBytes)[METADATA_KEY];
   if (!raw) throw new Error(`attributes.onnx is not a faceattrs model (no ${METADATA_KEY} metadata)`);
@@ -237,8 +257,9 @@ export async function createAnalyzer({ detector = "full", minFace = 20, scoreThr
   const detectorSession = await openSession(detectorBytes);
   const otherSession = await openSession(otherBytes);
   const modelSession = await openSession(modelBytes);
+  const expression = new ExpressionModel(ort, await openSession(expressionBytes), expressionSpec(onnxMetadata(expressionBytes)[METADATA_KEY]));
   const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold, otherSession });
-  const analyzer = new InBrowserAnalyzer(faceDetector, new AttributeModel(ort, modelSession, spec));
+  const analyzer = new InBrowserAnalyzer(faceDetector, new AttributeModel(ort, modelSession, spec), expression);
   analyzer.threads = THREADS;
   analyzer.modelsFrom = from;
   return analyzer;

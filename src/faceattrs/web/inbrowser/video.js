@@ -3,9 +3,13 @@
 // it (a cut ends every track), and a video walker that seeks through a file in fixed steps
 // and keeps each person's best face crop. Simpler than faceattrs/video/tracking.py (no
 // motion prediction), but with its attribute smoothing: a score-weighted exponential mean
-// over `smoothS` seconds.
+// over `smoothS` seconds, expression probabilities over `expressionS` (0.3 s, as
+// EXPRESSION_SMOOTH_S there: expressions change faster). With `persons`, tracks are joined
+// into persons by face embedding (persons.js, as faceattrs video --reid does):
+// re-identification after leaving the view and across cuts.
 
 import { argmax } from "./attributes.js";
+import { PersonRegistry, summarizePersons } from "./persons.js";
 
 const iou = (a, b) => {
   const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
@@ -15,26 +19,51 @@ const iou = (a, b) => {
   return union > 0 ? inter / union : 0;
 };
 
-/** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
-export class Smoothed {
+export const EXPRESSION_SMOOTH_S = 0.3; // tracking.py EXPRESSION_SMOOTH_S
+
+/** Exponentially weighted mean of one vector over time (tracking.py _Ewma). */
+class Ewma {
   constructor() {
     this.sums = null;
     this.weight = 0;
     this.t = null;
   }
 
-  /** The face with its age, interval and probabilities averaged over the track so far. */
-  add(face, t, timeConstant) {
-    const genders = Object.keys(face.gender_probs);
-    const races = Object.keys(face.race_probs);
-    const values = [face.age, ...face.age_interval, ...Object.values(face.gender_probs), ...Object.values(face.race_probs)];
-    const weight = Math.max(face.score, 1e-3);
+  add(values, weight, t, timeConstant) {
     const decay = this.sums === null || this.t === null || timeConstant <= 0
       ? 0 : Math.exp(-Math.max(t - this.t, 0) / timeConstant);
     this.sums = values.map((v, i) => (this.sums === null ? 0 : decay * this.sums[i]) + v * weight);
     this.weight = decay * this.weight + weight;
     this.t = t;
-    const mean = this.sums.map((v) => v / this.weight);
+    return this.sums.map((v) => v / this.weight);
+  }
+}
+
+/** The face's expression probabilities averaged over `timeConstant` seconds of its track. */
+function smoothExpression(ewma, face, t, timeConstant) {
+  if (!face.expression_probs) return face;
+  const labels = Object.keys(face.expression_probs);
+  const mean = ewma.add(Object.values(face.expression_probs), Math.max(face.score, 1e-3), t, timeConstant);
+  const total = mean.reduce((s, v) => s + v, 0) || 1;
+  const probs = Object.fromEntries(labels.map((label, i) => [label, mean[i] / total]));
+  return { ...face, expression: argmax(probs), expression_probs: probs };
+}
+
+/** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
+export class Smoothed {
+  constructor() {
+    this.attributes = new Ewma();
+    this.expression = new Ewma();
+  }
+
+  /** The face with its age, interval and probabilities averaged over the track so far
+   * (expression probabilities over `expressionS` seconds). */
+  add(face, t, timeConstant, expressionS = EXPRESSION_SMOOTH_S) {
+    face = smoothExpression(this.expression, face, t, expressionS);
+    const genders = Object.keys(face.gender_probs);
+    const races = Object.keys(face.race_probs);
+    const values = [face.age, ...face.age_interval, ...Object.values(face.gender_probs), ...Object.values(face.race_probs)];
+    const mean = this.attributes.add(values, Math.max(face.score, 1e-3), t, timeConstant);
     const probs = (labels, start) => {
       const total = labels.reduce((sum, _, i) => sum + mean[start + i], 0) || 1;
       return Object.fromEntries(labels.map((label, i) => [label, mean[start + i] / total]));
@@ -106,11 +135,13 @@ export class SceneCuts {
 
 export class FaceTracker {
   /** Greedy IoU matching with the last box of each track seen within `maxGap` seconds;
-   * attributes smoothed over `smoothS` seconds (0: as predicted). */
-  constructor({ minIou = 0.3, maxGap = 1.0, smoothS = 1.0 } = {}) {
+   * attributes smoothed over `smoothS` seconds, expressions over `expressionS` (0: as
+   * predicted). */
+  constructor({ minIou = 0.3, maxGap = 1.0, smoothS = 1.0, expressionS = EXPRESSION_SMOOTH_S } = {}) {
     this.minIou = minIou;
     this.maxGap = maxGap;
     this.smoothS = smoothS;
+    this.expressionS = expressionS;
     this.tracks = [];
     this.nextId = 1;
   }
@@ -153,7 +184,7 @@ export class FaceTracker {
       track.highs.push(face.age_interval[1]);
       for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
       for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
-      return track.smoothed.add(face, time, this.smoothS);
+      return track.smoothed.add(face, time, this.smoothS, this.expressionS);
     });
   }
 
@@ -210,10 +241,40 @@ export function faceCrop(source, [x1, y1, x2, y2], size = 96) {
   return canvas.toDataURL("image/jpeg", 0.85);
 }
 
+/** The picture of a video element at its own size, as RGBA ImageData. */
+function frameImage(video) {
+  const { videoWidth: w, videoHeight: h } = video;
+  const canvas = Object.assign(document.createElement("canvas"), { width: w, height: h });
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(video, 0, 0, w, h);
+  return ctx.getImageData(0, 0, w, h);
+}
+
+/** Load the face-embedding model for `persons` (null, with `error` set, when it fails). */
+async function loadEmbedder(onModelProgress, state) {
+  try {
+    const { loadEmbeddingModel } = await import("./embedding.js");
+    return await loadEmbeddingModel({ onProgress: onModelProgress });
+  } catch (error) {
+    state.error = `persons not identified: ${error.message || error}`;
+    return null;
+  }
+}
+
 /** Analyse a video every `step` seconds: frames [{time, faces, cut}] with track ids, the
- * per-person summary (each with `crop`, its best-detected face) and the scene cuts.
- * `analyse(video)` analyses the current frame; `job.cancelled` stops. */
-export async function walkVideo(video, analyse, { step = 0.2, onProgress = () => {}, job = {} } = {}) {
+ * per-track summary (each with `crop`, its best-detected face) and the scene cuts.
+ * `analyse(video)` analyses the current frame; `job.cancelled` stops. With `persons`, the
+ * face-embedding model is loaded first (`onModelProgress` follows its download) and a few
+ * embeddings per track (from the full-size frame, as faceattrs video does) join tracks into
+ * persons: faces and tracks get `person_id`, `persons` lists one entry per person (each
+ * with the crop of their best face) and `embedded` counts the embeddings computed;
+ * `personsError` says why not, if not. */
+export async function walkVideo(video, analyse, {
+  step = 0.2, onProgress = () => {}, job = {}, persons = false, onModelProgress = () => {},
+} = {}) {
+  const state = {};
+  const embedder = persons ? await loadEmbedder(onModelProgress, state) : null;
+  const registry = embedder ? new PersonRegistry({ threshold: embedder.threshold }) : null;
   const tracker = new FaceTracker({ maxGap: Math.max(1.0, 3 * step) });
   const cuts = new SceneCuts();
   const best = new Map(); // track id -> {quality, crop}
@@ -233,9 +294,30 @@ export async function walkVideo(video, analyse, { step = 0.2, onProgress = () =>
         best.set(face.track_id, { quality, crop: faceCrop(video, face.box.map((v) => v * scale)) });
       }
     }
+    if (registry) {
+      // persons.py judges and embeds faces in the frame's own pixels
+      const full = faces.map((face) => ({
+        ...face, box: face.box.map((v) => v * scale), keypoints: face.keypoints.map(([x, y]) => [x * scale, y * scale]),
+      }));
+      const wanted = registry.wanted(full, time);
+      if (wanted.length) {
+        const embeddings = await embedder.embed(frameImage(video), wanted.map((i) => full[i]));
+        wanted.forEach((i, n) => registry.observe(full[i].track_id, embeddings[n], time, full[i]));
+      }
+    }
     frames.push({ time, width: result.width, height: result.height, faces, cut });
     onProgress(duration > 0 ? Math.min(1, time / duration) : 1, frames.length);
   }
   const tracks = tracker.summary().map((track) => ({ ...track, crop: best.get(track.track_id)?.crop }));
-  return { frames, tracks, cuts: frames.filter((f) => f.cut).map((f) => f.time) };
+  const cutTimes = frames.filter((f) => f.cut).map((f) => f.time);
+  if (!registry) return { frames, tracks, cuts: cutTimes, personsError: state.error };
+  const personOf = registry.regroup();
+  for (const frame of frames) {
+    for (const face of frame.faces) if (personOf.has(face.track_id)) face.person_id = personOf.get(face.track_id);
+  }
+  for (const track of tracks) track.person_id = personOf.get(track.track_id) ?? null;
+  const bestCrop = (ids) => ids.map((id) => best.get(id)).filter(Boolean)
+    .reduce((a, b) => (a && a.quality >= b.quality ? a : b), null)?.crop;
+  const people = summarizePersons(tracks, personOf).map((person) => ({ ...person, crop: bestCrop(person.tracks) }));
+  return { frames, tracks, persons: people, cuts: cutTimes, embedded: registry.sampleCount };
 }
