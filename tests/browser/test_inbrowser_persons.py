@@ -229,8 +229,8 @@ def test_in_browser_video_counts_persons_like_python(
     static_page, shared_dir, artifacts, tmp_path, name
 ):
     """On the Hamilton clip the page's per-person table has a row per person counted by eye
-    (within one of `faceattrs video --reid` on the same frames); on both clips the page joins tracks into
-    persons (fewer rows than tracks), and nothing leaves the page."""
+    (within one of `faceattrs video --reid` on the same frames); on both clips the page
+    joins tracks into persons (fewer rows than tracks), and nothing leaves the page."""
     from faceattrs.video.process import process_video
 
     source = shared_dir / "media" / name
