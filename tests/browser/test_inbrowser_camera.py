@@ -175,3 +175,40 @@ def test_live_camera_describes_a_track_at_most_every_tenth_of_a_second(static_pa
             assert face["age"] > 0 and abs(sum(face["race_probs"].values()) - 1) < 1e-6
     # not described at 10.04: the track's attributes as they were at 10.0
     assert result[1]["faces"][0]["age"] == result[0]["faces"][0]["age"]
+
+
+def test_live_camera_keeps_the_person_when_a_face_comes_back(static_page, frames):
+    """With the embedding model (usePersons), a face seen again after its track ended (a new
+    track id) gets its person id back, and only a few embeddings per track are computed."""
+    result = static_page.evaluate(
+        f"""async (url) => {{
+            const image = await ({LOAD})(url);
+            const m = await import('./inbrowser/analyzer.js');
+            const {{ loadEmbeddingModel }} = await import('./inbrowser/embedding.js');
+            const {{ LiveCamera }} = await import('./inbrowser/live.js');
+            const live = new LiveCamera(await m.createAnalyzer());
+            const embedder = await loadEmbeddingModel();
+            let embedded = 0;
+            const embed = embedder.embed.bind(embedder);
+            embedder.embed = (img, faces) => {{
+                embedded += faces.length;
+                return embed(img, faces);
+            }};
+            live.usePersons(embedder);
+            const out = [];
+            for (const t of [10.0, 10.5, 11.1, 11.5, 12.2, 12.5, 30.0, 30.5]) {{
+                const result = await live.frame(image, t);
+                out.push({{ t, faces: result.faces.map((f) => [f.track_id, f.person_id]) }});
+            }}
+            return {{ out, embedded }};
+        }}""",
+        data_url(frames[0]),
+    )
+    first, back = result["out"][0]["faces"], result["out"][6]["faces"]
+    assert first and len(first) == len(back)
+    identified = [person for _, person in first if person is not None]
+    assert identified  # the frontal, confident face; an unsure one gets no live person
+    assert {t for t, _ in back}.isdisjoint({t for t, _ in first})  # the tracks ended at the gap
+    assert sorted(p for _, p in back if p is not None) == sorted(identified)  # the same persons
+    # three samples per track at most (1 s apart), the same for the tracks after the gap
+    assert result["embedded"] <= 2 * 3 * len(first)

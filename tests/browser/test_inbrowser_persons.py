@@ -149,37 +149,41 @@ def test_js_person_rule_matches_python(static_page):
         script.append({"t": t, "faces": faces})
 
     registry = PersonRegistry(threshold=0.9)
-    expected_wanted = []
+    expected_wanted, expected_live = [], []
     for frame in script:
         faces = [Face(tuple(f["box"]), f["score"], tuple(map(tuple, f["keypoints"])), 0.0, (0, 0),
                       {}, {}, track_id=f["track_id"]) for f in frame["faces"]]  # fmt: skip
         wanted = registry.wanted(faces, frame["t"])
         expected_wanted.append(wanted)
         for i in wanted:
-            registry.observe(
+            live = registry.observe(
                 faces[i].track_id,
                 np.asarray(frame["faces"][i]["embedding"]),
                 frame["t"],
                 face=faces[i],
             )
+            expected_live.append(live)
     expected = registry.regroup()
     got = static_page.evaluate(
         """async (script) => {
             const m = await import("./inbrowser/persons.js");
             const registry = new m.PersonRegistry({ threshold: 0.9 });
+            const live = [];
             const wanted = script.map((frame) => {
                 const w = registry.wanted(frame.faces, frame.t);
                 for (const i of w) {
                     const face = frame.faces[i];
-                    registry.observe(face.track_id, face.embedding, frame.t, face);
+                    live.push(registry.observe(face.track_id, face.embedding, frame.t, face));
                 }
                 return w;
             });
-            return { wanted, persons: Object.fromEntries(registry.regroup()) };
+            return { wanted, live, persons: Object.fromEntries(registry.regroup()) };
         }""",
         script,
     )
     assert got["wanted"] == expected_wanted
+    assert got["live"] == expected_live  # the live person ids (the camera's), None included
+    assert len({p for p in expected_live if p is not None}) > 1
     assert {int(k): v for k, v in got["persons"].items()} == expected
     assert sum(map(len, expected_wanted)) < sum(len(f["faces"]) for f in script) / 3
     assert 1 < len(set(expected.values())) < len(expected)  # some tracks joined, not all

@@ -40,6 +40,7 @@ async function startCamera() {
       setCameraStatus("Loading the models…");
       const [local, { LiveCamera }] = await Promise.all([localPipeline(), import("./inbrowser/live.js")]);
       camera.local = { ...local, live: new LiveCamera(local.analyzer) };
+      joinPersons(camera.local.live);
     } catch (error) {
       $("camera-start").disabled = false;
       if (hadFocus) $("camera-start").focus();
@@ -93,6 +94,15 @@ function grabFrame(video) {
   const ctx = grab.getContext("2d", { willReadFrequently: true });
   ctx.drawImage(video, 0, 0, grab.width, grab.height);
   return ctx;
+}
+
+/** Load the face-embedding model in the background (11 MB, once; then the browser's cache)
+ * and join the camera's tracks into persons from then on; without it, tracks only. */
+function joinPersons(live) {
+  import("./inbrowser/embedding.js")
+    .then(({ loadEmbeddingModel }) => loadEmbeddingModel())
+    .then((embedder) => live.usePersons(embedder))
+    .catch((error) => console.warn(`camera: persons not identified (${error.message || error})`));
 }
 
 /** In-browser camera: analyse the current picture in the page, then the next one. */
@@ -153,6 +163,10 @@ function onCameraReply(reply) {
   ctx.clearRect(0, 0, overlay.width, overlay.height);
   if (camera.held) ctx.drawImage(camera.grab, 0, 0, overlay.width, overlay.height);
   const faces = reply.faces || [];
+  for (const face of faces) { // persons across tracks when the stream identifies them
+    if (face.person_id != null) face.name = `#${face.person_id}`;
+    else if (face.person_id === null) face.name = `track ${face.track_id}`; // not yet known
+  }
   if (!reply.error) drawFaces(ctx, faces, reply.width, reply.height);
   const held = camera.held ? " · showing analysed frames" : "";
   const where = camera.local ? "in browser" : "server";

@@ -3,8 +3,13 @@
 // every `attributesEveryS` seconds (the same rule, the same 0.1 s: consecutive frames hardly
 // differ and the smoothing averages the samples); between two descriptions the track keeps
 // its smoothed attributes. Detection takes the camera's fast path (detection.js CameraMemory).
+// With a face-embedding model (`usePersons`), tracks are joined into persons live as the
+// server's camera stream does (persons.js PersonRegistry: a few embeddings per track, never
+// every frame), so someone who leaves the view and comes back keeps their person id. The
+// embeddings stay in this page's memory.
 
 import { CameraMemory } from "./detection.js";
+import { PersonRegistry } from "./persons.js";
 import { FaceTracker, Smoothed } from "./video.js";
 
 export const ATTRIBUTES_EVERY_S = 0.1; // session.py VideoSession attributes_every_s
@@ -19,6 +24,14 @@ export class LiveCamera {
     this.memory = new CameraMemory();
     this.tracker = new FaceTracker({ smoothS: 0 }); // ids; the smoothing is done here
     this.described = new Map(); // track id -> {smoothed: Smoothed, t, face}
+    this.embedder = null;
+    this.persons = null;
+  }
+
+  /** Join tracks into persons with `embedder` (an EmbeddingModel) from the next frame on. */
+  usePersons(embedder) {
+    this.embedder = embedder;
+    this.persons = new PersonRegistry({ threshold: embedder.threshold });
   }
 
   /** Faces of the next camera frame (an RGBA image taken at `t` seconds) with track ids and
@@ -49,6 +62,16 @@ export class LiveCamera {
       }
       return { ...track.face, box: face.box, score: face.score, keypoints: face.keypoints, track_id: id };
     });
-    return { ...result, faces };
+    if (!this.persons) return { ...result, faces };
+    const started = performance.now();
+    const wanted = this.persons.wanted(faces, t);
+    if (wanted.length) {
+      const vectors = await this.embedder.embed(image, wanted.map((i) => faces[i]));
+      wanted.forEach((i, n) => this.persons.observe(faces[i].track_id, vectors[n], t, faces[i]));
+    }
+    const ms = { ...result.ms, persons: performance.now() - started };
+    ms.total = (result.ms.total ?? 0) + ms.persons;
+    const labelled = faces.map((face) => ({ ...face, person_id: this.persons.personOf.get(face.track_id) ?? null }));
+    return { ...result, faces: labelled, ms };
   }
 }

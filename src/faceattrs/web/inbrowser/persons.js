@@ -105,13 +105,34 @@ export function clusterFaces(embeddings, threshold, apart = () => false) {
 
 /** Track id -> person id from a few embeddings per track (persons.py PersonRegistry). */
 export class PersonRegistry {
-  constructor({ threshold, samplesPerTrack = 3, sampleEveryS = 1.0 } = {}) {
+  constructor({ threshold, samplesPerTrack = 3, sampleEveryS = 1.0, maxSamples = 24 } = {}) {
     if (!(threshold > 0) || samplesPerTrack < 1) throw new Error("threshold must be > 0 and samplesPerTrack >= 1");
     this.threshold = threshold;
     this.samplesPerTrack = samplesPerTrack;
     this.sampleEveryS = sampleEveryS;
-    this.samples = new Map(); // track id -> {lastT, count, embeddings}
+    this.maxSamples = maxSamples;
+    this.samples = new Map(); // track id -> {lastT, count, embeddings, fallback, fallbackTries}
     this.seenWith = new Map(); // track id -> Set of tracks seen in the same frame
+    this.persons = []; // live assignment: {personId, embeddings, tracks: Set}
+    this.personOf = new Map(); // track id -> person id (live)
+  }
+
+  /** The live person nearest `vector` within the threshold, never one seen together with
+   * the track (persons.py _match). */
+  match(trackId, vector) {
+    const together = this.seenWith.get(trackId) || new Set();
+    let best = null;
+    let bestDistance = this.threshold;
+    for (const person of this.persons) {
+      if ([...person.tracks].some((t) => together.has(t))) continue;
+      const rows = person.embeddings;
+      const centre = unit(rows[0].map((_, k) => rows.reduce((s, row) => s + row[k], 0) / rows.length));
+      let sum = 0;
+      for (let k = 0; k < vector.length; k += 1) sum += (centre[k] - vector[k]) ** 2;
+      const d = Math.sqrt(sum);
+      if (d < bestDistance) [best, bestDistance] = [person, d];
+    }
+    return best;
   }
 
   /** Indices of the faces whose track needs an embedding sample at time `t`; a track
@@ -145,7 +166,8 @@ export class PersonRegistry {
   }
 
   /** Add one embedding of a track's face, sampled at time `t`; `face` (when given and not
-   * embeddable) makes it a fallback sample. */
+   * embeddable) makes it a fallback sample. Returns the track's live person id (null while
+   * it has only fallback samples), as persons.py's observe. */
   observe(trackId, embedding, t, face = null) {
     if (!this.samples.has(trackId)) this.samples.set(trackId, newSamples());
     const samples = this.samples.get(trackId);
@@ -158,11 +180,21 @@ export class PersonRegistry {
         samples.fallback.length = Math.min(samples.fallback.length, FALLBACK_SAMPLES);
       }
       samples.fallbackTries += 1;
-      return;
+      return this.personOf.get(trackId) ?? null;
     }
     samples.lastT = t;
     samples.count += 1;
     samples.embeddings.push(vector);
+    if (!this.personOf.has(trackId)) { // live assignment (persons.py observe)
+      let person = this.match(trackId, vector);
+      if (!person) this.persons.push((person = { personId: this.persons.length + 1, embeddings: [], tracks: new Set() }));
+      person.tracks.add(trackId);
+      this.personOf.set(trackId, person.personId);
+    }
+    const person = this.persons[this.personOf.get(trackId) - 1];
+    person.embeddings.push(vector);
+    person.embeddings.splice(0, Math.max(0, person.embeddings.length - this.maxSamples));
+    return person.personId;
   }
 
   /** Track id -> person id (Map) decided on the whole video (persons.py regroup): the
