@@ -304,3 +304,45 @@ def test_image_mode_does_not_download_the_embedding_model(static_page, tmp_path)
     fetched = [url for _, url in static_page.requests]
     assert any("attributes.onnx" in url for url in fetched)
     assert not any("face_embedding" in url for url in fetched)
+
+
+def test_js_person_summary_matches_python(static_page):
+    """summarizePersons (persons.js) gives each person what summarize_persons does: tracks,
+    times, frames, averaged probabilities and the expression shares weighted by frames."""
+    from faceattrs.video.persons import summarize_persons
+    from faceattrs.video.process import TrackSummary
+
+    rows = [  # track, first, last, frames, age, interval, gender, race, expression shares
+        (1, 0.0, 2.0, 30, 31.0, (26, 37), {"male": 0.9, "female": 0.1},
+         {"white": 0.7, "black": 0.3}, {"happy": 0.8, "sad": 0.2}),
+        (2, 3.0, 4.0, 10, 35.0, (30, 41), {"male": 0.7, "female": 0.3},
+         {"white": 0.5, "black": 0.5}, {"happy": 0.1, "sad": 0.9}),
+        (3, 0.5, 1.0, 5, 60.0, (50, 70), {"male": 0.2, "female": 0.8},
+         {"white": 0.1, "black": 0.9}, None),
+    ]  # fmt: skip
+    persons = {1: 1, 2: 1}  # track 3 never embedded: a person of its own
+    expected = summarize_persons([TrackSummary(*row) for row in rows], persons)
+    js_tracks = [
+        {"track_id": r[0], "first_time": r[1], "last_time": r[2], "frames": r[3], "age": r[4],
+         "age_interval": list(r[5]), "gender_probs": r[6], "race_probs": r[7],
+         **({"expression_shares": r[8]} if r[8] else {})}
+        for r in rows
+    ]  # fmt: skip
+    got = static_page.evaluate(
+        """async ([tracks, persons]) => {
+            const m = await import("./inbrowser/persons.js");
+            const map = new Map(Object.entries(persons).map(([k, v]) => [Number(k), v]));
+            return m.summarizePersons(tracks, map);
+        }""",
+        [js_tracks, {str(k): v for k, v in persons.items()}],
+    )
+    assert len(got) == len(expected) == 2
+    for js, py in zip(got, expected, strict=True):
+        assert js["person_id"] == py["person_id"] and js["tracks"] == py["tracks"]
+        assert js["frames"] == py["frames"] and js["gender"] == py["gender"]
+        assert js["race"] == py["race"] and js["age_interval"] == py["age_interval"]
+        for key in ("gender_probs", "race_probs", "expression_shares"):
+            assert (key in js) == (key in py), key
+            for label, value in py.get(key, {}).items():
+                assert abs(js[key][label] - value) < 1e-4, (key, label)
+    assert expected[0]["expression_shares"] == {"happy": 0.625, "sad": 0.375}

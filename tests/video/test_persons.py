@@ -207,3 +207,17 @@ def test_fallback_embeddings_per_track_are_capped():
             tried += 1
             registry.observe(1, np.array([1.0, 0, 0]), i / 10, face)
     assert tried == FALLBACK_TRIES
+
+
+def test_a_persons_expression_shares_weigh_its_tracks_by_frames():
+    from faceattrs.video.process import TrackSummary
+
+    def track(track_id, frames, shares):
+        return TrackSummary(track_id, 0.0, 1.0, frames, 30.0, (25.0, 35.0), {"male": 1.0},
+                            {"white": 1.0}, shares)  # fmt: skip
+
+    tracks = [track(1, 30, {"happy": 1.0, "sad": 0.0}), track(2, 10, {"happy": 0.0, "sad": 1.0}),
+              track(3, 5, None)]  # fmt: skip
+    persons = summarize_persons(tracks, {1: 1, 2: 1, 3: 2})
+    assert persons[0]["expression_shares"] == {"happy": 0.75, "sad": 0.25}
+    assert "expression_shares" not in persons[1]  # the head did not run for that track

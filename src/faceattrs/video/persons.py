@@ -266,8 +266,25 @@ def summarize_persons(tracks: Sequence[Any], track_persons: dict[int, int]) -> l
             if total:
                 probs = {k: round(v / max(frames, 1), 4) for k, v in total.items()}
                 entry[name], entry[f"{name}_probs"] = top_label(probs), probs
+        shares = expression_shares(members)
+        if shares:
+            entry["expression_shares"] = shares
         out.append(entry)
     return out
+
+
+def expression_shares(tracks: Sequence[Any]) -> dict[str, float] | None:
+    """Share of a person's frames per (smoothed) top expression: the tracks' shares
+    weighted by their frames; None when no track has expressions."""
+    total: dict[str, float] = {}
+    frames = 0
+    for track in tracks:
+        shares = getattr(track, "expression_shares", None)
+        if shares:
+            frames += track.frames
+            for label, share in shares.items():
+                total[label] = total.get(label, 0.0) + share * track.frames
+    return {k: round(v / frames, 4) for k, v in total.items()} if frames else None
 
 
 def relabel_timeline(timeline: Path, track_persons: dict[int, int]) -> None:

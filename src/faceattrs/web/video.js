@@ -197,6 +197,13 @@ function byPerson(summary, frames) {
   }));
 }
 
+/** The expression shown most of a person's time ("happy 62% of the time"), when known. */
+function mostly(shares) {
+  if (!shares || !Object.keys(shares).length) return [];
+  const top = Object.keys(shares).reduce((a, b) => (shares[b] > shares[a] ? b : a));
+  return [el("small", { className: "expression" }, `${top} ${Math.round(100 * shares[top])}% of the time`)];
+}
+
 /** Whether the player can decode `url` (resolves false on an error or after 5 s). */
 function playable(player, url) {
   return new Promise((resolve) => {
@@ -268,7 +275,7 @@ async function showVideoResult({ video, fallback = null, links = null, frames, t
     tbody.append(el("tr", { "data-track": String(id) },
       el("td", {}, el("span", { className: "swatch", style: `--c:${colour}` }), name),
       el("td", {}, crop),
-      el("td", {}, seen, el("small", {}, plural(track.frames, "frame"))),
+      el("td", {}, seen, el("small", {}, plural(track.frames, "frame")), ...mostly(track.expression_shares)),
       el("td", {}, `${Math.round(track.age)}`, el("small", {}, `${Math.round(low)}–${Math.round(high)}`)),
       el("td", {}, sure(track.gender, track.gender_probs[track.gender])),
       el("td", {}, sure(track.race, track.race_probs[track.race]))));

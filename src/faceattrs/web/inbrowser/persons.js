@@ -242,6 +242,14 @@ export function summarizePersons(tracks, trackPersons) {
     };
     const gender = probs("gender_probs");
     const race = probs("race_probs");
+    // expression shares weighted by the frames of the tracks that have them (persons.py)
+    const withShares = members.filter((t) => t.expression_shares);
+    const shareFrames = withShares.reduce((s, t) => s + t.frames, 0);
+    const shares = {};
+    for (const t of withShares) {
+      for (const [label, v] of Object.entries(t.expression_shares)) shares[label] = (shares[label] || 0) + v * t.frames;
+    }
+    for (const label of Object.keys(shares)) shares[label] /= shareFrames;
     return {
       person_id: typeof key === "number" ? key : null,
       tracks: members.map((t) => t.track_id),
@@ -254,6 +262,7 @@ export function summarizePersons(tracks, trackPersons) {
       gender_probs: gender,
       race: Object.keys(race).length ? top(race) : null,
       race_probs: race,
+      ...(shareFrames ? { expression_shares: shares } : {}),
     };
   });
 }

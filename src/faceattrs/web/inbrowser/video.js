@@ -172,7 +172,7 @@ export class FaceTracker {
         this.nextId += 1;
         track = {
           track_id: face.track_id, first_time: time, frames: 0, ages: [], lows: [], highs: [], gender: {}, race: {},
-          smoothed: new Smoothed(),
+          expression: {}, smoothed: new Smoothed(),
         };
         this.tracks.push(track);
       }
@@ -184,7 +184,12 @@ export class FaceTracker {
       track.highs.push(face.age_interval[1]);
       for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
       for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
-      return track.smoothed.add(face, time, this.smoothS, this.expressionS);
+      const shown = track.smoothed.add(face, time, this.smoothS, this.expressionS);
+      if (shown.expression_probs) { // frames per shown (smoothed) top expression, as process.py
+        for (const label of Object.keys(shown.expression_probs)) track.expression[label] ??= 0;
+        track.expression[shown.expression] += 1;
+      }
+      return shown;
     });
   }
 
@@ -204,6 +209,7 @@ export class FaceTracker {
         track_id: t.track_id, first_time: t.first_time, last_time: t.last_time, frames: t.frames,
         age: mean(t.ages), age_interval: [Math.round(mean(t.lows)), Math.round(mean(t.highs))],
         gender: argmax(gender), gender_probs: gender, race: argmax(race), race_probs: race,
+        ...(Object.keys(t.expression).length ? { expression_shares: probs(t.expression, t.frames) } : {}),
       };
     });
   }
