@@ -116,8 +116,10 @@ def test_a_huge_file_is_refused_before_reading(tmp_path):
 def test_interrupted_analyze_leaves_no_temporary_file(tmp_path, random_model_path, signum):  # noqa: F811
     images = tmp_path / "images"
     images.mkdir()
-    for i in range(400):
-        (images / f"{i:03d}.jpg").write_bytes(JPEG)
+    # enough work (seconds) that the run cannot end between seeing its temporary file and
+    # the signal, even when CI starves this process (400 images once did, under load)
+    for i in range(3000):
+        (images / f"{i:04d}.jpg").write_bytes(JPEG)
     out = tmp_path / "out" / "records.jsonl"
     command = [sys.executable, "-m", "faceattrs", "analyze", str(images), "-o", str(out),
                "-q", "--model", str(random_model_path), "--threads", "1"]  # fmt: skip
