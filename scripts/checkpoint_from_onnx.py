@@ -17,16 +17,19 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from faceattrs.pipeline.runtime import OnnxModel
 from faceattrs.spec import METADATA_KEY, ModelSpec
 from faceattrs.training.config import NetConfig, TrainConfig
-from faceattrs.training.dataset import to_input
 from faceattrs.training.model import FaceAttrNet
-from faceattrs.training.sources import aligned_sets, parse_datasets
-from faceattrs.training.warmstart import load_exported
+from faceattrs.training.sources import (
+    aligned_cache_path,
+    aligned_sets,
+    dataset_dirs,
+    parse_datasets,
+)
+from faceattrs.training.warmstart import calibration_batch, load_exported
 
 
 def main() -> int:
@@ -43,15 +46,9 @@ def main() -> int:
     spec = ModelSpec.from_json(json.dumps(OnnxModel(args.model).spec_json(METADATA_KEY)))
     net_cfg = NetConfig.from_dict(cfg.net)
     first = parse_datasets(cfg.datasets)[0]
-    data, split = (
-        (cfg.data, cfg.split) if first == "utkface" else (cfg.fairface_data, cfg.fairface_split)
-    )
-    cache = f"{cfg.cache_dir}/aligned_{first}_{cfg.source_size}.npz"
-    faces = aligned_sets(first, ("train",), data, split, cache, spec.max_age)[0]
-    picked = np.sort(np.random.default_rng(cfg.seed).permutation(len(faces))[:512])
-    calibration = to_input(
-        torch.from_numpy(faces.images[picked]), spec.input_size, spec.mean, spec.std
-    )
+    dirs, cache = dataset_dirs(cfg, first), aligned_cache_path(cfg, first)
+    faces = aligned_sets(first, ("train",), *dirs, cache, spec.max_age)[0]
+    calibration = calibration_batch(faces.images, spec, cfg.seed)
     net = FaceAttrNet(net_cfg)
     load_exported(net, args.model, calibration)
     out = Path(args.output)

@@ -52,26 +52,29 @@ class AttributeModel(ModelHead):
     kind = "attribute model"
     spec: ModelSpec
 
+    default_batch_size = DEFAULT_BATCH_SIZE
+
+    @property
+    def default_path(self) -> Path:  # read when used, so DEFAULT_MODEL_PATH may be re-pointed
+        return DEFAULT_MODEL_PATH
+
     def __init__(
         self,
         path: str | os.PathLike | None = None,
         threads: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         providers: str | list[str] | None = None,
         spinning: bool = True,
     ) -> None:
-        self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
-        if not self.path.is_file():
+        resolved = Path(self.default_path if path is None else path)
+        if not resolved.is_file():  # a FileNotFoundError that names the default's absence
             if path is None:
                 raise ModelNotFoundError(
-                    f"the default attribute model is not installed ({self.path} is missing); "
+                    f"the default attribute model is not installed ({resolved} is missing); "
                     "pass a model path (an ONNX file written by the faceattrs export)"
                 )
-            raise ModelNotFoundError(f"attribute model not found: {self.path}")
-        super().__init__(
-            self.path, threads=threads, batch_size=batch_size, providers=providers,
-            spinning=spinning,
-        )  # fmt: skip
+            raise ModelNotFoundError(f"attribute model not found: {resolved}")
+        super().__init__(resolved, threads, batch_size, providers, spinning)
         self._fixed_batch: int | None = None
 
     def _load_spec(self) -> ModelSpec:
@@ -105,10 +108,7 @@ class AttributeModel(ModelHead):
         if len(crops_bgr) == 0:
             return _empty(spec)
         step = self._fixed_batch or self.batch_size
-        parts = [
-            self._run(spec, crops_bgr[i : i + step])
-            for i in range(0, len(crops_bgr), step)
-        ]
+        parts = [self._run(spec, crops_bgr[i : i + step]) for i in range(0, len(crops_bgr), step)]
         outputs = [np.concatenate([p[k] for p in parts]) for k in range(3)]
         widths = (spec.max_age + 1, len(spec.genders), len(spec.races))
         for name, out, width in zip(spec.outputs, outputs, widths, strict=True):

@@ -13,8 +13,6 @@ Embeddings are biometric data: nothing computes them unless asked.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,20 +120,9 @@ class EmbeddingModel(ModelHead):
     """
 
     kind = "embedding model"
+    default_path = DEFAULT_EMBEDDING_PATH
+    default_batch_size = DEFAULT_BATCH_SIZE
     spec: EmbeddingSpec
-
-    def __init__(
-        self,
-        path: str | os.PathLike | None = None,
-        threads: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        spinning: bool = True,
-        providers: str | Sequence[str] | None = None,
-    ) -> None:
-        super().__init__(
-            DEFAULT_EMBEDDING_PATH if path is None else path, threads=threads,
-            batch_size=batch_size, providers=providers, spinning=spinning,
-        )  # fmt: skip
 
     @property
     def threshold(self) -> float:

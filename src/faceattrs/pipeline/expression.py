@@ -8,7 +8,6 @@ normalisation, grayscale, labels, the FER crop template), read from there, never
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -27,18 +26,8 @@ class ExpressionModel(ModelHead):
     ``spinning`` see :mod:`faceattrs.pipeline.runtime`.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike | None = None,
-        threads: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        providers: str | list[str] | None = None,
-        spinning: bool = True,
-    ) -> None:
-        super().__init__(
-            DEFAULT_EXPRESSION_MODEL if path is None else path, threads=threads,
-            batch_size=batch_size, providers=providers, spinning=spinning,
-        )  # fmt: skip
+    default_path = DEFAULT_EXPRESSION_MODEL
+    default_batch_size = DEFAULT_BATCH_SIZE
 
     def _load_spec(self) -> ExpressionSpec:
         raw = self.onnx.spec_json(METADATA_KEY)

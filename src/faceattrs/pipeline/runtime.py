@@ -180,19 +180,23 @@ class ModelHead:
     lock. Subclasses implement ``_load_spec`` (read and check the spec)."""
 
     kind = "model"  # named in errors
+    default_path: Path | None = None  # the packaged model, used when ``path`` is None
+    default_batch_size = 32
 
     def __init__(
         self,
-        path: str | os.PathLike,
-        *,
+        path: str | os.PathLike | None = None,
         threads: int | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         providers: str | Sequence[str] | None = None,
         spinning: bool = True,
     ) -> None:
+        batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.path = Path(path)
+        if path is None and self.default_path is None:
+            raise ValueError(f"{self.kind}: no path given and no packaged default")
+        self.path = Path(self.default_path if path is None else path)
         self.onnx = OnnxModel(
             self.path, providers=providers, threads=threads, spinning=spinning, name=self.kind
         )

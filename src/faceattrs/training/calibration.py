@@ -18,7 +18,13 @@ from faceattrs.spec import ModelSpec
 from faceattrs.training.config import TrainConfig
 from faceattrs.training.dataset import to_input
 from faceattrs.training.model import FaceAttrNet
-from faceattrs.training.sources import FaceSet, aligned_sets, parse_datasets
+from faceattrs.training.sources import (
+    FaceSet,
+    aligned_cache_path,
+    aligned_sets,
+    dataset_dirs,
+    parse_datasets,
+)
 
 GRID = np.round(np.arange(0.5, 5.001, 0.01), 3)
 
@@ -119,11 +125,7 @@ def validation_sets(cfg: TrainConfig, spec: ModelSpec) -> list[FaceSet]:
         raise ValueError("calibration needs a run trained on the aligned caches (--source aligned)")
     sets = []
     for dataset in parse_datasets(cfg.datasets):
-        data, split_dir = (
-            (cfg.data, cfg.split)
-            if dataset == "utkface"
-            else (cfg.fairface_data, cfg.fairface_split)
-        )
-        cache = f"{cfg.cache_dir}/aligned_{dataset}_{cfg.source_size}.npz"
-        sets += aligned_sets(dataset, ("val",), data, split_dir, cache, spec.max_age)
+        dirs = dataset_dirs(cfg, dataset)
+        cache = aligned_cache_path(cfg, dataset)
+        sets += aligned_sets(dataset, ("val",), *dirs, cache, spec.max_age)
     return sets

@@ -21,6 +21,18 @@ from faceattrs.data.utkface import load_split
 DATASETS = ("utkface", "fairface")
 
 
+def dataset_dirs(cfg, dataset: str) -> tuple[str, str]:
+    """(data folder, split folder) of ``dataset`` in a run's ``TrainConfig``."""
+    if dataset == "utkface":
+        return cfg.data, cfg.split
+    return cfg.fairface_data, cfg.fairface_split
+
+
+def aligned_cache_path(cfg, dataset: str) -> Path:
+    """The aligned cache of ``dataset`` that a run's ``TrainConfig`` reads."""
+    return Path(cfg.cache_dir) / f"aligned_{dataset}_{cfg.source_size}.npz"
+
+
 @dataclass
 class FaceSet:
     """Crops (N, S, S, 3) RGB uint8 with label tensors; ``missed`` names faces left out."""

@@ -21,13 +21,15 @@ from faceattrs.training.dataset import augment, load_images, to_input
 from faceattrs.training.model import FaceAttrNet
 from faceattrs.training.sources import (
     FaceSet,
+    aligned_cache_path,
     aligned_sets,
     cache_template,
     concat,
+    dataset_dirs,
     parse_datasets,
     tensors_of,
 )
-from faceattrs.training.warmstart import load_exported
+from faceattrs.training.warmstart import calibration_batch, load_exported
 
 
 def age_targets(age: torch.Tensor, num_ages: int, sigma: float) -> torch.Tensor:
@@ -151,14 +153,12 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[FaceSet, list[FaceSet]
         raise ValueError(f"unknown source {cfg.source!r}; expected 'crops' or 'aligned'")
     trains, vals = [], []
     for dataset in datasets:
-        data, split = (
-            (cfg.data, cfg.split)
-            if dataset == "utkface"
-            else (cfg.fairface_data, cfg.fairface_split)
-        )
-        cache = Path(cfg.cache_dir) / f"aligned_{dataset}_{cfg.source_size}.npz"
         train_set, val_set = aligned_sets(
-            dataset, ("train", "val"), data, split, cache, spec.max_age
+            dataset,
+            ("train", "val"),
+            *dataset_dirs(cfg, dataset),
+            aligned_cache_path(cfg, dataset),
+            spec.max_age,
         )
         if cfg.limit:
             train_set = FaceSet(
@@ -175,10 +175,7 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[FaceSet, list[FaceSet]
 def aligned_template(cfg: TrainConfig) -> tuple[tuple[float, float], ...]:
     """The template the aligned caches were cut with (all caches must agree)."""
     templates = {
-        tuple(
-            tuple(p)
-            for p in cache_template(Path(cfg.cache_dir) / f"aligned_{d}_{cfg.source_size}.npz")
-        )
+        tuple(tuple(p) for p in cache_template(aligned_cache_path(cfg, d)))
         for d in parse_datasets(cfg.datasets)
     }
     if len(templates) != 1:
@@ -231,10 +228,7 @@ def init_from_export(
     net: FaceAttrNet, cfg: TrainConfig, spec: ModelSpec, train_images: np.ndarray
 ) -> None:
     """Weights of an exported model, batch norms re-derived on 512 training faces."""
-    picked = np.random.default_rng(cfg.seed).permutation(len(train_images))[:512]
-    calibration = to_input(
-        torch.from_numpy(train_images[np.sort(picked)]), spec.input_size, spec.mean, spec.std
-    )
+    calibration = calibration_batch(train_images, spec, cfg.seed)
     load_exported(net, cfg.init, calibration)
     print(f"started from {cfg.init} (batch norms re-derived on {len(calibration)} faces)")
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from faceattrs.spec import ModelSpec
+from faceattrs.training.dataset import to_input
 from faceattrs.training.model import FaceAttrNet
 
 
@@ -42,6 +44,15 @@ def _onnx_weights(path: str | Path) -> tuple[list[tuple[np.ndarray, np.ndarray]]
                 tensors[node.input[2]],
             )
     return convs, heads
+
+
+def calibration_batch(
+    images: np.ndarray, spec: ModelSpec, seed: int, count: int = 512
+) -> torch.Tensor:
+    """``count`` faces picked at random from ``images`` (N, S, S, 3 RGB uint8), as the
+    normalised input batch :func:`load_exported` re-derives the batch norms on."""
+    picked = np.sort(np.random.default_rng(seed).permutation(len(images))[:count])
+    return to_input(torch.from_numpy(images[picked]), spec.input_size, spec.mean, spec.std)
 
 
 def _conv_bn_pairs(net: FaceAttrNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:

@@ -16,6 +16,8 @@ const unit = (vector) => {
   const norm = Math.max(Math.sqrt(sum), 1e-12);
   return Float64Array.from(vector, (v) => v / norm);
 };
+/** The unit mean of unit rows (persons.py _Person.centre and regroup's track means). */
+const centre = (rows) => unit(rows[0].map((_, k) => rows.reduce((s, row) => s + row[k], 0) / rows.length));
 
 export const FALLBACK_SAMPLES = 3; // a track's least-turned faces when none is embeddable
 export const FALLBACK_STEP = 0.05; // a new fallback sample must be this much less turned
@@ -125,10 +127,9 @@ export class PersonRegistry {
     let bestDistance = this.threshold;
     for (const person of this.persons) {
       if ([...person.tracks].some((t) => together.has(t))) continue;
-      const rows = person.embeddings;
-      const centre = unit(rows[0].map((_, k) => rows.reduce((s, row) => s + row[k], 0) / rows.length));
+      const mean = centre(person.embeddings);
       let sum = 0;
-      for (let k = 0; k < vector.length; k += 1) sum += (centre[k] - vector[k]) ** 2;
+      for (let k = 0; k < vector.length; k += 1) sum += (mean[k] - vector[k]) ** 2;
       const d = Math.sqrt(sum);
       if (d < bestDistance) [best, bestDistance] = [person, d];
     }
@@ -203,10 +204,7 @@ export class PersonRegistry {
     // a track's embeddings, else its fallback ones (persons.py _vectors)
     const vectors = (samples) => (samples.embeddings.length ? samples.embeddings : samples.fallback.map(([, v]) => v));
     const tracks = [...this.samples.keys()].filter((t) => vectors(this.samples.get(t)).length).sort((a, b) => a - b);
-    const means = tracks.map((t) => {
-      const rows = vectors(this.samples.get(t));
-      return unit(rows[0].map((_, k) => rows.reduce((s, row) => s + row[k], 0) / rows.length));
-    });
+    const means = tracks.map((t) => centre(vectors(this.samples.get(t))));
     const apart = (i, j) => this.seenWith.get(tracks[i])?.has(tracks[j]) ?? false;
     const labels = clusterFaces(means, this.threshold, apart);
     const number = new Map();
