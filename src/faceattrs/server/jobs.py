@@ -209,11 +209,11 @@ class VideoJobs:
 
     def _end(self, job: VideoJob, status: str, error: str | None = None) -> None:
         job.src.unlink(missing_ok=True)
-        job.error = error
-        job.status = status
-        job.ended = time.monotonic()
-        if status != DONE:
+        if status != DONE:  # cleaned up before a client can see the job as ended
             shutil.rmtree(job.dir, ignore_errors=True)
+        job.error = error
+        job.ended = time.monotonic()
+        job.status = status
         with self._lock:
             gone = job.id not in self._jobs
         if gone:  # deleted while running: make sure late writes are removed
