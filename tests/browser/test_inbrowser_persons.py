@@ -122,7 +122,7 @@ def test_js_embeddings_match_python(static_page, shared_dir, embedder, page_mode
 
 def test_js_person_rule_matches_python(static_page):
     """persons.js joins tracks as persons.py does: the same samples wanted per track
-    (first embeddable frame, then every second, three at most), the same regrouping of
+    (first embeddable frame, then every 0.3 s, three at most), the same regrouping of
     tracks (average linkage at the threshold, tracks seen together kept apart)."""
     from faceattrs.results import Face
     from faceattrs.video.persons import PersonRegistry
@@ -185,7 +185,7 @@ def test_js_person_rule_matches_python(static_page):
     assert got["live"] == expected_live  # the live person ids (the camera's), None included
     assert len({p for p in expected_live if p is not None}) > 1
     assert {int(k): v for k, v in got["persons"].items()} == expected
-    assert sum(map(len, expected_wanted)) < sum(len(f["faces"]) for f in script) / 3
+    assert sum(map(len, expected_wanted)) < sum(len(f["faces"]) for f in script) / 2  # not all
     assert 1 < len(set(expected.values())) < len(expected)  # some tracks joined, not all
 
 
@@ -222,9 +222,10 @@ CLIPS = ["face_recognition/short_hamilton_clip.mp4", "facenet_pytorch/video.mp4"
 # page counts the 6 people counted by eye (tests/video/test_persons_shared.py names them);
 # Python, on these re-encoded frames every 0.2 s, leaves one track of its 9 unjoined (7).
 # On the 1080p walkers' clip the page detects at 640 px (faces of 25-40 px, scores 0.5-0.8)
-# and its tracks break between analysed frames 0.2 s apart: 28 tracks against 10, most of
-# them never embeddable (score < 0.7), so the page lists more persons there.
-BY_EYE = {"face_recognition/short_hamilton_clip.mp4": 6}
+# and its tracks break between analysed frames 0.2 s apart: 28 tracks against 12, most of
+# them never embeddable (score < 0.7); their fallback samples (persons.js as persons.py) join
+# them: the page counts the 8 people counted by eye there too.
+BY_EYE = {"face_recognition/short_hamilton_clip.mp4": 6, "facenet_pytorch/video.mp4": 8}
 
 
 @pytest.mark.slow
@@ -232,9 +233,9 @@ BY_EYE = {"face_recognition/short_hamilton_clip.mp4": 6}
 def test_in_browser_video_counts_persons_like_python(
     static_page, shared_dir, artifacts, tmp_path, name
 ):
-    """On the Hamilton clip the page's per-person table has a row per person counted by eye
-    (within one of `faceattrs video --reid` on the same frames); on both clips the page
-    joins tracks into persons (fewer rows than tracks), and nothing leaves the page."""
+    """On both clips the page's per-person table has a row per person counted by eye
+    (within one of `faceattrs video --reid` on the same frames), joins tracks into persons
+    (fewer rows than tracks), and nothing leaves the page."""
     from faceattrs.video.process import process_video
 
     source = shared_dir / "media" / name

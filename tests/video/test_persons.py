@@ -85,7 +85,8 @@ def test_two_faces_in_one_frame_are_two_people_even_when_they_look_alike():
     c = Face((0, 0, 1, 1), 1, (), 1, (0, 1), {}, {}, track_id=3)
     registry.wanted([c], 5.0)
     assert registry.observe(3, same + 0.01, 5.0) in (1, 2)  # alone later: an earlier person
-    assert registry.wanted([c], 5.5) == []  # sampled at most every second
+    assert registry.wanted([c], 5.2) == []  # sampled at most every 0.3 s
+    assert registry.wanted([c], 5.3) == [0]
     with pytest.raises(ValueError):
         PersonRegistry(threshold=0)
 
@@ -127,12 +128,12 @@ def test_only_confident_large_frontal_faces_are_sampled():
     frontal = _detected(track_id=2)
     registry.observe(1, np.array([1.0, 0, 0]), 0.0, _detected(PROFILE))  # a fallback sample
     registry.observe(2, np.array([0, 1.0, 0]), 0.0, frontal)
-    # the frontal track's next sample waits a second; the profile one may take two more
+    # the frontal track's next sample waits 0.3 s; the profile one may take two more
     # fallback samples, and takes none once it has a frontal sample
-    assert registry.wanted([_detected(PROFILE), frontal], 0.5) == [0]
-    assert registry.wanted([_detected(PROFILE), frontal], 1.0) == [0, 1]
-    registry.observe(1, np.array([1.0, 0, 0]), 1.0, _detected())
-    assert registry.wanted([_detected(PROFILE), frontal], 1.0) == [1]
+    assert registry.wanted([_detected(PROFILE), frontal], 0.2) == [0]
+    assert registry.wanted([_detected(PROFILE), frontal], 0.3) == [0, 1]
+    registry.observe(1, np.array([1.0, 0, 0]), 0.3, _detected())
+    assert registry.wanted([_detected(PROFILE), frontal], 0.3) == [1]
 
 
 def _turned(yaw: float, track_id: int = 1) -> Face:

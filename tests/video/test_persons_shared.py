@@ -5,7 +5,12 @@ curly hair and a red coat looks at the camera (face centre near (881, 648) at fr
 turns away, and looks back (near (945, 705) at frame 104): one person, two tracks. A
 grey-haired man in side view at the right edge (near (1492, 560) at frame 0, (1567, 576) at
 frame 2) is one person whose track breaks after the first frame. The four walkers of
-test_video are four different people.
+test_video are four different people. Behind them, a white-haired man in a dark jacket
+(near (1102, 640) at frame 0) is hidden by the walkers from frame 26 and seen again from
+frame 57 (near (1112, 711)) and, after a man with glasses passes in front of him (the man
+with glasses near (1158, 722) at frame 50 and (1202, 723) at frame 100), near (1138, 703) at
+frame 100. Eight people in all, counted by eye on a contact sheet of every track's faces
+(five crops along each track) and on frames 0, 25, 50, 75 and 100.
 
 face_recognition/short_hamilton_clip.mp4 (4 shots, cuts after frames 19, 81, 210), counted by
 eye on contact sheets of every track's largest face and on frames of each shot: the singer
@@ -25,6 +30,8 @@ from test_video import WALKERS
 
 CURLY = {1: (881, 648), 104: (945, 705)}
 GREY_SIDE_VIEW = {0: (1492, 560), 2: (1567, 576)}
+WHITE_HAIRED_MAN = {0: (1102, 640), 57: (1112, 711), 100: (1138, 703)}
+GLASSES = {50: (1158, 722), 100: (1202, 723)}
 SINGER = {5: (545, 72), 150: (249, 85)}
 PIANIST = {10: (65, 204), 30: (341, 226)}
 SHOT_4 = {240: [(403, 136), (74, 95), (343, 91), (183, 139)]}
@@ -71,6 +78,13 @@ def test_reid_joins_a_person_who_turns_away_and_merges_no_walkers(shared_dir, tm
         index, (x, y) = next(iter(anchors.items()))
         walkers.append(person_of.get(track_near(index, x, y)))
     assert None not in walkers and len(set(walkers)) == len(WALKERS)
+    # the man hidden behind the walkers and then behind the man with glasses: one person, and
+    # no track of his is ever on the man with glasses (the tracker hands no face over)
+    white = {person_of[track_near(i, *xy)] for i, xy in WHITE_HAIRED_MAN.items()}
+    glasses = {person_of[track_near(i, *xy)] for i, xy in GLASSES.items()}
+    assert len(white) == 1 and len(glasses) == 1 and not white & glasses
+    assert len({curly, grey, *walkers, *white, *glasses}) == 8  # no one merged
+    assert len(summary["persons"]) == 8  # as counted by eye
     for person in summary["persons"]:
         spans = sorted((t["first_time"], t["last_time"]) for t in summary["tracks"]
                        if t["track_id"] in person["tracks"])  # fmt: skip

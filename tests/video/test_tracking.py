@@ -94,6 +94,32 @@ def test_occluded_face_keeps_its_id():
     assert tracker.track_count == 2
 
 
+def test_a_face_two_tracks_could_claim_starts_a_new_track():
+    # a walks in front of b, which stands still; then one face is left between them, and
+    # which of the two it is cannot be told from the boxes: its track is a new one
+    tracker = FaceTracker()
+    for i in range(10):
+        out = tracker.update([make_face(200 + 8 * i, 205), make_face(300, 200)], i / FPS)
+        assert sorted(f.track_id for f in out) == [1, 2]
+    one = make_face(290, 202)
+    ids = [f.track_id for i in range(10, 20) for f in tracker.update([one], i / FPS)]
+    assert ids == [3] * 10
+    assert tracker.track_count == 3
+
+
+def test_a_track_lost_for_a_while_takes_no_face_that_only_turns_up_near_it():
+    near = make_face(140, 110, size=90)  # IoU 0.22 with the track's box, centres 0.46 apart
+    for lost_frames, expected in ((2, 1), (15, 2)):  # 0.08 s: a missed detection; 0.6 s
+        tracker = FaceTracker()
+        for i in range(5):
+            tracker.update([make_face(100, 100)], i / FPS)
+        for i in range(5, 5 + lost_frames):
+            tracker.update([], i / FPS)
+        start = 5 + lost_frames
+        ids = [f.track_id for i in range(start, start + 4) for f in tracker.update([near], i / FPS)]
+        assert ids and set(ids) == {expected}, lost_frames
+
+
 def test_track_ends_after_max_lost_and_a_new_id_follows():
     tracker = FaceTracker(max_lost_s=0.5)
     for i in range(5):

@@ -81,7 +81,7 @@ class PersonRegistry:
         self,
         threshold: float | None = None,
         samples_per_track: int = 3,
-        sample_every_s: float = 1.0,
+        sample_every_s: float = 0.3,
         max_samples: int = 24,
     ) -> None:
         if (threshold is not None and threshold <= 0) or samples_per_track < 1:

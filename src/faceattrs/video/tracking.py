@@ -3,7 +3,9 @@
 :class:`FaceTracker` matches each frame's faces to the tracks of earlier frames
 (greedy, best first, by the IoU of each track's constant-velocity prediction,
 with a centre-distance fallback for fast motion or low frame rates), gives
-confirmed tracks ids 1, 2, 3, ... and returns the faces with ``track_id`` set and
+confirmed tracks ids 1, 2, 3, ... (a track is never handed to a face whose person is
+in doubt: see :func:`match_boxes` and ``FaceTracker._ambiguous``; re-identification
+joins the pieces) and returns the faces with ``track_id`` set and
 their age, age interval and probabilities smoothed over the track: an
 exponentially weighted mean over time (time constant ``smooth_s`` seconds, 1 by
 default; expression probabilities ``expression_smooth_s``, 0.3 s by default, since
@@ -155,12 +157,18 @@ def match_boxes(
     faces_xyxy: np.ndarray,
     iou_threshold: float = 0.3,
     max_distance: float = 0.7,
+    near_ok: np.ndarray | None = None,
 ) -> list[tuple[int, int]]:
     """Greedy one-to-one matching, best pair first: (track index, face index) pairs.
 
     Pairs with IoU >= ``iou_threshold`` rank first; below it a pair may still
     match (ranked lower) when the centres are less than ``max_distance`` face
-    sizes apart and the sizes differ by less than a factor of 2.
+    sizes apart and the sizes differ by less than a factor of 2, for the tracks
+    where ``near_ok`` (default: all) is True. :class:`FaceTracker` allows that only
+    for tracks seen in the previous update (fast motion, low frame rates) or lost for
+    at most ``max_near_lost_s`` (a detection missed for a few frames): a track lost
+    for longer and a face that turns up near it are often two people, one having
+    hidden the other (facenet_pytorch/video.mp4, frames 25-47).
     """
     if len(tracks_xyxy) == 0 or len(faces_xyxy) == 0:
         return []
@@ -173,6 +181,8 @@ def match_boxes(
     distance = np.linalg.norm(centre_t - centre_f, axis=-1) / np.maximum(size_t, size_f)
     ratio = np.maximum(size_t, size_f) / np.minimum(size_t, size_f)
     near = (distance < max_distance) & (ratio < 2.0)
+    if near_ok is not None:
+        near &= np.asarray(near_ok, bool).reshape(-1, 1)
     fallback = iou_threshold * (1.0 - distance / max_distance) * 0.999
     score = np.where(iou >= iou_threshold, iou, np.where(near, fallback, 0.0))
     pairs = []
@@ -210,6 +220,7 @@ class FaceTracker:
         max_predict_s: float = 0.5,
         max_overlap: float = 0.3,
         expression_smooth_s: float = EXPRESSION_SMOOTH_S,
+        max_near_lost_s: float = 0.2,
     ) -> None:
         if smooth_s < 0 or max_lost_s < 0 or min_hits < 1:
             raise ValueError("smooth_s and max_lost_s must be >= 0 and min_hits >= 1")
@@ -221,6 +232,7 @@ class FaceTracker:
         self.expression_smooth_s = expression_smooth_s
         self.max_predict_s = max_predict_s
         self.max_overlap = max_overlap
+        self.max_near_lost_s = max_near_lost_s
         self._next_id = 1
         self.reset()
 
@@ -244,11 +256,45 @@ class FaceTracker:
             tracks = [tr for tr in self._tracks if (tr.track_id is not None) == confirmed]
             free = [fi for fi in range(len(faces_xyxy)) if fi not in track_of]
             predicted = np.array([tr.predict(t, self.max_predict_s) for tr in tracks])
+            recent = np.array(
+                [tr.t == self._last_t or t - tr.t <= self.max_near_lost_s for tr in tracks], bool
+            )
             pairs = match_boxes(
-                predicted.reshape(-1, 4), faces_xyxy[free], self.iou_threshold, self.max_distance
+                predicted.reshape(-1, 4),
+                faces_xyxy[free],
+                self.iou_threshold,
+                self.max_distance,
+                recent,
             )
             track_of.update({free[fi]: tracks[ti] for ti, fi in pairs})
         return track_of
+
+    def _ambiguous(self, track_of: dict[int, _Track], faces_xyxy: np.ndarray, t: float) -> set[int]:
+        """Faces whose track must end here: two confirmed tracks seen in the previous update
+        could both claim the face (IoU with both predictions >= ``iou_threshold``) but only
+        one got it, so one person may have hidden the other and which one is left is a
+        guess. The winner's track ends and the face starts a new one; re-identification
+        (:mod:`faceattrs.video.persons`) joins the pieces to their persons. Without this, on
+        facenet_pytorch/video.mp4 a man's track slid onto the man passing in front of him,
+        who came back as a new track: one track held two people and one person got two."""
+        claimed = {id(tr) for tr in track_of.values()}
+        losers = [
+            tr
+            for tr in self._tracks
+            if tr.track_id is not None and tr.t == self._last_t and id(tr) not in claimed
+        ]
+        if not losers:
+            return set()
+        predicted = np.array([tr.predict(t, self.max_predict_s) for tr in losers])
+        restart = set()
+        for fi, track in track_of.items():
+            if track.track_id is None or track.t != self._last_t:
+                continue
+            if box_iou(faces_xyxy[fi : fi + 1], predicted).max() >= self.iou_threshold:
+                restart.add(fi)
+        ended = {id(track_of[fi]) for fi in restart}
+        self._tracks = [tr for tr in self._tracks if id(tr) not in ended]
+        return restart
 
     def stale(self, xyxy: np.ndarray, t: float, max_age_s: float) -> list[bool]:
         """For each box (N, 4): whether it needs fresh attributes, being a new face
@@ -274,9 +320,10 @@ class FaceTracker:
         """
         t = time.monotonic() if t is None else float(t)
         self._updates += 1
-        self._last_t = t
         faces_xyxy = np.array([f.xyxy for f in faces], np.float64).reshape(-1, 4)
         track_of = self._match(faces_xyxy, t)
+        restart = self._ambiguous(track_of, faces_xyxy, t)
+        self._last_t = t
         matched = {id(tr) for tr in track_of.values()}
         # tentative tracks die on their first miss
         self._tracks = [tr for tr in self._tracks if id(tr) in matched or tr.track_id is not None]
@@ -285,7 +332,10 @@ class FaceTracker:
         out = []
         for fi, face in enumerate(faces):
             track = track_of.get(fi)
-            if track is None:
+            if fi in restart:  # confirmed at once: a tracked face, only its identity is open
+                track = _Track(xyxy=faces_xyxy[fi], t=t, hits=self.min_hits)
+                self._tracks.append(track)
+            elif track is None:
                 if overlap[fi].max(initial=0.0) > self.max_overlap:
                     continue  # a second detection of a tracked face, not a new face
                 track = _Track(xyxy=faces_xyxy[fi], t=t)

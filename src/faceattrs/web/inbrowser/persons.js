@@ -107,7 +107,7 @@ export function clusterFaces(embeddings, threshold, apart = () => false) {
 
 /** Track id -> person id from a few embeddings per track (persons.py PersonRegistry). */
 export class PersonRegistry {
-  constructor({ threshold, samplesPerTrack = 3, sampleEveryS = 1.0, maxSamples = 24 } = {}) {
+  constructor({ threshold, samplesPerTrack = 3, sampleEveryS = 0.3, maxSamples = 24 } = {}) {
     if (!(threshold > 0) || samplesPerTrack < 1) throw new Error("threshold must be > 0 and samplesPerTrack >= 1");
     this.threshold = threshold;
     this.samplesPerTrack = samplesPerTrack;
