@@ -102,6 +102,9 @@ def test_a_face_two_tracks_could_claim_starts_a_new_track():
         out = tracker.update([make_face(200 + 8 * i, 205), make_face(300, 200)], i / FPS)
         assert sorted(f.track_id for f in out) == [1, 2]
     one = make_face(290, 202)
+    # its track is new, so its attributes are due (the session describes it) however fresh
+    # the winner track's were
+    assert tracker.stale(np.array([one.xyxy]), 10 / FPS, max_age_s=60.0) == [True]
     ids = [f.track_id for i in range(10, 20) for f in tracker.update([one], i / FPS)]
     assert ids == [3] * 10
     assert tracker.track_count == 3
@@ -241,3 +244,17 @@ def test_summary_gives_expression_shares():
     assert summary.expression_shares["happy"] == pytest.approx(0.3)
     assert sum(summary.expression_shares.values()) == pytest.approx(1)
     assert summary.to_dict()["expression_shares"]["happy"] == pytest.approx(0.3)
+
+
+def test_summary_means_are_over_the_frames_that_have_attributes():
+    from dataclasses import replace
+
+    from faceattrs.video.process import summarize_tracks
+
+    face = make_face(100, 100, female=0.8).with_track(1)
+    bare = replace(face, age=None, age_interval=None, gender_probs=None, race_probs=None)
+    results = [FrameResult(i, i / FPS, (bare if i < 2 else face,)) for i in range(5)]
+    (summary,) = summarize_tracks(results)
+    assert summary.frames == 5
+    assert summary.gender_probs["female"] == pytest.approx(0.8)
+    assert sum(summary.race_probs.values()) == pytest.approx(1)

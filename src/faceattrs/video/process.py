@@ -110,7 +110,7 @@ class TrackSummarizer:
             track = self._tracks.setdefault(
                 face.track_id,
                 {"first": result.time_s, "frames": 0, "ages": [], "lows": [], "highs": [],
-                 "g": {}, "r": {}, "e": {}},
+                 "g": {}, "r": {}, "e": {}, "with": {"g": 0, "r": 0, "e": 0}},
             )  # fmt: skip
             track["last"] = result.time_s
             track["frames"] += 1
@@ -119,9 +119,11 @@ class TrackSummarizer:
                 track["lows"].append(face.age_interval[0])
                 track["highs"].append(face.age_interval[1])
             for key, probs in (("g", face.gender_probs), ("r", face.race_probs)):
+                track["with"][key] += bool(probs)  # means over the frames that have them
                 for label, p in (probs or {}).items():
                     track[key][label] = track[key].get(label, 0.0) + p
             if face.expression_probs:
+                track["with"]["e"] += 1
                 for label in face.expression_probs:
                     track["e"].setdefault(label, 0.0)
                 track["e"][face.expression] += 1.0
@@ -131,23 +133,27 @@ class TrackSummarizer:
         out = []
         for track_id in sorted(self._tracks):
             track = self._tracks[track_id]
-            n = track["frames"]
             ages = track["ages"]
             out.append(
                 TrackSummary(
                     track_id=track_id,
                     first_s=track["first"],
                     last_s=track["last"],
-                    frames=n,
+                    frames=track["frames"],
                     age=statistics.median(ages) if ages else None,
                     age_interval=(
                         (statistics.median(track["lows"]), statistics.median(track["highs"]))
                         if ages
                         else None
                     ),
-                    gender_probs={k: v / n for k, v in track["g"].items()} or None,
-                    race_probs={k: v / n for k, v in track["r"].items()} or None,
-                    expression_shares={k: v / n for k, v in track["e"].items()} or None,
+                    **{
+                        name: {k: v / track["with"][key] for k, v in track[key].items()} or None
+                        for name, key in (
+                            ("gender_probs", "g"),
+                            ("race_probs", "r"),
+                            ("expression_shares", "e"),
+                        )
+                    },
                 )
             )
         return out

@@ -292,16 +292,17 @@ class FaceTracker:
                 continue
             if box_iou(faces_xyxy[fi : fi + 1], predicted).max() >= self.iou_threshold:
                 restart.add(fi)
-        ended = {id(track_of[fi]) for fi in restart}
-        self._tracks = [tr for tr in self._tracks if id(tr) not in ended]
         return restart
 
     def stale(self, xyxy: np.ndarray, t: float, max_age_s: float) -> list[bool]:
         """For each box (N, 4): whether it needs fresh attributes, being a new face
         or one whose track's last attributes are ``max_age_s`` or more old."""
-        track_of = self._match(np.asarray(xyxy, np.float64).reshape(-1, 4), float(t))
+        xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+        track_of = self._match(xyxy, float(t))
+        restart = self._ambiguous(track_of, xyxy, float(t))  # new tracks: fresh attributes
         return [
-            (track := track_of.get(fi)) is None
+            fi in restart
+            or (track := track_of.get(fi)) is None
             or track.attributes.t is None
             or float(t) - track.attributes.t >= max_age_s - 1e-9
             for fi in range(len(xyxy))
@@ -323,6 +324,8 @@ class FaceTracker:
         faces_xyxy = np.array([f.xyxy for f in faces], np.float64).reshape(-1, 4)
         track_of = self._match(faces_xyxy, t)
         restart = self._ambiguous(track_of, faces_xyxy, t)
+        ended = {id(track_of[fi]) for fi in restart}
+        self._tracks = [tr for tr in self._tracks if id(tr) not in ended]
         self._last_t = t
         matched = {id(tr) for tr in track_of.values()}
         # tentative tracks die on their first miss
