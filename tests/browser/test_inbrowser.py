@@ -354,7 +354,7 @@ def test_js_tracker_smooths_attributes_like_python(static_page):
     expected = [smoothed.add(face, t, 1.0) for face, t in zip(faces, times, strict=True)]
     got = static_page.evaluate(
         """async ([faces, times]) => {
-            const m = await import("./inbrowser/video.js");
+            const m = await import("./inbrowser/tracking.js");
             const tracker = new m.FaceTracker();
             return faces.map((face, i) => tracker.update([face], times[i])[0]);
         }""",

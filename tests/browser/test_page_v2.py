@@ -371,7 +371,7 @@ def test_js_scene_cuts_match_python(static_page):
             const h = [a, b, c].map((x) => m.colourHistogram(Uint8ClampedArray.from(x)));
             const cuts = new m.SceneCuts();
             const flags = [a, b, c].map((x) => cuts.isCutThumb(Uint8ClampedArray.from(x)));
-            const tracker = new m.FaceTracker();
+            const tracker = new (await import('./inbrowser/tracking.js')).FaceTracker();
             const face = {box: [10, 10, 50, 50], score: 0.9, age: 30, age_interval: [25, 35],
                           gender_probs: {male: 0.5, female: 0.5}, race_probs: {white: 1}};
             const first = tracker.update([face], 0)[0].track_id;

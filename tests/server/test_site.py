@@ -39,6 +39,7 @@ SITE_FILES = [
     "inbrowser/attributes.js",
     "inbrowser/expression.js",
     "inbrowser/video.js",
+    "inbrowser/tracking.js",
     "inbrowser/live.js",
     "inbrowser/embedding.js",
     "inbrowser/persons.js",

@@ -10,10 +10,9 @@
 
 import { CameraMemory } from "./detection.js";
 import { PersonRegistry } from "./persons.js";
-import { FaceTracker, Smoothed } from "./video.js";
+import { FaceTracker, Smoothed } from "./tracking.js";
 
 export const ATTRIBUTES_EVERY_S = 0.1; // session.py VideoSession attributes_every_s
-const PLACEHOLDER = { age: 0, age_interval: [0, 0], gender_probs: { none: 1 }, race_probs: { none: 1 } };
 
 export class LiveCamera {
   /** `analyzer`: an InBrowserAnalyzer; `smoothS`: the attributes' smoothing time (seconds). */
@@ -39,11 +38,11 @@ export class LiveCamera {
   async frame(image, t) {
     let ids = [];
     const describe = (detections) => {
-      // match first (boxes; placeholder attributes, never shown), then describe the faces
-      // whose track needs it
-      const boxes = detections.map((d) => ({ box: d.xyxy, score: d.score, ...PLACEHOLDER }));
-      ids = this.tracker.update(boxes, t).map((face) => face.track_id);
+      // match first (null: a second detection of a tracked face, dropped), then describe
+      // the faces whose track needs it
+      ids = this.tracker.assign(detections.map((d) => d.xyxy), t);
       return ids.map((id) => {
+        if (id === null) return false;
         const last = this.described.get(id);
         return !last || t - last.t >= this.attributesEveryS - 1e-9;
       });
@@ -51,8 +50,8 @@ export class LiveCamera {
     const result = await this.analyzer.analyze(image, { camera: this.memory, describe });
     const live = new Set(this.tracker.tracks.filter((track) => t - track.last_time <= this.tracker.maxGap).map((track) => track.track_id));
     for (const id of this.described.keys()) if (!live.has(id)) this.described.delete(id);
-    const faces = result.faces.map((face, i) => {
-      const id = ids[i];
+    const kept = ids.flatMap((id, i) => (id === null ? [] : [[result.faces[i], id]]));
+    const faces = kept.map(([face, id]) => {
       let track = this.described.get(id);
       if (face.age != null) {
         if (!track) this.described.set(id, (track = { smoothed: new Smoothed() }));

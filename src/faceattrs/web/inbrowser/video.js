@@ -1,86 +1,12 @@
-// Video files and camera frames in the page: a small IoU tracker (stable ids and colours,
-// a per-person summary), scene-cut detection as faceattrs/video/session.py SceneCuts does
-// it (a cut ends every track), and a video walker that seeks through a file in fixed steps
-// and keeps each person's best face crop. Simpler than faceattrs/video/tracking.py (no
-// motion prediction), but with its attribute smoothing: a score-weighted exponential mean
-// over `smoothS` seconds, expression probabilities over `expressionS` (0.3 s, as
-// EXPRESSION_SMOOTH_S there: expressions change faster). With `persons`, tracks are joined
-// into persons by face embedding (persons.js, as faceattrs video --reid does):
-// re-identification after leaving the view and across cuts.
+// Video files in the page: scene-cut detection as faceattrs/video/session.py SceneCuts
+// does it (a cut ends every track), and a video walker that seeks through a file in fixed
+// steps, tracks the faces (tracking.js, as faceattrs/video/tracking.py) and keeps each
+// person's best face crop. With `persons`, tracks are joined into persons by face
+// embedding (persons.js, as faceattrs video --reid does): re-identification after leaving
+// the view and across cuts.
 
-import { argmax } from "./attributes.js";
 import { PersonRegistry, summarizePersons } from "./persons.js";
-
-const iou = (a, b) => {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = w * h;
-  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-  return union > 0 ? inter / union : 0;
-};
-
-export const EXPRESSION_SMOOTH_S = 0.3; // tracking.py EXPRESSION_SMOOTH_S
-
-/** Exponentially weighted mean of one vector over time (tracking.py _Ewma). */
-class Ewma {
-  constructor() {
-    this.sums = null;
-    this.weight = 0;
-    this.t = null;
-  }
-
-  add(values, weight, t, timeConstant) {
-    const decay = this.sums === null || this.t === null || timeConstant <= 0
-      ? 0 : Math.exp(-Math.max(t - this.t, 0) / timeConstant);
-    this.sums = values.map((v, i) => (this.sums === null ? 0 : decay * this.sums[i]) + v * weight);
-    this.weight = decay * this.weight + weight;
-    this.t = t;
-    return this.sums.map((v) => v / this.weight);
-  }
-}
-
-/** The face's expression probabilities averaged over `timeConstant` seconds of its track. */
-function smoothExpression(ewma, face, t, timeConstant) {
-  if (!face.expression_probs) return face;
-  const labels = Object.keys(face.expression_probs);
-  const mean = ewma.add(Object.values(face.expression_probs), Math.max(face.score, 1e-3), t, timeConstant);
-  const total = mean.reduce((s, v) => s + v, 0) || 1;
-  const probs = Object.fromEntries(labels.map((label, i) => [label, mean[i] / total]));
-  return { ...face, expression: argmax(probs), expression_probs: probs };
-}
-
-/** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
-export class Smoothed {
-  constructor() {
-    this.attributes = new Ewma();
-    this.expression = new Ewma();
-  }
-
-  /** The face with its age, interval and probabilities averaged over the track so far
-   * (expression probabilities over `expressionS` seconds). */
-  add(face, t, timeConstant, expressionS = EXPRESSION_SMOOTH_S) {
-    face = smoothExpression(this.expression, face, t, expressionS);
-    const genders = Object.keys(face.gender_probs);
-    const races = Object.keys(face.race_probs);
-    const values = [face.age, ...face.age_interval, ...Object.values(face.gender_probs), ...Object.values(face.race_probs)];
-    const mean = this.attributes.add(values, Math.max(face.score, 1e-3), t, timeConstant);
-    const probs = (labels, start) => {
-      const total = labels.reduce((sum, _, i) => sum + mean[start + i], 0) || 1;
-      return Object.fromEntries(labels.map((label, i) => [label, mean[start + i] / total]));
-    };
-    const genderProbs = probs(genders, 3);
-    const raceProbs = probs(races, 3 + genders.length);
-    return {
-      ...face,
-      age: mean[0],
-      age_interval: [mean[1], mean[2]],
-      gender: argmax(genderProbs),
-      gender_probs: genderProbs,
-      race: argmax(raceProbs),
-      race_probs: raceProbs,
-    };
-  }
-}
+import { FaceTracker } from "./tracking.js";
 
 const THUMB_W = 64;
 const THUMB_H = 36;
@@ -130,88 +56,6 @@ export class SceneCuts {
     const previous = this.previous;
     this.previous = hist;
     return previous !== null && bhattacharyya(previous, hist) > this.threshold;
-  }
-}
-
-export class FaceTracker {
-  /** Greedy IoU matching with the last box of each track seen within `maxGap` seconds;
-   * attributes smoothed over `smoothS` seconds, expressions over `expressionS` (0: as
-   * predicted). */
-  constructor({ minIou = 0.3, maxGap = 1.0, smoothS = 1.0, expressionS = EXPRESSION_SMOOTH_S } = {}) {
-    this.minIou = minIou;
-    this.maxGap = maxGap;
-    this.smoothS = smoothS;
-    this.expressionS = expressionS;
-    this.tracks = [];
-    this.nextId = 1;
-  }
-
-  /** Give each face a track_id, add it to its track's record (the summary uses the
-   * predictions as they came) and return the faces with smoothed attributes. */
-  update(faces, time) {
-    const live = this.tracks.filter((t) => !t.ended && time - t.last_time <= this.maxGap);
-    const pairs = [];
-    faces.forEach((face, f) => live.forEach((track, t) => {
-      const overlap = iou(face.box, track.box);
-      if (overlap >= this.minIou) pairs.push([overlap, f, t]);
-    }));
-    pairs.sort((a, b) => b[0] - a[0]);
-    const usedFaces = new Set();
-    const usedTracks = new Set();
-    const out = faces.map((face) => ({ ...face }));
-    for (const [, f, t] of pairs) {
-      if (usedFaces.has(f) || usedTracks.has(t)) continue;
-      usedFaces.add(f);
-      usedTracks.add(t);
-      out[f].track_id = live[t].track_id;
-    }
-    return out.map((face) => {
-      let track = this.tracks.find((t) => t.track_id === face.track_id);
-      if (!track) {
-        face.track_id = this.nextId;
-        this.nextId += 1;
-        track = {
-          track_id: face.track_id, first_time: time, frames: 0, ages: [], lows: [], highs: [], gender: {}, race: {},
-          expression: {}, smoothed: new Smoothed(),
-        };
-        this.tracks.push(track);
-      }
-      track.box = face.box;
-      track.last_time = time;
-      track.frames += 1;
-      track.ages.push(face.age);
-      track.lows.push(face.age_interval[0]);
-      track.highs.push(face.age_interval[1]);
-      for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
-      for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
-      const shown = track.smoothed.add(face, time, this.smoothS, this.expressionS);
-      if (shown.expression_probs) { // frames per shown (smoothed) top expression, as process.py
-        for (const label of Object.keys(shown.expression_probs)) track.expression[label] ??= 0;
-        track.expression[shown.expression] += 1;
-      }
-      return shown;
-    });
-  }
-
-  /** A scene cut: no later face continues a track seen so far. */
-  cut() {
-    for (const track of this.tracks) track.ended = true;
-  }
-
-  /** One record per person: when seen, mean age, interval and probabilities. */
-  summary() {
-    const mean = (values) => values.reduce((s, v) => s + v, 0) / values.length;
-    const probs = (sums, n) => Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n]));
-    return this.tracks.map((t) => {
-      const gender = probs(t.gender, t.frames);
-      const race = probs(t.race, t.frames);
-      return {
-        track_id: t.track_id, first_time: t.first_time, last_time: t.last_time, frames: t.frames,
-        age: mean(t.ages), age_interval: [Math.round(mean(t.lows)), Math.round(mean(t.highs))],
-        gender: argmax(gender), gender_probs: gender, race: argmax(race), race_probs: race,
-        ...(Object.keys(t.expression).length ? { expression_shares: probs(t.expression, t.frames) } : {}),
-      };
-    });
   }
 }
 

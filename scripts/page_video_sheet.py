@@ -1,0 +1,103 @@
+"""A contact sheet of what the page's in-browser video mode tracked: one row per person, the
+crop of each of their faces in the analysed frames, labelled with track, person and time.
+
+Exports the static site, plays VIDEO (re-encoded as VP8 WebM at its own size, as
+tests/browser/test_inbrowser_persons.py does) through the page's walker in headless Chromium
+(640 px, a frame every 0.2 s, persons on) and cuts the crops from the original frames, so
+merged or split persons can be checked by eye.
+
+    python scripts/page_video_sheet.py ../shared/media/facenet_pytorch/video.mp4 -o sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests" / "browser")]
+
+WALK = """async (url) => {
+  const pipeline = await import('./inbrowser/analyzer.js');
+  const walker = await import('./inbrowser/video.js');
+  const analyzer = await pipeline.createAnalyzer();
+  const source = await walker.openVideo(URL.createObjectURL(await (await fetch(url)).blob()));
+  const frame = (v) => analyzer.analyze(pipeline.toImageData(v, v.videoWidth, v.videoHeight, 640));
+  const r = await walker.walkVideo(source, frame, { step: 0.2, persons: true });
+  return { persons: Object.fromEntries(r.tracks.map((t) => [t.track_id, t.person_id])),
+           frames: r.frames.map((f) => ({ time: f.time, width: f.width,
+                                          faces: f.faces.map((x) => [x.track_id, x.box]) })) };
+}"""
+
+
+def walk(video: Path) -> dict:
+    from bench_browser import CHROMIUM, serve
+    from playwright.sync_api import sync_playwright
+    from test_inbrowser_persons import _reencode
+
+    from faceattrs.server.site import export_web
+
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Path(tmp) / "site"
+        export_web(site)
+        _reencode(video, site / "clip.webm", 1920)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            server, url = serve(site, False)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(900_000)
+                page.goto(url)
+                return page.evaluate(WALK, url.split("?")[0].rstrip("/") + "/clip.webm")
+            finally:
+                server.shutdown()
+                browser.close()
+
+
+def sheet(video: Path, result: dict, cell: int = 96, per_row: int = 14) -> np.ndarray:
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = []
+    while (read := cap.read())[0]:
+        frames.append(read[1])
+    rows: dict[int, list[np.ndarray]] = {}
+    for record in result["frames"]:
+        bgr = frames[min(round(record["time"] * fps), len(frames) - 1)]
+        scale = bgr.shape[1] / record["width"]
+        for track_id, box in record["faces"]:
+            x1, y1, x2, y2 = (int(v * scale) for v in box)
+            margin = int(0.4 * (x2 - x1))
+            crop = bgr[max(0, y1 - margin) : y2 + margin, max(0, x1 - margin) : x2 + margin]
+            crop = cv2.resize(crop, (cell, cell))
+            person = result["persons"].get(str(track_id))
+            label = f"t{track_id} p{person} {record['time']:.1f}s"
+            cv2.putText(crop, label, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 255, 255), 1)
+            rows.setdefault(person if person is not None else -track_id, []).append(crop)
+    blank = np.zeros((cell, cell, 3), np.uint8)
+    lines = [(crops + [blank] * per_row)[:per_row] for _, crops in sorted(rows.items())]
+    return np.vstack([np.hstack(line) for line in lines])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("-o", "--out", type=Path, required=True, help="contact sheet (PNG)")
+    args = parser.parse_args()
+    result = walk(args.video)
+    cv2.imwrite(str(args.out), sheet(args.video, result))
+    tracks = len(result["persons"])
+    persons = len(set(result["persons"].values()) - {None})
+    print(json.dumps({"tracks": tracks, "persons": persons, "sheet": str(args.out)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
