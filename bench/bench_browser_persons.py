@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
+from faceattrs.video.io import transcode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine_info import cpu_model  # noqa: E402
@@ -76,22 +76,6 @@ WALK_JS = """async (persons) => {
 }"""
 
 
-def webm(source: Path, out: Path) -> None:
-    cap = cv2.VideoCapture(str(source))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    writer = None
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            size = (bgr.shape[1], bgr.shape[0])
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
-        writer.write(bgr)
-    cap.release()
-    writer.release()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -105,7 +89,7 @@ def main() -> None:
         site = Path(tmp) / "site"
         export_web(site)
         (site / "photo.jpg").write_bytes(PHOTO.read_bytes())
-        webm(CLIP, site / "clip.webm")
+        transcode(CLIP, site / "clip.webm")
         server = subprocess.Popen(
             [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(site),
              "0"],

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests" / "browser")]
+sys.path.insert(0, str(ROOT / "bench"))
 
 WALK = """async (url) => {
   const pipeline = await import('./inbrowser/analyzer.js');
@@ -39,14 +39,14 @@ WALK = """async (url) => {
 def walk(video: Path) -> dict:
     from bench_browser import CHROMIUM, serve
     from playwright.sync_api import sync_playwright
-    from test_inbrowser_persons import _reencode
 
     from faceattrs.server.site import export_web
+    from faceattrs.video.io import transcode
 
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         export_web(site)
-        _reencode(video, site / "clip.webm", 1920)
+        transcode(video, site / "clip.webm", 1920)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]

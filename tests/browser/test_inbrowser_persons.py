@@ -234,12 +234,14 @@ def test_in_browser_video_counts_persons_like_python(
     """On the Hamilton clip the page's per-person table has a row per person counted by eye
     (within one of `faceattrs video --reid` on the same frames); on both clips the page
     joins tracks into persons (fewer rows than tracks), and nothing leaves the page."""
+    from faceattrs.video.io import transcode
     from faceattrs.video.process import process_video
 
     source = shared_dir / "media" / name
     if not source.is_file():
         pytest.skip(f"{source} not found")
-    clip, fps = _reencode(source, tmp_path / (Path(name).stem + ".webm"), 1920)
+    clip = tmp_path / (Path(name).stem + ".webm")  # VP8: every Chromium decodes it
+    fps = transcode(source, clip, 1920).fps
     every = max(1, round(0.2 * fps))
     summary = process_video(clip, every=every, persons=True)
     static_page.click("#tab-video")
@@ -267,29 +269,6 @@ def test_in_browser_video_counts_persons_like_python(
         assert browser["persons"] == BY_EYE[name], (browser, python)
         assert abs(browser["persons"] - python["persons"]) <= 1, (browser, python)
     assert not [u for m, u in static_page.requests if m != "GET" or "/api/" in u]
-
-
-def _reencode(source: Path, out: Path, width: int) -> tuple[Path, float]:
-    """The clip as VP8 WebM (every Chromium decodes it) at most ``width`` px wide."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(source))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    writer = None
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        if bgr.shape[1] > width:
-            bgr = cv2.resize(bgr, (width, round(bgr.shape[0] * width / bgr.shape[1])),
-                             interpolation=cv2.INTER_AREA)  # fmt: skip
-        if writer is None:
-            size = (bgr.shape[1], bgr.shape[0])
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
-        writer.write(bgr)
-    cap.release()
-    writer.release()
-    return out, fps
 
 
 def test_image_mode_does_not_download_the_embedding_model(static_page, tmp_path):

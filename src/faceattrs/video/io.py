@@ -321,6 +321,23 @@ class VideoWriter:
             raise self._error
 
 
+def transcode(
+    source: str | os.PathLike, target: str | os.PathLike, max_side: int | None = None
+) -> VideoInfo:
+    """Re-encode a video file as ``target``'s type (``.webm``: VP8, which every Chromium
+    plays), its longer side at most ``max_side``; returns the source's :class:`VideoInfo`."""
+    with VideoReader(source) as reader:
+        info = reader.info
+        size = output_size(info.width, info.height, max_side)
+        writer = VideoWriter(Path(target), info.fps, size)
+        try:
+            for _, _, bgr in reader:
+                writer.write(bgr, ())
+        finally:
+            writer.close()
+    return info
+
+
 def check_video_output(path: str | os.PathLike | None) -> None:
     """Raise VideoError when ``path`` is not a video type this build can write."""
     if path is not None and Path(path).suffix.lower() not in FOURCCS:
