@@ -3,8 +3,8 @@ crop of each of their faces in the analysed frames, labelled with track, person 
 
 Exports the static site, plays VIDEO (re-encoded as VP8 WebM at its own size, as
 tests/browser/test_inbrowser_persons.py does) through the page's walker in headless Chromium
-(640 px, a frame every 0.2 s, persons on) and cuts the crops from the original frames, so
-merged or split persons can be checked by eye.
+(frames up to 1920 px as the page does, a frame every 0.2 s, persons on) and cuts the crops
+from the original frames, so merged or split persons can be checked by eye.
 
     python scripts/page_video_sheet.py ../shared/media/facenet_pytorch/video.mp4 -o sheet.png
 """
@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -23,12 +24,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-WALK = """async (url) => {
+WALK = """async ([url, maxSide]) => {
   const pipeline = await import('./inbrowser/analyzer.js');
   const walker = await import('./inbrowser/video.js');
   const analyzer = await pipeline.createAnalyzer();
   const source = await walker.openVideo(URL.createObjectURL(await (await fetch(url)).blob()));
-  const frame = (v) => analyzer.analyze(pipeline.toImageData(v, v.videoWidth, v.videoHeight, 640));
+  const side = maxSide ?? Infinity;
+  const frame = (v) => {
+    const image = pipeline.toImageData(v, v.videoWidth, v.videoHeight, side);
+    return analyzer.analyze(image, { minFace: walker.videoMinFace(image.width, image.height) });
+  };
   const r = await walker.walkVideo(source, frame, { step: 0.2, persons: true });
   return { persons: Object.fromEntries(r.tracks.map((t) => [t.track_id, t.person_id])),
            frames: r.frames.map((f) => ({ time: f.time, width: f.width,
@@ -36,7 +41,7 @@ WALK = """async (url) => {
 }"""
 
 
-def walk(video: Path) -> dict:
+def walk(video: Path, max_side: int | None = 1920) -> dict:
     from bench_browser import CHROMIUM, serve
     from playwright.sync_api import sync_playwright
 
@@ -56,7 +61,11 @@ def walk(video: Path) -> dict:
                 page = browser.new_page()
                 page.set_default_timeout(900_000)
                 page.goto(url)
-                return page.evaluate(WALK, url.split("?")[0].rstrip("/") + "/clip.webm")
+                clip = url.split("?")[0].rstrip("/") + "/clip.webm"
+                started = time.perf_counter()
+                result = page.evaluate(WALK, [clip, max_side])
+                result["seconds"] = round(time.perf_counter() - started, 1)
+                return result
             finally:
                 server.shutdown()
                 browser.close()
@@ -90,12 +99,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("video", type=Path)
     parser.add_argument("-o", "--out", type=Path, required=True, help="contact sheet (PNG)")
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=1920,
+        help="frames at most this wide (0: as is; the page: 1920)",
+    )
     args = parser.parse_args()
-    result = walk(args.video)
+    result = walk(args.video, args.max_side or None)
     cv2.imwrite(str(args.out), sheet(args.video, result))
     tracks = len(result["persons"])
     persons = len(set(result["persons"].values()) - {None})
-    print(json.dumps({"tracks": tracks, "persons": persons, "sheet": str(args.out)}))
+    seconds = result["seconds"]
+    print(
+        json.dumps(
+            {"tracks": tracks, "persons": persons, "seconds": seconds, "sheet": str(args.out)}
+        )
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 """The page's tracker (inbrowser/tracking.js) gives the ids faceattrs/video/tracking.py
-gives (FaceTracker with min_hits=1, the page's one difference), frame by frame, on scripted
+gives (FaceTracker with min_hits=1, the camera's, and 3, the video walk's and tracking.py's
+default), frame by frame, on scripted
 scenes that exercise its rules: motion prediction, the centre-distance fallback (fast faces,
 low frame rates) and its limit for tracks lost a while, a face that two tracks could claim
 (one person hiding another), second detections of a tracked face, tracks ending after
@@ -8,6 +9,7 @@ max_lost_s, and a scene cut."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 FRAMES = 150  # at 25 fps, then as many again at 5 fps after a cut
 
@@ -66,11 +68,11 @@ def _iou(a, b) -> float:
     return w * h / union
 
 
-def python_ids(frames: list[dict]) -> list[list[int | None]]:
+def python_ids(frames: list[dict], min_hits: int) -> list[list[int | None]]:
     from faceattrs.results import Face
     from faceattrs.video.tracking import FaceTracker
 
-    tracker = FaceTracker(min_hits=1)
+    tracker = FaceTracker(min_hits=min_hits)
     out = []
     for frame in frames:
         if frame["cut"]:
@@ -84,22 +86,23 @@ def python_ids(frames: list[dict]) -> list[list[int | None]]:
     return out
 
 
-def test_page_tracker_gives_the_ids_of_tracking_py(static_page):
+@pytest.mark.parametrize("min_hits", [1, 3])
+def test_page_tracker_gives_the_ids_of_tracking_py(static_page, min_hits):
     for seed in (0, 1, 2):
         frames = scene(seed)
-        expected = python_ids(frames)
+        expected = python_ids(frames, min_hits)
         got = static_page.evaluate(
-            """async (frames) => {
+            """async ([frames, minHits]) => {
                 const m = await import('./inbrowser/tracking.js');
-                const tracker = new m.FaceTracker();
+                const tracker = new m.FaceTracker({ minHits });
                 return frames.map((frame) => {
                     if (frame.cut) tracker.cut();
                     return tracker.assign(frame.boxes, frame.t);
                 });
             }""",
-            frames,
+            [frames, min_hits],
         )
-        assert got == expected, seed
+        assert got == expected, (seed, min_hits)
         flat = [i for ids in expected for i in ids]
         # the scenes exercise the rules: second detections dropped, tracks ended and new ones
         assert None in flat and len(set(flat) - {None}) > 10, seed

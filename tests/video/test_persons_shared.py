@@ -26,12 +26,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_video import WALKERS
 
-CURLY = {1: (881, 648), 104: (945, 705)}
-GREY_SIDE_VIEW = {0: (1492, 560), 2: (1567, 576)}
-WHITE_HAIRED_MAN = {0: (1102, 640), 57: (1112, 711), 100: (1138, 703)}
-GLASSES = {50: (1158, 722), 100: (1202, 723)}
+from clip_anchors import CURLY, GLASSES, GREY_SIDE_VIEW, WALKERS, WHITE_HAIRED_MAN
+
 SINGER = {5: (545, 72), 150: (249, 85)}
 PIANIST = {10: (65, 204), 30: (341, 226)}
 SHOT_4 = {240: [(403, 136), (74, 95), (343, 91), (183, 139)]}

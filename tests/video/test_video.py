@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import model_helpers
+from clip_anchors import WALKERS
 from faceattrs.cli import main
 from faceattrs.results import Face
 from faceattrs.video.process import (
@@ -498,23 +499,6 @@ def test_real_faces_moving_across_a_background_get_one_track_each(
         assert len(ids) >= 0.8 * frames, f"crop {which} found in {len(ids)} of {frames} frames"
         assert len(set(ids)) == 1, f"crop {which} got several track ids {sorted(set(ids))}"
     assert ids_of[0][0] != ids_of[1][0]
-
-
-# Face centres (x, y) in pixels of ../shared/media/facenet_pytorch/video.mp4 (1920x1080),
-# read off its frames: four people walking towards the camera; the woman with the
-# scarf crosses in front of the boy in the hoodie around frames 20-30.
-WALKERS = {
-    "boy, ginger hair": {0: (703, 585), 10: (760, 603), 20: (721, 640), 30: (672, 634),
-                         40: (656, 666), 50: (605, 681), 60: (567, 652), 70: (561, 658),
-                         80: (491, 669), 90: (447, 639), 100: (437, 623)},
-    "boy, blue hoodie": {0: (934, 675), 10: (968, 682), 20: (1008, 701), 30: (1008, 732),
-                         40: (1040, 755), 50: (985, 763), 60: (949, 740), 70: (906, 704),
-                         80: (835, 703), 90: (806, 713), 100: (771, 727)},
-    "woman, white hair": {10: (321, 714), 20: (313, 719), 30: (291, 716), 40: (268, 717),
-                          50: (237, 722), 60: (238, 729), 70: (233, 719), 80: (230, 706),
-                          90: (249, 719)},
-    "woman, scarf": {0: (349, 775), 10: (710, 818), 20: (1071, 846), 30: (1462, 846)},
-}  # fmt: skip
 
 
 @pytest.mark.shared

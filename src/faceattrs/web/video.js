@@ -120,7 +120,10 @@ async function analyseVideoLocally(file) {
     const started = performance.now();
     setVideoStatus("Loading the model that tells people apart (once)…");
     const result = await walker.walkVideo(source,
-      (frame) => analyzer.analyze(pipeline.toImageData(frame, frame.videoWidth, frame.videoHeight, LOCAL_MAX_SIDE)),
+      (frame) => {
+        const image = pipeline.toImageData(frame, frame.videoWidth, frame.videoHeight, LOCAL_VIDEO_MAX_SIDE);
+        return analyzer.analyze(image, { minFace: walker.videoMinFace(image.width, image.height) });
+      },
       {
         step: LOCAL_VIDEO_STEP,
         job,

@@ -197,16 +197,17 @@ export class InBrowserAnalyzer {
   /** Faces in an RGBA image, in the server's JSON schema; `ms` holds the stage times.
    * Calls made while another runs wait their turn. `options.camera`: a camera's
    * CameraMemory (detection.js), for its frames' fast path; `options.describe(detections)`:
-   * which faces to describe (booleans; the others come without attributes). */
+   * which faces to describe (booleans; the others come without attributes); `options.minFace`:
+   * this image's smallest face in px (default: the analyzer's). */
   analyze(image, options = {}) {
     const run = this.queue.then(() => this.analyzeNow(image, options));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  async analyzeNow(image, { camera = null, describe = null } = {}) {
+  async analyzeNow(image, { camera = null, describe = null, minFace = undefined } = {}) {
     const t0 = performance.now();
-    const detections = await this.detector.detect(image, { camera });
+    const detections = await this.detector.detect(image, { camera, minFace });
     const wanted = describe ? describe(detections) : detections.map(() => true);
     const chosen = detections.filter((_, i) => wanted[i]);
     const t1 = performance.now();

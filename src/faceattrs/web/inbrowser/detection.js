@@ -332,12 +332,12 @@ export class FaceDetector {
   }
 
   /** Pyramid levels [scale, letterboxed?] for an image size (detection.py scales()). */
-  scales(height, width) {
+  scales(height, width, minFace = this.minFace) {
     const cfg = this.config;
     const base = Math.min(cfg.native / Math.max(height, width), 1.0);
     const levels = [[base * COARSE, true], [base, true]];
     if (!this.pyramid) return levels;
-    const target = Math.min(cfg.minPx / Math.max(this.minFace, 1.0), MAX_SCALE);
+    const target = Math.min(cfg.minPx / Math.max(minFace, 1.0), MAX_SCALE);
     let scale = base;
     while (scale * LEVEL_SLACK < target) {
       scale = Math.min(scale * cfg.levelRatio, target);
@@ -429,12 +429,12 @@ export class FaceDetector {
 
   /** Every pyramid level (`fast`: only the finest); candidates in image pixels
    * (detection.py _passes()). */
-  async passes(image, fast = false) {
+  async passes(image, fast = false, minFace = this.minFace) {
     const { width: w, height: h } = image;
     const letterboxed = [];
     const tiles = [];
     let small = image;
-    const levelsAll = this.scales(h, w);
+    const levelsAll = this.scales(h, w, minFace);
     const levels = (fast ? levelsAll.slice(-1) : levelsAll).sort((a, b) => b[0] - a[0] || Number(b[1]) - Number(a[1]));
     for (const [scale, native] of levels) {
       small = downscale(small, Math.max(1, roundHalfEven(w * scale)), Math.max(1, roundHalfEven(h * scale)));
@@ -518,10 +518,12 @@ export class FaceDetector {
   }
 
   /** Faces in an RGBA image: [{xyxy, score, keypoints (flat, 12)}], best score first.
-   * `camera` (a CameraMemory, one per camera): the camera's fast path, see CameraMemory. */
-  async detect(image, { camera = null } = {}) {
+   * `camera` (a CameraMemory, one per camera): the camera's fast path, see CameraMemory;
+   * `minFace`: this call's smallest face (px; default the detector's), as a FaceDetector
+   * made with that min_face. */
+  async detect(image, { camera = null, minFace = this.minFace } = {}) {
     if (!image.width || !image.height) return [];
-    const candidates = await this.passes(image, camera !== null);
+    const candidates = await this.passes(image, camera !== null, minFace);
     const first = dropDuplicates(weightedNms(candidates, this.iouThreshold));
     let faces = first;
     let closeup = null;
@@ -536,7 +538,7 @@ export class FaceDetector {
         Math.min(Math.max(x1, 0), image.width), Math.min(Math.max(y1, 0), image.height),
         Math.min(Math.max(x2, 0), image.width), Math.min(Math.max(y2, 0), image.height),
       ];
-      if (Math.max(box[2] - box[0], box[3] - box[1]) >= this.minFace) out.push({ ...face, xyxy: box });
+      if (Math.max(box[2] - box[0], box[3] - box[1]) >= minFace) out.push({ ...face, xyxy: box });
     }
     if (!this.check || !out.length) {
       camera?.remember([], []);

@@ -48,7 +48,7 @@ export class LiveCamera {
       });
     };
     const result = await this.analyzer.analyze(image, { camera: this.memory, describe });
-    const live = new Set(this.tracker.live.map((track) => track.record.track_id));
+    const live = new Set(this.tracker.live.map((track) => track.record?.track_id).filter((id) => id != null));
     for (const id of this.described.keys()) if (!live.has(id)) this.described.delete(id);
     const kept = ids.flatMap((id, i) => (id === null ? [] : [[result.faces[i], id]]));
     const faces = kept.map(([face, id]) => {

@@ -1,12 +1,14 @@
 // Tracks in the page, mirroring faceattrs/video/tracking.py: FaceTracker matches each
 // frame's faces to the tracks of earlier frames (greedy, best first, by the IoU of each
 // track's constant-velocity prediction, with a centre-distance fallback for tracks seen in
-// the previous update or lost for at most maxNearLostS; a face two live tracks could claim
-// starts a new track; an unmatched face over maxOverlap of a tracked one starts none) and
-// smooths its attributes (Smoothed: a score-weighted exponential mean over `smoothS`
-// seconds, expression probabilities over `expressionS`). One difference: a track is
-// confirmed at once (tracking.py's min_hits=1), so the page shows every face it finds at
-// once. tests/browser/test_inbrowser_tracking.py checks the ids against tracking.py's.
+// the previous update or lost for at most maxNearLostS; confirmed tracks choose first; a
+// face two live confirmed tracks could claim starts a new track; an unmatched face over
+// maxOverlap of a tracked one starts none) and smooths its attributes (Smoothed: a
+// score-weighted exponential mean over `smoothS` seconds, expression probabilities over
+// `expressionS`). A track gets its id once seen in `minHits` updates (or in the first
+// `minHits` updates after a start or a cut); a tentative track ends at its first miss. The
+// video walk uses tracking.py's min_hits (3); the camera 1, so a face shows from its first
+// frame. tests/browser/test_inbrowser_tracking.py checks the ids against tracking.py's.
 
 import { argmax } from "./attributes.js";
 
@@ -159,96 +161,128 @@ export class Smoothed {
 }
 
 export class FaceTracker {
-  /** tracking.py FaceTracker's options (minHits 1); `maxGap`: its max_lost_s. Attributes
-   * smoothed over `smoothS` seconds, expressions over `expressionS` (0: as predicted). */
+  /** tracking.py FaceTracker's options (`minHits` 1 here, 3 there); `maxGap`: its
+   * max_lost_s. Attributes smoothed over `smoothS` seconds, expressions over `expressionS`
+   * (0: as predicted). */
   constructor({
     iouThreshold = 0.3, maxDistance = 0.7, maxGap = 1.0, maxPredictS = 0.5, maxOverlap = 0.3,
-    maxNearLostS = 0.2, smoothS = 1.0, expressionS = EXPRESSION_SMOOTH_S,
+    maxNearLostS = 0.2, smoothS = 1.0, expressionS = EXPRESSION_SMOOTH_S, minHits = 1,
   } = {}) {
-    Object.assign(this, { iouThreshold, maxDistance, maxGap, maxPredictS, maxOverlap, maxNearLostS, smoothS, expressionS });
+    Object.assign(this, { iouThreshold, maxDistance, maxGap, maxPredictS, maxOverlap, maxNearLostS, smoothS, expressionS, minHits });
     this.tracks = []; // one record per track id (for the summary)
-    this.live = []; // the tracks faces may still join: {motion, record}
+    this.live = []; // the tracks faces may still join: {motion, hits, record (null: tentative), smoothed}
     this.lastT = null;
+    this.updates = 0; // since the start or the last cut
     this.nextId = 1;
   }
 
-  /** Face index -> live track (tracking.py _match). */
+  /** Face index -> live track (tracking.py _match): confirmed tracks choose first, so a
+   * tentative one (often a second detection) cannot take their face. */
   match(boxes, t) {
     this.live = this.live.filter((tr) => t - tr.motion.t <= this.maxGap);
-    const predicted = this.live.map((tr) => tr.motion.predict(t, this.maxPredictS));
-    const nearOk = this.live.map((tr) => tr.motion.t === this.lastT || t - tr.motion.t <= this.maxNearLostS);
     const trackOf = new Map();
-    for (const [ti, fi] of matchBoxes(predicted, boxes, this.iouThreshold, this.maxDistance, nearOk)) trackOf.set(fi, this.live[ti]);
+    for (const confirmed of [true, false]) {
+      const tracks = this.live.filter((tr) => (tr.record !== null) === confirmed);
+      const free = boxes.map((_, fi) => fi).filter((fi) => !trackOf.has(fi));
+      const predicted = tracks.map((tr) => tr.motion.predict(t, this.maxPredictS));
+      const nearOk = tracks.map((tr) => tr.motion.t === this.lastT || t - tr.motion.t <= this.maxNearLostS);
+      const pairs = matchBoxes(predicted, free.map((fi) => boxes[fi]), this.iouThreshold, this.maxDistance, nearOk);
+      for (const [ti, fi] of pairs) trackOf.set(free[fi], tracks[ti]);
+    }
     return trackOf;
   }
 
-  /** Faces whose track ends here (tracking.py _ambiguous): two tracks seen in the previous
-   * update could both claim the face but only one got it, so which person is left is a
-   * guess; the face starts a new track and re-identification joins the pieces. */
+  /** Faces whose track ends here (tracking.py _ambiguous): two confirmed tracks seen in the
+   * previous update could both claim the face but only one got it, so which person is left
+   * is a guess; the face starts a new track and re-identification joins the pieces. */
   ambiguous(trackOf, boxes, t) {
     const claimed = new Set(trackOf.values());
-    const losers = this.live.filter((tr) => tr.motion.t === this.lastT && !claimed.has(tr));
+    const losers = this.live.filter((tr) => tr.record !== null && tr.motion.t === this.lastT && !claimed.has(tr));
     if (!losers.length) return new Set();
     const predicted = losers.map((tr) => tr.motion.predict(t, this.maxPredictS));
     const restart = new Set();
     for (const [fi, tr] of trackOf) {
-      if (tr.motion.t !== this.lastT) continue;
+      if (tr.record === null || tr.motion.t !== this.lastT) continue;
       if (Math.max(...boxIou([boxes[fi]], predicted)[0]) >= this.iouThreshold) restart.add(fi);
     }
     return restart;
   }
 
-  /** Track ids for this frame's boxes (null: a second detection of a tracked face). */
+  /** Track ids for this frame's boxes (null: a tentative track's face, or a second
+   * detection of a tracked face). */
   assign(boxes, time) {
+    return this.assignTracks(boxes, time).map((track) => track?.record?.track_id ?? null);
+  }
+
+  /** The live track of each box (tracking.py update's bookkeeping); null: a second
+   * detection of a tracked face. */
+  assignTracks(boxes, time) {
+    this.updates += 1;
     const trackOf = this.match(boxes, time);
     const restart = this.ambiguous(trackOf, boxes, time);
     const ended = new Set([...restart].map((fi) => trackOf.get(fi)));
-    this.live = this.live.filter((tr) => !ended.has(tr));
+    const matched = new Set(trackOf.values());
+    // tentative tracks end at their first miss
+    this.live = this.live.filter((tr) => !ended.has(tr) && (tr.record !== null || matched.has(tr)));
     this.lastT = time;
-    const held = [...trackOf.keys()].map((fi) => boxes[fi]);
+    const held = [...trackOf].filter(([, tr]) => tr.record !== null).map(([fi]) => boxes[fi]);
     return boxes.map((box, fi) => {
-      let track = restart.has(fi) ? null : trackOf.get(fi);
-      if (track) {
-        track.motion.observe(box, time);
+      let track = trackOf.get(fi);
+      if (restart.has(fi)) { // confirmed at once: a tracked face, only its identity is open
+        track = this.newTrack(box, time, this.minHits);
+      } else if (!track) {
+        if (held.some((b) => overlapOfSmaller(box, b) > this.maxOverlap)) return null;
+        track = this.newTrack(box, time, 1);
       } else {
-        if (!restart.has(fi) && held.some((b) => overlapOfSmaller(box, b) > this.maxOverlap)) return null;
-        track = { motion: new Motion(box, time), record: this.newRecord(time) };
-        this.live.push(track);
+        track.motion.observe(box, time);
+        track.hits += 1;
       }
-      track.record.last_time = time;
-      return track.record.track_id;
+      if (track.record === null && (track.hits >= this.minHits || this.updates <= this.minHits)) {
+        track.record = this.newRecord(time);
+      }
+      if (track.record !== null) track.record.last_time = time;
+      return track;
     });
+  }
+
+  newTrack(box, time, hits) {
+    const track = { motion: new Motion(box, time), hits, record: null, smoothed: new Smoothed() };
+    this.live.push(track);
+    return track;
   }
 
   newRecord(time) {
     const record = {
       track_id: this.nextId, first_time: time, last_time: time, frames: 0, ages: [], lows: [], highs: [],
-      gender: {}, race: {}, expression: {}, smoothed: new Smoothed(),
+      gender: {}, race: {}, expression: {},
     };
     this.nextId += 1;
     this.tracks.push(record);
     return record;
   }
 
-  /** The faces with a track (tracking.py update): each with its track_id, added to its
-   * track's record (the summary uses the predictions as they came), its attributes
-   * smoothed. */
+  /** The faces of confirmed tracks (tracking.py update): each with its track_id, added to
+   * its track's record (the summary uses the predictions as they came), its attributes
+   * smoothed (a tentative track's faces count in its smoothing, as there). */
   update(faces, time) {
-    const ids = this.assign(faces.map((face) => face.box), time);
+    const tracks = this.assignTracks(faces.map((face) => face.box), time);
     const out = [];
     faces.forEach((face, i) => {
-      if (ids[i] === null) return;
-      const track = this.tracks[ids[i] - 1];
-      track.frames += 1;
-      track.ages.push(face.age);
-      track.lows.push(face.age_interval[0]);
-      track.highs.push(face.age_interval[1]);
-      for (const [k, p] of Object.entries(face.gender_probs)) track.gender[k] = (track.gender[k] || 0) + p;
-      for (const [k, p] of Object.entries(face.race_probs)) track.race[k] = (track.race[k] || 0) + p;
-      const shown = track.smoothed.add({ ...face, track_id: ids[i] }, time, this.smoothS, this.expressionS);
+      const track = tracks[i];
+      if (!track) return;
+      const id = track.record?.track_id ?? null;
+      const shown = track.smoothed.add({ ...face, track_id: id }, time, this.smoothS, this.expressionS);
+      if (id === null) return;
+      const record = track.record;
+      record.frames += 1;
+      record.ages.push(face.age);
+      record.lows.push(face.age_interval[0]);
+      record.highs.push(face.age_interval[1]);
+      for (const [k, p] of Object.entries(face.gender_probs)) record.gender[k] = (record.gender[k] || 0) + p;
+      for (const [k, p] of Object.entries(face.race_probs)) record.race[k] = (record.race[k] || 0) + p;
       if (shown.expression_probs) { // frames per shown (smoothed) top expression, as process.py
-        for (const label of Object.keys(shown.expression_probs)) track.expression[label] ??= 0;
-        track.expression[shown.expression] += 1;
+        for (const label of Object.keys(shown.expression_probs)) record.expression[label] ??= 0;
+        record.expression[shown.expression] += 1;
       }
       out.push(shown);
     });
@@ -259,6 +293,7 @@ export class FaceTracker {
   cut() {
     this.live = [];
     this.lastT = null;
+    this.updates = 0;
   }
 
   /** One record per person: when seen, mean age, interval and probabilities. */

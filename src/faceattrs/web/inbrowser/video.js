@@ -59,6 +59,17 @@ export class SceneCuts {
   }
 }
 
+/** The smallest face worth finding in a video frame (process.py video_min_face): 20 px up
+ * to 540p, then in proportion (40 px at 1080p). */
+export function videoMinFace(width, height) {
+  return Math.max(20, Math.round(Math.min(width, height) / 27));
+}
+
+// Seeking to a frame's own start time may show the frame before it (the time as a float
+// falls just short of the frame's timestamp); a millisecond later is inside the frame at
+// that time for any rate up to 1000 fps, so the page reads the frame Python reads there.
+const SEEK_PAST_S = 0.001;
+
 const seek = (video, time) => new Promise((resolve, reject) => {
   const done = () => { video.removeEventListener("seeked", done); video.removeEventListener("error", fail); resolve(); };
   const fail = () => { video.removeEventListener("seeked", done); reject(new Error("the browser cannot decode this video")); };
@@ -125,13 +136,14 @@ export async function walkVideo(video, analyse, {
   const state = {};
   const embedder = persons ? await loadEmbedder(onModelProgress, state) : null;
   const registry = embedder ? new PersonRegistry({ threshold: embedder.threshold }) : null;
-  const tracker = new FaceTracker({ maxGap: Math.max(1.0, 3 * step) });
+  const tracker = new FaceTracker({ maxGap: Math.max(1.0, 3 * step), minHits: 3 }); // tracking.py's
   const cuts = new SceneCuts();
   const best = new Map(); // track id -> {quality, crop}
   const frames = [];
   const duration = Number.isFinite(video.duration) ? video.duration : 0;
-  for (let time = 0; time <= duration && !job.cancelled; time += step) {
-    if (time > 0) await seek(video, time);
+  for (let k = 0; k * step <= duration && !job.cancelled; k += 1) {
+    const time = Math.round(k * step * 1e6) / 1e6; // no drift from adding up steps
+    if (time > 0) await seek(video, time + SEEK_PAST_S);
     const cut = cuts.isCut(video);
     if (cut) tracker.cut();
     const result = await analyse(video);
