@@ -10,7 +10,11 @@ Sections (each also runs alone; this script runs them and reads their output):
   baseline, read from the reports ``faceattrs evaluate`` and ``faceattrs baseline``
   wrote (``--evaluate`` recomputes the shipped model's instead, into a temp folder);
 * analyze: ``bench/bench_analyze.py`` (latency per photo, attribute throughput);
+* expression: ``bench/bench_expression.py`` (the expression head's cost per face and its
+  share of ``analyze`` on the six-face photo);
 * video: ``bench/bench_video.py`` (frames per second);
+* identity: ``bench/bench_embedding.py`` (embedding time per face, ``people`` on 1,000
+  FairFace images, video fps with re-identification on and off; needs ../shared/data);
 * load: ``bench/load_test.py`` (16 image clients posting a one-face 640x480 photo and
   4 camera streams for 60 s: throughput, p99 latency, shed requests, 5xx, memory);
 * batch: ``bench/bench_batch.py`` (images/s of ``analyze --format parquet``, local engine
@@ -43,6 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_test import DEFAULT_PHOTO, MEDIA, machine  # noqa: E402
+from run_all_table import markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -60,14 +65,10 @@ FER_COMMAND = (
     "--out reports/eval/fer_val"
 )
 VIDEO = MEDIA / "facenet_pytorch" / "video.mp4"  # 1080p, 25 fps, people walking
-VIDEO_STAGES = {  # bench_video.py stage -> label in the table
-    "analyse+track+write, every=1": "every frame + annotated .mp4",
-    "analyse+track, no video out": "every frame, no video out",
-    "analyse+track+write, every=2": "every 2nd frame + .mp4",
-    "analyse+track+write, every=3": "every 3rd frame + .mp4",
-    "decode": "decode only",
-}
-SECTIONS = ("accuracy", "analyze", "video", "load", "batch", "browser", "detection")
+SECTIONS = (
+    "accuracy", "analyze", "expression", "video", "identity", "load", "batch", "browser",
+    "detection",
+)  # fmt: skip
 QUICK_VIDEO_FRAMES = 25
 
 
@@ -239,6 +240,37 @@ def first_frames(source: Path, out: Path, frames: int) -> Path:
     return out
 
 
+# ------------------------------------------------------------------ expression
+
+
+def expression(args: argparse.Namespace, tmp: Path) -> dict:
+    """The expression head's cost per face (int8 and float) and its share of ``analyze``."""
+    command = [sys.executable, str(BENCH / "bench_expression.py"), "--json", *photo_args(args)]
+    command += ["--repeats", "5"] if args.quick else []
+    output = run(command, 900)
+    result = json.loads(next(line for line in output.splitlines() if line.startswith('{"cpu"')))
+    return {**result, "command": shown(command)}
+
+
+# ------------------------------------------------------------------ identity
+
+
+def identity(args: argparse.Namespace, tmp: Path) -> dict:
+    """Embedding time per face, ``people`` on FairFace images, video fps with re-id on/off."""
+    if not (ROOT.parent / "shared" / "data" / "fairface").is_dir():
+        return {"skipped": "../shared/data/fairface not found"}
+    source = Path(args.video)
+    if args.quick:
+        source = first_frames(source, tmp / f"first{QUICK_VIDEO_FRAMES}.mp4", QUICK_VIDEO_FRAMES)
+    command = [sys.executable, str(BENCH / "bench_embedding.py"), "--video", str(source)]
+    command += (
+        ["--n", "20", "--people", "50", "--rounds", "1"] if args.quick else ["--people", "1000"]
+    )
+    output = run(command, 1800)
+    result = json.loads(next(line for line in output.splitlines() if line.startswith('{"cpu"')))
+    return {**result, "command": shown(command).replace(str(tmp), "TMP")}
+
+
 # ------------------------------------------------------------------ load
 
 
@@ -303,146 +335,6 @@ def detection(args: argparse.Namespace, tmp: Path) -> dict:
     return {**result, "command": shown(command).replace(str(tmp), "TMP")}
 
 
-# ------------------------------------------------------------------ table
-
-
-def rows(figures: dict) -> list[tuple[str, str, str]]:
-    """(what, figure, command) for the table."""
-    table = []
-    acc = figures.get("accuracy", {})
-    for key, label in (("ours", "this model"), ("seed_baseline", "seed baseline")):
-        m = acc.get(key, {})
-        if "age_mae" in m:
-            text = (
-                f"age MAE {m['age_mae']:.2f} y, gender {100 * m['gender_accuracy']:.1f}%, "
-                f"race {100 * m['race_accuracy']:.1f}% (n={m['n']})"
-            )
-            text += f" WARNING: {m['warning']}" if m.get("warning") else ""
-            table.append((f"UTKFace test, {label}", text, f"{m['command']}  [{m['report']}]"))
-        elif m:
-            table.append((f"UTKFace test, {label}", f"missing {m['missing']}", m["command"]))
-    fer = acc.get("expression", {})
-    if "crops" in fer:
-        text = (
-            f"crops {100 * fer['crops']['accuracy']:.1f}% (macro-F1 {fer['crops']['macro_f1']:.3f})"
-        )
-        if "pipeline" in fer:
-            pipe = fer["pipeline"]
-            text += (
-                f", through detection + alignment {100 * pipe['accuracy']:.1f}% (macro-F1 "
-                f"{pipe['macro_f1']:.3f}, {100 * pipe['detection_rate']:.1f}% detected)"
-            )
-        table.append(("FER val, expression", text, f"{fer['command']}  [{fer['report']}]"))
-    elif fer:
-        table.append(("FER val, expression", f"missing {fer['missing']}", fer["command"]))
-    a = figures.get("analyze", {})
-    if a.get("latency_median_ms") is not None:
-        stages = ", ".join(f"{k} {v:.1f}" for k, v in a["stages_median_ms"].items())
-        table.append(
-            (
-                "analyze latency per photo",
-                f"median {a['latency_median_ms']:.1f} ms, p90 {a['latency_p90_ms']:.1f} ms "
-                f"(from JPEG bytes {a['latency_jpeg_median_ms']:.1f} ms, 1 thread "
-                f"{a['latency_1_thread_median_ms']:.1f} ms; {a['photo']}; stages ms: {stages})",
-                a["command"],
-            )
-        )
-        table.append(
-            (
-                "attribute model throughput",
-                f"{a['faces_per_s_batch_1']:.0f} faces/s at batch 1, "
-                f"{a['faces_per_s_batch_32']:.0f} at batch 32",
-                a["command"],
-            )
-        )
-    v = figures.get("video", {})
-    if v.get("stages"):
-        shown_stages = {name: label for name, label in VIDEO_STAGES.items() if name in v["stages"]}
-        text = ", ".join(f"{label} {v['stages'][name]['fps']:.1f} fps"
-                         for name, label in shown_stages.items())  # fmt: skip
-        table.append(("video (frames/s)", f"{text} ({v['video']})", v["command"]))
-    lo = figures.get("load", {})
-    if lo.get("images"):
-        im, st, mem = lo["images"], lo["streams"], lo["server_memory"]
-        table.append(
-            (
-                "server under load",
-                f"{lo['config']['clients']} clients: {im['per_s']:.2f} req/s, "
-                f"{im['faces_per_s']:.1f} faces/s, p50 {im['p50_ms']} ms, p99 {im['p99_ms']} ms; "
-                f"{lo['config']['streams']} camera streams: {st['per_s']:.2f} frames/s, "
-                f"p50 {st['p50_ms']} ms; shed {im.get('shed', 0)} + {st.get('shed', 0)}; "
-                f"5xx {im['5xx']}, dropped {im['dropped'] + st['dropped']}; "
-                f"peak RSS {mem.get('peak_rss_mib')} MiB",
-                lo["command"],
-            )
-        )
-    b = figures.get("batch", {})
-    if b.get("photos"):
-        cores = b["cores"]
-        text = (
-            f"local engine {b['local, 1 thread']['images_per_s']} images/s on 1 thread, "
-            f"{b[f'local, {cores} threads']['images_per_s']} on {cores} threads"
-        )
-        if "ray, warm" in b:
-            text += (
-                f"; Ray ({b['ray_actors']}): start-up {b['ray start-up']['seconds']} s, "
-                f"first run {b['ray, cold']['images_per_s']} images/s, "
-                f"second {b['ray, warm']['images_per_s']}"
-            )
-        else:
-            text += f"; Ray {b.get('ray')}"
-        table.append(("many photos, Parquet (images/s)", f"{text} ({b['photos']})", b["command"]))
-    br = figures.get("browser", {})
-    if br.get("skipped"):
-        table.append(("in-browser mode (Chromium)", f"skipped: {br['skipped']}", br["command"]))
-    elif br:
-        text = "; ".join(
-            f"{mode} ({br[mode]['threads']} thread{'s' if br[mode]['threads'] > 1 else ''}): "
-            f"pipeline {br[mode]['pipeline_fps']:.1f} fps "
-            f"({br[mode]['frame_ms_median']:.0f} ms/frame), "
-            f"camera loop {br[mode]['camera_loop_fps']:.1f} fps, first image (models cached) "
-            f"{br[mode]['first_image_cached_s']:.2f} s"
-            for mode in ("threaded", "single-thread")
-        )
-        table.append(("in-browser mode (Chromium)", f"{text}; {br['chromium']}", br["command"]))
-    d = figures.get("detection", {})
-    if d.get("sets"):
-        sets = {name: s for name, s in d["sets"].items() if "padded" not in name}
-        recall = ", ".join(f"{name} {s['recall_pct']:.1f}%" for name, s in sets.items())
-        ff, t = d["face_free"], d["time_1280x720"]
-        shirt = d["photos"].get("deepface/img26.jpg shirt boxes")
-        text = (
-            f"found: {recall} (n={d['sets']['fairface 160px']['n']} per set); "
-            f"{ff['false_faces_per_100']} false faces per 100 face-free images (n={ff['n']}), "
-            f"{shirt} on img26's shirt; detect() {t['cpu_ms_median']} CPU ms per 1280x720 photo"
-        )
-        table.append(("face detector", text, d["command"]))
-    elif d.get("skipped"):
-        table.append(("face detector", f"skipped: {d['skipped']}", ""))
-    for name, error in figures.get("errors", {}).items():
-        table.append((name, f"FAILED: {error}", ""))
-    return table
-
-
-def markdown(figures: dict) -> str:
-    m = figures["machine"]
-    lines = [
-        f"# faceattrs benchmark ({'quick' if figures['quick'] else 'full'} run)",
-        "",
-        f"{figures['finished']} UTC, commit {figures['commit']}, model {figures['model']}",
-        f"Machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), "
-        f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}; load average at start "
-        f"{' / '.join(str(x) for x in m['load_average'])}",
-        f"Command: `{figures['command']}` ({figures['seconds']:.0f} s)",
-        "",
-        "| what | figure | command |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| {what} | {text} | `{cmd}` |" if cmd else f"| {what} | {text} | |"
-              for what, text, cmd in rows(figures)]  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
 def model_id(path: Path) -> str:
     if not path.is_file():
         return f"{_relative(path)} (missing)"
@@ -482,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_id(Path(args.model) if args.model else PACKAGED_MODEL),
         "errors": {},
     }
-    steps = {"accuracy": accuracy, "analyze": analyze, "video": video, "load": load, "batch": batch,
-             "browser": browser, "detection": detection}  # fmt: skip
+    steps = {"accuracy": accuracy, "analyze": analyze, "expression": expression, "video": video,
+             "identity": identity, "load": load, "batch": batch, "browser": browser,
+             "detection": detection}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="faceattrs-bench-") as tmp:
         for name, step in steps.items():
             if name in args.skip:

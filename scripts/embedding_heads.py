@@ -2,10 +2,17 @@
 against the shipped attribute model (see reports/eval/embedding_heads.md).
 
     python scripts/embedding_heads.py --cache /tmp/heads     # about 15 min on 2 cores
+    python scripts/embedding_heads.py --cache /tmp/heads-all --all   # every face, + ensemble
 
 Embeds the centre face of a seeded subsample of each split through the product's
 detector and the embedding model's alignment (cached as npz), trains the heads on the
 train caches, selects on val, prints the test metrics. Needs ../shared and [train].
+
+``--all`` uses every face of every split instead, read from the embedding caches that
+:mod:`faceattrs.data.embedding_cache` builds from the aligned caches (the same centre
+face, the same alignment; ``cache/embeddings_{dataset}.npz``, built first when missing),
+and also measures the ensemble of the MLP head with the shipped attribute model (their
+probabilities averaged, the weight chosen on val).
 """
 
 from __future__ import annotations
@@ -68,6 +75,47 @@ def build_caches(cache: Path) -> None:
         print(f"{out}: {len(samples)} images, {time.time() - started:.0f} s", flush=True)
 
 
+def build_all(cache: Path, cache_dir: Path) -> None:
+    """Every face of every split, from the embedding and aligned caches; also the shipped
+    attribute model's probabilities (age 0-100, gender, race5) of each face found."""
+    from faceattrs.data.embedding_cache import build_embedding_cache, load_embedding_cache
+    from faceattrs.data.fairface import load_fairface_split
+    from faceattrs.data.utkface import load_split
+    from faceattrs.evaluation.faces import cached_faces
+    from faceattrs.pipeline.attributes import AttributeModel
+
+    model = AttributeModel()
+    cache.mkdir(parents=True, exist_ok=True)
+    for dataset, split, _ in PLAN:
+        out = cache / f"{dataset}_{split}.npz"
+        if out.exists():
+            continue
+        aligned = cache_dir / f"aligned_{dataset}_112.npz"
+        emb_path = cache_dir / f"embeddings_{dataset}.npz"
+        if not emb_path.exists():
+            build_embedding_cache(aligned, SHARED / dataset, emb_path)
+        if dataset == "utkface":
+            samples = load_split(ROOT / "splits/utkface", split, SHARED / "utkface")
+            labels = [(s.age, s.age, s.gender, s.race, -1) for s in samples]
+        else:
+            samples = load_fairface_split(ROOT / "splits/fairface", split, SHARED / "fairface")
+            labels = [(s.age_low, s.age_high, s.gender, s.race5, s.race7) for s in samples]
+        names = [s.path.relative_to(SHARED / dataset).as_posix() for s in samples]
+        emb = load_embedding_cache(emb_path)
+        rows = emb.rows(names)
+        faces = cached_faces(aligned, names, model.spec)
+        pred = model.predict(faces.crops_bgr)
+        net_probs = np.zeros((len(names), NUM_AGES + 7), np.float32)
+        net_probs[faces.found] = np.concatenate(
+            [pred.age_probs, pred.gender_probs, pred.race_probs], 1
+        )
+        np.savez(
+            out, embeddings=emb.embeddings[rows], found=emb.found[rows] & faces.found,
+            labels=np.asarray(labels, np.int32), net_probs=net_probs,
+        )  # fmt: skip
+        print(f"{out}: {len(names)} images, {int(faces.found.sum())} faces", flush=True)
+
+
 def _tensors(cache: Path, names: list[str]):
     import torch
 
@@ -105,20 +153,36 @@ def _net(kind: str):
 
 
 def _metrics(net, x, labels) -> dict:
-    import torch
+    return _prob_metrics(_probs(net, x), labels)
 
-    from faceattrs.data.fairface import AGE_BINS
+
+def _probs(net, x):
+    """Softmax per head, concatenated: (N, 101 + 2 + 5)."""
+    import torch
 
     net.eval()
     with torch.no_grad():
         out = net(x * 10)
-    probs = torch.softmax(out[:, :NUM_AGES], 1)
+    heads = (out[:, :NUM_AGES], out[:, NUM_AGES : NUM_AGES + 2], out[:, NUM_AGES + 2 :])
+    return torch.cat([torch.softmax(h, 1) for h in heads], 1)
+
+
+def _accuracy(probs, truth) -> float:
+    return (probs.argmax(1) == truth).float().mean().item()
+
+
+def _prob_metrics(all_probs, labels) -> dict:
+    import torch
+
+    from faceattrs.data.fairface import AGE_BINS
+
+    probs = all_probs[:, :NUM_AGES]
     age = (probs * torch.arange(NUM_AGES).float()).sum(1)
     exact = labels[:, 0] == labels[:, 1]
     result = {
-        "n": len(x),
-        "gender": (out[:, NUM_AGES : NUM_AGES + 2].argmax(1) == labels[:, 2]).float().mean().item(),
-        "race": (out[:, NUM_AGES + 2 :].argmax(1) == labels[:, 3]).float().mean().item(),
+        "n": len(labels),
+        "gender": _accuracy(all_probs[:, NUM_AGES : NUM_AGES + 2], labels[:, 2]),
+        "race": _accuracy(all_probs[:, NUM_AGES + 2 :], labels[:, 3]),
         "mae": (age[exact] - labels[exact, 0]).abs().mean().item() if exact.any() else None,
         "age_bin": None,
     }
@@ -167,30 +231,86 @@ def train_head(kind: str, cache: Path, epochs: int):
     return net
 
 
-def report(cache: Path, epochs: int) -> None:
+def _show(name: str, test: str, found, m: dict) -> None:
+    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
+    print(f"{name:8s} {test:14s} found {found.mean():.3f} {shown}", flush=True)
+
+
+def _split(cache: Path, name: str):
     import torch
 
+    z = np.load(cache / f"{name}.npz")
+    found = z["found"]
+    net_probs = torch.tensor(z["net_probs"][found]) if "net_probs" in z.files else None
+    x, labels = torch.tensor(z["embeddings"][found]), torch.tensor(z["labels"][found]).long()
+    return found, x, labels, net_probs
+
+
+def _mix(a, b, weights: tuple[float, float, float]):
+    """Per head (age, gender, race): ``w * a + (1 - w) * b``."""
+    import torch
+
+    cuts = ((0, NUM_AGES), (NUM_AGES, NUM_AGES + 2), (NUM_AGES + 2, NUM_AGES + 7))
+    mixed = [
+        w * a[:, lo:hi] + (1 - w) * b[:, lo:hi] for w, (lo, hi) in zip(weights, cuts, strict=True)
+    ]
+    return torch.cat(mixed, 1)
+
+
+def _ensemble_weights(net, cache: Path) -> tuple[float, float, float]:
+    """Per head, the head's weight (0-1 by 0.1) that is best on the val splits."""
+    import torch
+
+    parts = [_split(cache, name) for name in ("fairface_val", "utkface_val")]
+    head = torch.cat([_probs(net, x) for _, x, _, _ in parts])
+    shipped = torch.cat([p for *_, p in parts])
+    labels = torch.cat([lab for _, _, lab, _ in parts])
+    exact = labels[:, 0] == labels[:, 1]
+    grid = [round(w, 1) for w in np.arange(0, 1.01, 0.1)]
+    ages = torch.arange(NUM_AGES).float()
+
+    def age_score(w):  # mean absolute error on exact ages
+        p = (w * head + (1 - w) * shipped)[exact, :NUM_AGES]
+        return -((p * ages).sum(1) - labels[exact, 0]).abs().mean().item()
+
+    def class_score(w, lo, hi, col):
+        p = w * head[:, lo:hi] + (1 - w) * shipped[:, lo:hi]
+        return (p.argmax(1) == labels[:, col]).float().mean().item()
+
+    w_age = max(grid, key=age_score)
+    w_gender = max(grid, key=lambda w: class_score(w, NUM_AGES, NUM_AGES + 2, 2))
+    w_race = max(grid, key=lambda w: class_score(w, NUM_AGES + 2, NUM_AGES + 7, 3))
+    return w_age, w_gender, w_race
+
+
+def report(cache: Path, epochs: int, ensemble: bool = False) -> None:
     for kind in ("linear", "mlp"):
         net = train_head(kind, cache, epochs)
+        weights = _ensemble_weights(net, cache) if ensemble and kind == "mlp" else None
         for test in ("fairface_test", "utkface_test"):
-            z = np.load(cache / f"{test}.npz")
-            found = z["found"]
-            m = _metrics(net, torch.tensor(z["embeddings"][found]),
-                         torch.tensor(z["labels"][found]).long())  # fmt: skip
-            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
-            print(f"{kind:6s} {test:14s} found {found.mean():.3f} {shown}", flush=True)
+            found, x, labels, shipped = _split(cache, test)
+            _show(kind, test, found, _metrics(net, x, labels))
+            if weights is not None:
+                _show("shipped", test, found, _prob_metrics(shipped, labels))
+                mixed = _mix(_probs(net, x), shipped, weights)
+                _show(f"ens{weights}", test, found, _prob_metrics(mixed, labels))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", required=True, help="folder for the embedding caches")
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--all", action="store_true", help="every face, and the ensemble")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "cache", help="aligned caches")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    build_caches(Path(args.cache))
-    report(Path(args.cache), args.epochs)
+    if args.all:
+        build_all(Path(args.cache), args.cache_dir)
+    else:
+        build_caches(Path(args.cache))
+    report(Path(args.cache), args.epochs, ensemble=args.all)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,16 @@ def test_run_all_quick_writes_every_section(tiny):
     assert load["images"]["5xx"] == 0 and load["images"]["dropped"] == 0
     assert load["streams"]["dropped"] == 0 and load["healthy_after"]
     assert load["server_memory"]["peak_rss_mib"] > 0
+    expression = figures["expression"]
+    assert {"expression.onnx", "expression_fp32.onnx"} <= set(expression["models"])
+    assert (
+        expression["photo"]["with_cpu_ms"] > 0
+        and "| expression head cost |" in (out / "latest.md").read_text()
+    )
+    identity = figures["identity"]
+    if not identity.get("skipped"):  # needs ../shared/data/fairface
+        assert identity["seconds"]["embed, batch 32 (per face)"][0] > 0
+        assert identity["fps_reid_on_over_off"]["wall"] > 0
     in_browser = figures["browser"]
     if not in_browser.get("skipped"):  # without Chromium the section says so
         for mode in ("threaded", "single-thread"):

@@ -1,0 +1,105 @@
+"""Identity embeddings of the training faces, made the way inference makes them.
+
+For each row of an aligned cache (:mod:`faceattrs.data.aligned_cache`), the face found by
+the product's detector (its keypoints are stored there) is aligned from the original image
+with the embedding model's own alignment and embedded. One row per cache row (``found``
+copied, zeros where no face was found), so rows line up with the aligned cache and with
+:func:`faceattrs.data.mixed.gather`. No torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceattrs.pipeline.embedding import EmbeddingModel
+
+BATCH_FACES = 64
+
+
+@dataclass(frozen=True)
+class EmbeddingCache:
+    """``embeddings`` (N, D) float32 L2-normalised, row i = aligned-cache row i."""
+
+    names: np.ndarray
+    found: np.ndarray
+    embeddings: np.ndarray
+    meta: dict
+
+    def rows(self, names: list[str]) -> np.ndarray:
+        index = {str(n): i for i, n in enumerate(self.names)}
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise KeyError(f"{len(missing)} names not in the embedding cache, e.g. {missing[0]}")
+        return np.asarray([index[n] for n in names], np.int64)
+
+
+def build_embedding_cache(
+    aligned_cache: str | Path,
+    data_dir: str | Path,
+    out: str | Path,
+    embedder: EmbeddingModel | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Embed every found face of ``aligned_cache`` from its image under ``data_dir``."""
+    embedder = embedder or EmbeddingModel()
+    with np.load(aligned_cache, allow_pickle=False) as z:
+        names, found, keypoints = z["names"], z["found"].copy(), z["keypoints"]
+    data_dir = Path(data_dir)
+    embeddings = np.zeros((len(names), embedder.spec.embedding_size), np.float32)
+    start = time.perf_counter()
+    rows, chips = [], []
+
+    def flush() -> None:
+        if rows:
+            embeddings[rows] = embedder.embed_chips(np.stack(chips))
+            rows.clear()
+            chips.clear()
+
+    unreadable = []
+    for i in np.flatnonzero(found):
+        bgr = cv2.imread(str(data_dir / str(names[i])), cv2.IMREAD_COLOR)
+        if bgr is None:
+            found[i] = False
+            unreadable.append(str(names[i]))
+            continue
+        rows.append(int(i))
+        chips.append(embedder.chips(bgr, keypoints[i : i + 1])[0])
+        if len(rows) == BATCH_FACES:
+            flush()
+            if progress:
+                progress(int(i) + 1, len(names))
+    flush()
+    meta = {
+        "aligned_cache": str(aligned_cache),
+        "embedding_model": embedder.path.name,
+        "embedding_spec_source": embedder.spec.extra.get("source", ""),
+        "faces": int(found.sum()),
+        "unreadable": unreadable,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz.tmp")
+    os.close(fd)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, names=names, found=found, embeddings=embeddings, meta=json.dumps(meta))
+    os.replace(tmp, out)
+    return out
+
+
+def load_embedding_cache(path: str | Path) -> EmbeddingCache:
+    """Read a cache written by :func:`build_embedding_cache`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"embedding cache not found: {path}")
+    with np.load(path, allow_pickle=False) as z:
+        return EmbeddingCache(z["names"], z["found"], z["embeddings"], json.loads(str(z["meta"])))
