@@ -67,8 +67,7 @@ WALK_JS = """async (persons) => {
     const blob = await (await fetch("clip.webm")).blob();  // seekable, unlike http.server
     const video = await walker.openVideo(URL.createObjectURL(blob));
     const t0 = performance.now();
-    const result = await walker.walkVideo(video,
-        (f) => analyzer.analyze(pipe.toImageData(f, f.videoWidth, f.videoHeight, 640)),
+    const result = await walker.walkVideo(video, walker.frameAnalyser(analyzer, pipe.toImageData),
         { step: 0.2, persons });
     return { seconds: (performance.now() - t0) / 1000, frames: result.frames.length,
              tracks: result.tracks.length, persons: result.persons?.length ?? null,

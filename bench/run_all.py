@@ -83,6 +83,12 @@ def run(command: list[str], timeout_s: float) -> str:
     return done.stdout
 
 
+def figures_line(output: str) -> dict:
+    """The JSON figures line of a benchmark's output (those scripts print it with the CPU
+    first; other lines, such as a child command's, may come before or after it)."""
+    return json.loads(next(line for line in output.splitlines() if line.startswith('{"cpu"')))
+
+
 def shown(command: list[str]) -> str:
     """The command as a user would type it (paths relative to the repository)."""
     words = ["python" if word == sys.executable else word for word in command]
@@ -247,9 +253,7 @@ def expression(args: argparse.Namespace, tmp: Path) -> dict:
     """The expression head's cost per face (int8 and float) and its share of ``analyze``."""
     command = [sys.executable, str(BENCH / "bench_expression.py"), "--json", *photo_args(args)]
     command += ["--repeats", "5"] if args.quick else []
-    output = run(command, 900)
-    result = json.loads(next(line for line in output.splitlines() if line.startswith('{"cpu"')))
-    return {**result, "command": shown(command)}
+    return {**figures_line(run(command, 900)), "command": shown(command)}
 
 
 # ------------------------------------------------------------------ identity
@@ -266,9 +270,7 @@ def identity(args: argparse.Namespace, tmp: Path) -> dict:
     command += (
         ["--n", "20", "--people", "50", "--rounds", "1"] if args.quick else ["--people", "1000"]
     )
-    output = run(command, 1800)
-    result = json.loads(next(line for line in output.splitlines() if line.startswith('{"cpu"')))
-    return {**result, "command": shown(command).replace(str(tmp), "TMP")}
+    return {**figures_line(run(command, 1800)), "command": shown(command).replace(str(tmp), "TMP")}
 
 
 # ------------------------------------------------------------------ load

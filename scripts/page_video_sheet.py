@@ -29,11 +29,7 @@ WALK = """async ([url, maxSide]) => {
   const walker = await import('./inbrowser/video.js');
   const analyzer = await pipeline.createAnalyzer();
   const source = await walker.openVideo(URL.createObjectURL(await (await fetch(url)).blob()));
-  const side = maxSide ?? Infinity;
-  const frame = (v) => {
-    const image = pipeline.toImageData(v, v.videoWidth, v.videoHeight, side);
-    return analyzer.analyze(image, { minFace: walker.videoMinFace(image.width, image.height) });
-  };
+  const frame = walker.frameAnalyser(analyzer, pipeline.toImageData, maxSide ?? Infinity);
   const r = await walker.walkVideo(source, frame, { step: 0.2, persons: true });
   return { persons: Object.fromEntries(r.tracks.map((t) => [t.track_id, t.person_id])),
            frames: r.frames.map((f) => ({ time: f.time, width: f.width,

@@ -276,10 +276,7 @@ WALK_JS = """async () => {
   const analyzer = await pipeline.createAnalyzer();
   const file = document.getElementById('test-clip').files[0];
   const source = await walker.openVideo(URL.createObjectURL(file));
-  const frame = (v) => {
-    const image = pipeline.toImageData(v, v.videoWidth, v.videoHeight, 1920);
-    return analyzer.analyze(image, { minFace: walker.videoMinFace(image.width, image.height) });
-  };
+  const frame = walker.frameAnalyser(analyzer, pipeline.toImageData);  // the Video tab's
   const r = await walker.walkVideo(source, frame, { step: 0.2, persons: true });
   const v = source;
   return { persons: Object.fromEntries(r.tracks.map((t) => [t.track_id, t.person_id])),

@@ -137,11 +137,17 @@ class AlignedCache:
 
     def rows(self, names: Sequence[str]) -> np.ndarray:
         """Row indices of ``names`` (KeyError naming the first one not in the cache)."""
-        index = {str(n): i for i, n in enumerate(self.names)}
-        missing = next((n for n in names if n not in index), None)
-        if missing is not None:
-            raise KeyError(f"{missing!r} is not in the aligned cache")
-        return np.array([index[n] for n in names], np.int64)
+        return row_indices(self.names, names, "the aligned cache")
+
+
+def row_indices(cache_names: np.ndarray, names: Sequence[str], cache: str) -> np.ndarray:
+    """Row indices of ``names`` among ``cache_names`` (KeyError naming the first one not
+    there, in ``cache``)."""
+    index = {str(n): i for i, n in enumerate(cache_names)}
+    missing = next((n for n in names if n not in index), None)
+    if missing is not None:
+        raise KeyError(f"{missing!r} is not in {cache}")
+    return np.array([index[n] for n in names], np.int64)
 
 
 def build_aligned_cache(

@@ -7,10 +7,6 @@
 const API = "api/v1";
 const AGE_RANGE = "80% range"; // spec.py age_interval_coverage of the shipped models
 const UPLOADS_AT_ONCE = 2;
-// Video frames are analysed in the page at their own size, as `faceattrs video` does (the
-// same faces and tracks on the same pixels; at 640 px the small faces of a crowd were lost),
-// up to 1920 px on the long side (memory and time in the browser). The camera: camera.js.
-const LOCAL_VIDEO_MAX_SIDE = 1920;
 const LOCAL_VIDEO_STEP = 0.2; // seconds between the video frames analysed in the page
 const LOCAL_MAX_PIXELS = 40_000_000; // the server's default image limit
 

@@ -120,10 +120,7 @@ async function analyseVideoLocally(file) {
     const started = performance.now();
     setVideoStatus("Loading the model that tells people apart (once)…");
     const result = await walker.walkVideo(source,
-      (frame) => {
-        const image = pipeline.toImageData(frame, frame.videoWidth, frame.videoHeight, LOCAL_VIDEO_MAX_SIDE);
-        return analyzer.analyze(image, { minFace: walker.videoMinFace(image.width, image.height) });
-      },
+      walker.frameAnalyser(analyzer, pipeline.toImageData),
       {
         step: LOCAL_VIDEO_STEP,
         job,

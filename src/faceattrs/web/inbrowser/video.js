@@ -65,6 +65,21 @@ export function videoMinFace(width, height) {
   return Math.max(20, Math.round(Math.min(width, height) / 27));
 }
 
+// Video frames are analysed in the page at their own size, as `faceattrs video` does (the
+// same faces and tracks on the same pixels; at 640 px the small faces of a crowd were lost),
+// up to 1920 px on the long side (memory and time in the browser).
+export const VIDEO_MAX_SIDE = 1920;
+
+/** walkVideo's `analyse` step for a video file, as `faceattrs video` analyses a frame: at
+ * its own size (at most `maxSide` px on the long side), the smallest face videoMinFace's.
+ * `toImageData` is analyzer.js's (passed in, so that this module does not load the runtime). */
+export function frameAnalyser(analyzer, toImageData, maxSide = VIDEO_MAX_SIDE) {
+  return (video) => {
+    const image = toImageData(video, video.videoWidth, video.videoHeight, maxSide);
+    return analyzer.analyze(image, { minFace: videoMinFace(image.width, image.height) });
+  };
+}
+
 // Seeking to a frame's own start time may show the frame before it (the time as a float
 // falls just short of the frame's timestamp); a millisecond later is inside the frame at
 // that time for any rate up to 1000 fps, so the page reads the frame Python reads there.
