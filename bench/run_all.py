@@ -59,6 +59,8 @@ OURS_COMMAND = (
     "--out reports/eval/utkface_test"
 )
 BASELINE_COMMAND = "faceattrs baseline --epochs 3 --patience 3"
+CROSS_REPORT = ROOT / "reports" / "eval" / "cross_distilled" / "cross.json"
+CROSS_MODELS = {"distilled": "this model", "v1": "previous model"}  # cross.json name -> label
 FER_REPORT = ROOT / "reports" / "eval" / "fer_val" / "metrics.json"
 FER_COMMAND = (
     "faceattrs evaluate src/faceattrs/models/expression.onnx --dataset fer --split val "
@@ -122,7 +124,32 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> dict:
             if model.stat().st_mtime > OURS_REPORT.stat().st_mtime + 1:
                 ours["warning"] = "the model file is newer than this report: rerun the command"
     seed = read_metrics(BASELINE_REPORT, BASELINE_COMMAND)
-    return {"ours": ours, "seed_baseline": seed, "expression": read_fer_metrics()}
+    return {
+        "ours": ours,
+        "seed_baseline": seed,
+        "expression": read_fer_metrics(),
+        "versus_previous": read_cross(),
+    }
+
+
+def read_cross(path: Path = CROSS_REPORT) -> dict:
+    """This model and the previous one on both test splits through the detector (the
+    ``evaluate-cross`` report that compares them; its command is in the file)."""
+    if not path.is_file():
+        return {"missing": _relative(path)}
+    raw = json.loads(path.read_text())
+    models = {}
+    for name, label in CROSS_MODELS.items():
+        entry = raw["models"].get(name)
+        if entry:
+            ff, utk = entry["fairface"], entry["utkface_detected"]
+            ff_keys = ("n", "gender_accuracy", "race_accuracy", "age_bin_accuracy")
+            utk_keys = ("n", "age_mae", "gender_accuracy", "race_accuracy")
+            models[label] = {
+                "fairface": {k: ff[k] for k in ff_keys},
+                "utkface": {k: utk[k] for k in utk_keys},
+            }
+    return {"models": models, "report": _relative(path), "command": raw["command"]}
 
 
 def read_fer_metrics(path: Path = FER_REPORT) -> dict:

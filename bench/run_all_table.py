@@ -28,6 +28,18 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
             table.append((f"UTKFace test, {label}", text, f"{m['command']}  [{m['report']}]"))
         elif m:
             table.append((f"UTKFace test, {label}", f"missing {m['missing']}", m["command"]))
+    versus = acc.get("versus_previous", {})
+    for label, m in versus.get("models", {}).items():
+        ff, utk = m["fairface"], m["utkface"]
+        text = (
+            f"FairFace gender {100 * ff['gender_accuracy']:.1f}%, race "
+            f"{100 * ff['race_accuracy']:.1f}%, age bin {100 * ff['age_bin_accuracy']:.1f}% "
+            f"(n={ff['n']}); UTKFace age MAE {utk['age_mae']:.2f} y, gender "
+            f"{100 * utk['gender_accuracy']:.1f}%, race {100 * utk['race_accuracy']:.1f}% "
+            f"(n={utk['n']})"
+        )
+        where = f"{versus['command']}  [{versus['report']}]"
+        table.append((f"both test splits through the detector, {label}", text, where))
     fer = acc.get("expression", {})
     if "crops" in fer:
         text = (

@@ -153,10 +153,10 @@ def _net(kind: str):
 
 
 def _metrics(net, x, labels) -> dict:
-    return _prob_metrics(_probs(net, x), labels)
+    return _prob_metrics(head_probs(net, x), labels)
 
 
-def _probs(net, x):
+def head_probs(net, x):
     """Softmax per head, concatenated: (N, 101 + 2 + 5)."""
     import torch
 
@@ -198,10 +198,16 @@ def _prob_metrics(all_probs, labels) -> dict:
 
 def train_head(kind: str, cache: Path, epochs: int):
     """Train one head on the train caches, keeping the epoch best on val."""
-    import torch
-
     x, labels = _tensors(cache, ["fairface_train", "utkface_train"])
     x_val, labels_val = _tensors(cache, ["fairface_val", "utkface_val"])
+    return fit_head(kind, x, labels, x_val, labels_val, epochs)
+
+
+def fit_head(kind: str, x, labels, x_val, labels_val, epochs: int):
+    """Train one head on embeddings ``x`` (labels: age_low, age_high, gender, race5, ...),
+    keeping the epoch best on the val embeddings."""
+    import torch
+
     torch.manual_seed(0)
     net = _net(kind)
     opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
@@ -246,7 +252,7 @@ def _split(cache: Path, name: str):
     return found, x, labels, net_probs
 
 
-def _mix(a, b, weights: tuple[float, float, float]):
+def mix_heads(a, b, weights: tuple[float, float, float]):
     """Per head (age, gender, race): ``w * a + (1 - w) * b``."""
     import torch
 
@@ -257,13 +263,13 @@ def _mix(a, b, weights: tuple[float, float, float]):
     return torch.cat(mixed, 1)
 
 
-def _ensemble_weights(net, cache: Path) -> tuple[float, float, float]:
+def ensemble_weights(net, cache: Path) -> tuple[float, float, float]:
     """Per head, the head's weight (0-1 by 0.1) that is best on the val splits: the lowest
     age MAE, the highest gender and race accuracy."""
     import torch
 
     parts = [_split(cache, name) for name in ("fairface_val", "utkface_val")]
-    head = torch.cat([_probs(net, x) for _, x, _, _ in parts])
+    head = torch.cat([head_probs(net, x) for _, x, _, _ in parts])
     shipped = torch.cat([p for *_, p in parts])
     labels = torch.cat([lab for _, _, lab, _ in parts])
     grid = [round(w, 1) for w in np.arange(0, 1.01, 0.1)]
@@ -277,13 +283,13 @@ def _ensemble_weights(net, cache: Path) -> tuple[float, float, float]:
 def report(cache: Path, epochs: int, ensemble: bool = False) -> None:
     for kind in ("linear", "mlp"):
         net = train_head(kind, cache, epochs)
-        weights = _ensemble_weights(net, cache) if ensemble and kind == "mlp" else None
+        weights = ensemble_weights(net, cache) if ensemble and kind == "mlp" else None
         for test in ("fairface_test", "utkface_test"):
             found, x, labels, shipped = _split(cache, test)
             _show(kind, test, found, _metrics(net, x, labels))
             if weights is not None:
                 _show("shipped", test, found, _prob_metrics(shipped, labels))
-                mixed = _mix(_probs(net, x), shipped, weights)
+                mixed = mix_heads(head_probs(net, x), shipped, weights)
                 _show(f"ens{weights}", test, found, _prob_metrics(mixed, labels))
 
 

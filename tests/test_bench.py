@@ -69,7 +69,10 @@ def test_run_all_quick_writes_every_section(tiny):
         assert in_browser["single-thread"]["threads"] == 1
     for key in ("ours", "seed_baseline"):
         assert "command" in figures["accuracy"][key]
+    versus = figures["accuracy"]["versus_previous"]  # from the committed cross report
+    assert set(versus["models"]) == {"this model", "previous model"}
     table = (out / "latest.md").read_text()
+    assert "| both test splits through the detector, previous model |" in table
     assert "| what | figure | command |" in table and "server under load" in table
     assert "python bench/bench_analyze.py" in table
     if "skipped" not in figures["detection"]:  # needs ../shared/data

@@ -1,6 +1,7 @@
 """Interval-censored age loss, age-bin validation, a tiny run on both datasets' aligned caches."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,8 +10,14 @@ torch = pytest.importorskip("torch")
 
 from faceattrs.spec import ModelSpec  # noqa: E402
 from faceattrs.training.export import tiny_config  # noqa: E402
-from faceattrs.training.sources import parse_datasets  # noqa: E402
-from faceattrs.training.train import TrainConfig, age_loss, evaluate_net, train  # noqa: E402
+from faceattrs.training.sources import parse_datasets, teacher_labels  # noqa: E402
+from faceattrs.training.train import (  # noqa: E402
+    TrainConfig,
+    age_loss,
+    distill_loss,
+    evaluate_net,
+    train,
+)
 
 CFG = TrainConfig()
 
@@ -107,6 +114,33 @@ def write_cache(path, names, size, found, template):
     )
 
 
+def test_distill_loss_is_the_kl_to_the_teacher_over_faces_that_have_one():
+    logits = (torch.randn(3, 101), torch.randn(3, 2), torch.randn(3, 5))
+    own = torch.cat([h.softmax(1) for h in logits], 1)
+    has = torch.tensor([True, True, False])
+    assert distill_loss(logits, own, has).item() == pytest.approx(0.0, abs=1e-5)
+    other = torch.cat([torch.randn(3, n).softmax(1) for n in (101, 2, 5)], 1)
+    other[2] = own[2]  # the face without a teacher does not count
+    got = distill_loss(logits, other, has)
+    want = sum(
+        (other[:2, a:b] * (other[:2, a:b].log() - h[:2].log_softmax(1))).sum(1)
+        for h, (a, b) in zip(logits, ((0, 101), (101, 103), (103, 108)), strict=True)
+    ).mean()
+    assert got.item() == pytest.approx(want.item(), rel=1e-4) and got.item() > 0.01
+
+
+def test_teacher_labels_are_looked_up_by_name_and_missing_faces_have_none(tmp_path):
+    probs = np.arange(3 * 108, dtype=np.float32).reshape(3, 108)
+    path = tmp_path / "teacher_fairface.npz"
+    np.savez(path, names=np.asarray(["a", "b", "c"]), found=np.array([True, False, True]),
+             probs=probs)  # fmt: skip
+    got = teacher_labels(path, ["c", "b", "z", "a"])
+    assert got["has_teacher"].tolist() == [True, False, False, True]
+    assert np.array_equal(got["teacher"][0].numpy(), probs[2])
+    assert np.array_equal(got["teacher"][3].numpy(), probs[0])
+    assert not got["teacher"][1:3].any()
+
+
 def test_tiny_run_on_aligned_caches_of_both_datasets(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     template = ((0.3, 0.3), (0.7, 0.3), (0.5, 0.5), (0.5, 0.7))
@@ -151,5 +185,14 @@ def test_tiny_run_on_aligned_caches_of_both_datasets(tmp_path, monkeypatch, caps
     assert {"val_utkface_val_age_mae", "val_fairface_val_age_bin_acc", "val_loss_total"} <= set(
         record
     )
+    assert "train_loss_distill" not in record
+    # Distillation: each dataset's teacher file (soft labels by name) joins the train loss.
+    for dataset, names in (("utkface", utk_names), ("fairface", ff_names)):
+        probs = np.random.default_rng(0).dirichlet(np.ones(108), len(names)).astype(np.float32)
+        np.savez(tmp_path / f"teacher_{dataset}.npz", names=np.asarray(names),
+                 found=np.ones(len(names), bool), probs=probs)  # fmt: skip
+    distilled = train(replace(cfg, teacher=str(tmp_path)), tmp_path / "run_distilled")
+    record = json.loads((distilled / "history.json").read_text())[0]
+    assert record["train_loss_distill"] > 0
     ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     assert ModelSpec.from_json(ckpt["spec"]).template == template

@@ -18,6 +18,7 @@ from faceattrs.training.quantize import (  # noqa: E402
     every_kth,
     quantize_model,
     sha256,
+    split_names,
 )
 
 FLOAT_MODEL = DEFAULT_MODEL_PATH.with_name("attributes_fp32.onnx")
@@ -41,6 +42,14 @@ def test_every_kth_spreads_over_the_list():
     assert every_kth(names, 3) == ["0", "3", "6"]
     assert every_kth(names, 20) == names
     assert every_kth(names, 0) == [] and every_kth([], 3) == []
+
+
+def test_split_names_keep_a_name_with_a_space(tmp_path):
+    # UTKFace's train list has "24_0_1_20170116220224657 .jpg.chip.jpg": split() on white
+    # space made two names of it, and --samples 1000 stopped at ".jpg.chip.jpg".
+    path = tmp_path / "train.txt"
+    path.write_text("a.jpg\n24_0_1_2017 .jpg.chip.jpg\n\nb.jpg\n")
+    assert split_names(path) == ["a.jpg", "24_0_1_2017 .jpg.chip.jpg", "b.jpg"]
 
 
 def test_quantized_tiny_model_is_int8_keeps_the_spec_and_the_outputs(tmp_path):
@@ -105,6 +114,6 @@ def test_shipped_int8_model_agrees_with_the_float_model_on_photo_faces(shared_di
     crops = np.concatenate(crops)
     assert len(crops) >= 15
     diffs = compare(FLOAT_MODEL, DEFAULT_MODEL_PATH, crops)
-    assert diffs["age_years"] < 2.0  # measured 0.7 on 25 faces
-    assert diffs["gender_prob"] < 0.08 and diffs["race_prob"] < 0.1  # measured 0.022, 0.027
+    assert diffs["age_years"] < 2.0  # measured 1.9 on 24 faces (distilled model; v1 1.9 too)
+    assert diffs["gender_prob"] < 0.08 and diffs["race_prob"] < 0.1  # measured 0.035, 0.040
     assert diffs["gender_label_agreement"] >= 0.9 and diffs["race_label_agreement"] >= 0.9

@@ -42,6 +42,8 @@ def _train(args: argparse.Namespace) -> int:
         fairface_split=args.fairface_split,
         cache_dir=args.cache_dir,
         init=args.init,
+        teacher=args.teacher,
+        distill_weight=args.distill_weight,
     )
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
@@ -134,6 +136,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="start from this exported float model (e.g. src/faceattrs/models/attributes_fp32.onnx;"
         " same architecture, any input size) instead of random weights (default: random)",
     )
+    train.add_argument(
+        "--teacher",
+        help="folder with teacher_<dataset>.npz soft labels (scripts/distill_teacher.py): each "
+        "head also learns the teacher's probabilities (default: labels only)",
+    )
+    train.add_argument(
+        "--distill-weight", type=float,
+        help=f"weight of the teacher's KL term per head (default {defaults.distill_weight})",
+    )  # fmt: skip
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
     train.set_defaults(func=_train)
 

@@ -58,5 +58,7 @@ class TrainConfig:
     cache_dir: str = "cache"
     interval_weight: float = 1.0  # weight of the interval-censored age loss
     init: str = ""  # an exported attributes_fp32.onnx to start from instead of random weights
+    teacher: str = ""  # folder of teacher_<dataset>.npz soft labels (scripts/distill_teacher.py)
+    distill_weight: float = 1.0  # weight of the KL to the teacher's soft labels, per head
     spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
     net: dict = field(default_factory=lambda: NetConfig().to_dict())

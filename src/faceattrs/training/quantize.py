@@ -40,6 +40,11 @@ def every_kth(names: list[str], count: int) -> list[str]:
     return names[::step][:count]
 
 
+def split_names(path: str | Path) -> list[str]:
+    """The file names of a split list, one per line (UTKFace has names with a space)."""
+    return [line for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def calibration_crops(
     spec: ModelSpec,
     utkface_dir: str | Path,
@@ -53,8 +58,8 @@ def calibration_crops(
     from faceattrs.pipeline.attributes import prepare_aligned
     from faceattrs.pipeline.detection import FaceDetector
 
-    utk = every_kth(Path(SPLIT_FILE["utkface"]).read_text().split(), samples)
-    fair = every_kth(Path(SPLIT_FILE["fairface"]).read_text().split(), samples)
+    utk = every_kth(split_names(SPLIT_FILE["utkface"]), samples)
+    fair = every_kth(split_names(SPLIT_FILE["fairface"]), samples)
     crops = []
     bar = tqdm(total=len(utk) + len(fair), desc="calibration", unit="face", disable=not progress)
     with bar:

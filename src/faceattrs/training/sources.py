@@ -71,9 +71,11 @@ def aligned_sets(
     split_dir: str,
     cache_path: str | Path,
     max_age: int,
+    teacher_dir: str | Path | None = None,
 ) -> list[FaceSet]:
     """Splits of one dataset cut from its aligned cache (loaded once); faces the detector
-    missed are left out and named in ``missed``."""
+    missed are left out and named in ``missed``. With ``teacher_dir``, the train split's
+    labels also hold the teacher's soft labels (:func:`teacher_labels`)."""
     cache = load_aligned_cache(cache_path)
     out = []
     for split in splits:
@@ -82,8 +84,24 @@ def aligned_sets(
         else:
             samples = load_fairface_split(split_dir, split, data_dir, check_exists=False)
         crops, kept, missed = gather(cache, interval_samples(samples, data_dir, max_age))
-        out.append(FaceSet(f"{dataset}_{split}", crops, tensors_of(kept), missed))
+        labels = tensors_of(kept)
+        if teacher_dir and split == "train":
+            path = Path(teacher_dir) / f"teacher_{dataset}.npz"
+            labels.update(teacher_labels(path, [s.name for s in kept]))
+        out.append(FaceSet(f"{dataset}_{split}", crops, labels, missed))
     return out
+
+
+def teacher_labels(path: str | Path, names: list[str]) -> dict[str, torch.Tensor]:
+    """``teacher`` (N, ages + genders + races) probabilities of ``names`` from a
+    ``teacher_<dataset>.npz``, and ``has_teacher`` (faces it has no row for get none)."""
+    with np.load(path, allow_pickle=False) as z:
+        index = {str(n): i for i, n in enumerate(z["names"])}
+        found, probs = z["found"], z["probs"]
+    rows = np.array([index.get(n, -1) for n in names], np.int64)
+    has = (rows >= 0) & found[np.maximum(rows, 0)]
+    teacher = np.where(has[:, None], probs[np.maximum(rows, 0)], 0.0).astype(np.float32)
+    return {"teacher": torch.from_numpy(teacher), "has_teacher": torch.from_numpy(has)}
 
 
 def concat(sets: list[FaceSet], name: str) -> FaceSet:

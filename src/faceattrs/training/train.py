@@ -61,12 +61,32 @@ def multitask_loss(
     labels: dict[str, torch.Tensor],
     cfg: TrainConfig,
 ) -> dict[str, torch.Tensor]:
-    """Age: :func:`age_loss` (exact ages and age intervals); gender, race: cross-entropy."""
+    """Age: :func:`age_loss` (exact ages and age intervals); gender, race: cross-entropy.
+    With a teacher's soft labels in ``labels`` (distillation), ``distill``: the KL from the
+    teacher's distribution to the net's, summed over the heads, weighted in the total."""
     age_logits, gender_logits, race_logits = logits
     age = age_loss(age_logits.log_softmax(1), labels["age_low"], labels["age_high"], cfg).mean()
     gender = F.cross_entropy(gender_logits, labels["gender"], label_smoothing=cfg.label_smoothing)
     race = F.cross_entropy(race_logits, labels["race"], label_smoothing=cfg.label_smoothing)
-    return {"age": age, "gender": gender, "race": race, "total": age + gender + race}
+    losses = {"age": age, "gender": gender, "race": race, "total": age + gender + race}
+    if "teacher" in labels and cfg.distill_weight:
+        losses["distill"] = distill_loss(logits, labels["teacher"], labels["has_teacher"])
+        losses["total"] = losses["total"] + cfg.distill_weight * losses["distill"]
+    return losses
+
+
+def distill_loss(
+    logits: tuple[torch.Tensor, ...], teacher: torch.Tensor, has_teacher: torch.Tensor
+) -> torch.Tensor:
+    """Mean over the faces with a teacher of ``sum_heads KL(teacher || net)``; ``teacher``
+    holds each head's probabilities side by side in the heads' order."""
+    kl, start = torch.zeros(len(teacher)), 0
+    for head in logits:
+        target = teacher[:, start : start + head.shape[1]]
+        start += head.shape[1]
+        kl = kl + (target * (target.clamp_min(1e-8).log() - head.log_softmax(1))).sum(1)
+    weight = has_teacher.float()
+    return (kl * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 class EMA:
@@ -159,6 +179,7 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[FaceSet, list[FaceSet]
             *dataset_dirs(cfg, dataset),
             aligned_cache_path(cfg, dataset),
             spec.max_age,
+            cfg.teacher or None,
         )
         if cfg.limit:
             train_set = FaceSet(
@@ -297,8 +318,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
             losses["total"].backward()
             optimizer.step()
             ema.update(net, step)
-            for key in sums:
-                sums[key] += float(losses[key].detach())
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
             bar.set_postfix(loss=f"{sums['total'] / (i + 1):.3f}")
         train_metrics = {f"loss_{k}": v / steps_per_epoch for k, v in sums.items()}
         eval_net = FaceAttrNet(net_cfg)
