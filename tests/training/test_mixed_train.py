@@ -139,6 +139,8 @@ def test_teacher_labels_are_looked_up_by_name_and_missing_faces_have_none(tmp_pa
     assert np.array_equal(got["teacher"][0].numpy(), probs[2])
     assert np.array_equal(got["teacher"][3].numpy(), probs[0])
     assert not got["teacher"][1:3].any()
+    with pytest.raises(ValueError, match="teacher file not found"):
+        teacher_labels(tmp_path / "teacher_utkface.npz", ["a"])
 
 
 def test_tiny_run_on_aligned_caches_of_both_datasets(tmp_path, monkeypatch, capsys):

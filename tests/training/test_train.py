@@ -77,3 +77,10 @@ def test_fewer_images_than_a_batch_train_one_small_batch(tmp_path, monkeypatch):
     )  # fmt: skip
     history = json.loads((train(cfg, tmp_path / "run") / "history.json").read_text())
     assert np.isfinite(history[0]["train_loss_total"])
+
+
+def test_a_teacher_with_utkface_crops_is_refused(tmp_path):
+    data, splits = make_folder(tmp_path, n=8)
+    cfg = TrainConfig(data=str(data), split=str(splits), teacher=str(tmp_path), threads=1)
+    with pytest.raises(ValueError, match="source 'aligned'"):
+        train(cfg, tmp_path / "run")

@@ -95,6 +95,8 @@ def aligned_sets(
 def teacher_labels(path: str | Path, names: list[str]) -> dict[str, torch.Tensor]:
     """``teacher`` (N, ages + genders + races) probabilities of ``names`` from a
     ``teacher_<dataset>.npz``, and ``has_teacher`` (faces it has no row for get none)."""
+    if not Path(path).is_file():
+        raise ValueError(f"teacher file not found: {path} (scripts/distill_teacher.py writes it)")
     with np.load(path, allow_pickle=False) as z:
         index = {str(n): i for i, n in enumerate(z["names"])}
         found, probs = z["found"], z["probs"]

@@ -160,6 +160,8 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[FaceSet, list[FaceSet]
     if cfg.source == "crops":
         if datasets != ("utkface",):
             raise ValueError("source 'crops' reads UTKFace files only; use source 'aligned'")
+        if cfg.teacher:
+            raise ValueError("a teacher's soft labels need source 'aligned' (--source aligned)")
         sets = []
         for split in ("train", "val"):
             samples = load_split(cfg.split, split, cfg.data)
