@@ -34,13 +34,14 @@ DATASETS = ("fairface", "utkface")
 
 
 def train_names(dataset: str) -> list[str]:
-    """The training split's sample names, as the aligned caches key them."""
+    """The training split's sample names, as the aligned caches (and training) key them."""
     from faceattrs.data.fairface import load_fairface_split
+    from faceattrs.data.mixed import interval_samples
     from faceattrs.data.utkface import load_split
 
     loader = load_split if dataset == "utkface" else load_fairface_split
     samples = loader(ROOT / f"splits/{dataset}", "train", SHARED / dataset, check_exists=False)
-    return [s.path.relative_to(SHARED / dataset).as_posix() for s in samples]
+    return [s.name for s in interval_samples(samples, SHARED / dataset)]
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from faceattrs.data.utkface import read_names  # noqa: E402
 from faceattrs.pipeline.attributes import DEFAULT_MODEL_PATH, AttributeModel  # noqa: E402
 from faceattrs.spec import METADATA_KEY, ModelSpec  # noqa: E402
 from faceattrs.training.export import export_onnx, tiny_config  # noqa: E402
@@ -18,7 +19,6 @@ from faceattrs.training.quantize import (  # noqa: E402
     every_kth,
     quantize_model,
     sha256,
-    split_names,
 )
 
 FLOAT_MODEL = DEFAULT_MODEL_PATH.with_name("attributes_fp32.onnx")
@@ -44,12 +44,12 @@ def test_every_kth_spreads_over_the_list():
     assert every_kth(names, 0) == [] and every_kth([], 3) == []
 
 
-def test_split_names_keep_a_name_with_a_space(tmp_path):
+def test_calibration_split_lists_keep_a_name_with_a_space(tmp_path):
     # UTKFace's train list has "24_0_1_20170116220224657 .jpg.chip.jpg": split() on white
     # space made two names of it, and --samples 1000 stopped at ".jpg.chip.jpg".
     path = tmp_path / "train.txt"
     path.write_text("a.jpg\n24_0_1_2017 .jpg.chip.jpg\n\nb.jpg\n")
-    assert split_names(path) == ["a.jpg", "24_0_1_2017 .jpg.chip.jpg", "b.jpg"]
+    assert read_names(path) == ["a.jpg", "24_0_1_2017 .jpg.chip.jpg", "b.jpg"]
 
 
 def test_quantized_tiny_model_is_int8_keeps_the_spec_and_the_outputs(tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from faceattrs.data.utkface import read_names
 from faceattrs.spec import ModelSpec
 
 QUANT_METADATA_KEY = "faceattrs_quantization"
@@ -40,11 +41,6 @@ def every_kth(names: list[str], count: int) -> list[str]:
     return names[::step][:count]
 
 
-def split_names(path: str | Path) -> list[str]:
-    """The file names of a split list, one per line (UTKFace has names with a space)."""
-    return [line for line in Path(path).read_text().splitlines() if line.strip()]
-
-
 def calibration_crops(
     spec: ModelSpec,
     utkface_dir: str | Path,
@@ -58,8 +54,8 @@ def calibration_crops(
     from faceattrs.pipeline.attributes import prepare_aligned
     from faceattrs.pipeline.detection import FaceDetector
 
-    utk = every_kth(split_names(SPLIT_FILE["utkface"]), samples)
-    fair = every_kth(split_names(SPLIT_FILE["fairface"]), samples)
+    utk = every_kth(read_names(SPLIT_FILE["utkface"]), samples)  # by line: a name has a space
+    fair = every_kth(read_names(SPLIT_FILE["fairface"]), samples)
     crops = []
     bar = tqdm(total=len(utk) + len(fair), desc="calibration", unit="face", disable=not progress)
     with bar:
