@@ -10,8 +10,9 @@ camera plays 640x480 frames made from the shared test clip (faces in view). Per 
 
 - camera pipeline: ms per camera frame through the page's camera pipeline
   (inbrowser/live.js: grab the camera picture, detect on the camera's fast path, track,
-  align and predict for the faces whose track needs it), measured inside the page over
-  ``--frames`` frames; each picture then also goes the full path (what images get), for
+  align and predict for the faces whose track needs it: a new track's on the page, a known
+  track's in the heads' worker while the next frame is detected), measured inside the page
+  over ``--frames`` frames; each picture then also goes the full path (what images get), for
   comparison under the same load;
 - page loop: frames per second of the page's own camera loop (with drawing) over
   ``--seconds`` seconds;
@@ -65,11 +66,12 @@ SIZE = (640, 480)
 
 PAGE_PIPELINE = """async (count) => {
   const m = await import('./inbrowser/analyzer.js');
-  const { LiveCamera } = await import('./inbrowser/live.js');
+  const { LiveCamera, HeadsWorker } = await import('./inbrowser/live.js');
   const t0 = performance.now();
   const analyzer = await m.createAnalyzer();
   const load = performance.now() - t0;
-  const live = new LiveCamera(analyzer);
+  const heads = await HeadsWorker.start();  // as the page's camera describes known tracks
+  const live = new LiveCamera(analyzer, { heads });
   const stream = await navigator.mediaDevices.getUserMedia(
     { video: { width: { ideal: 640 }, height: { ideal: 480 } } });
   const video = document.createElement('video');
@@ -89,6 +91,7 @@ PAGE_PIPELINE = """async (count) => {
     await new Promise((r) => setTimeout(r, 0));
   }
   stream.getTracks().forEach((t) => t.stop());
+  heads.terminate();
   return { load, width: video.videoWidth, height: video.videoHeight, rows: rows.slice(3),
            threads: m.THREADS, isolated: crossOriginIsolated };
 }"""

@@ -246,6 +246,8 @@ def test_static_site_camera_shows_live_boxes_in_the_browser(static_page, artifac
             "Number(document.querySelector('#camera-stage').dataset.faces || 0) >= 1"
         )
     assert re.search(r"fps · in browser \d+ ms/frame", static_page.inner_text("#camera-fps"))
+    # known faces are described in the heads' worker (live.js HeadsWorker) once it is up
+    static_page.wait_for_function("camera.local?.live.heads != null")
     static_page.screenshot(path=artifacts / "static-camera.png", full_page=True)
     static_page.click("#camera-stop")
     assert static_page.evaluate("document.querySelector('#camera-video').srcObject") is None

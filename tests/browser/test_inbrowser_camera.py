@@ -177,6 +177,87 @@ def test_live_camera_describes_a_track_at_most_every_tenth_of_a_second(static_pa
     assert result[1]["faces"][0]["age"] == result[0]["faces"][0]["age"]
 
 
+def test_live_camera_describes_known_tracks_in_the_worker(static_page, frames):
+    """With a HeadsWorker (what the page's camera uses), a new track is described on the
+    page at once and a known track's later descriptions (at most every 0.1 s, one batch in
+    flight) go to the worker, whose alignment and heads give the page's own numbers."""
+    result = static_page.evaluate(
+        f"""async (url) => {{
+            const image = await ({LOAD})(url);
+            const m = await import('./inbrowser/analyzer.js');
+            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+            const {{ LiveCamera, HeadsWorker }} = await import('./inbrowser/live.js');
+            const analyzer = await m.createAnalyzer();
+            const heads = await HeadsWorker.start();
+            let here = 0;
+            let aside = 0;
+            const answers = [];
+            const predict = analyzer.model.predict.bind(analyzer.model);
+            analyzer.model.predict = (crops) => {{
+                here += crops.length;
+                return predict(crops);
+            }};
+            const predictAside = heads.predict.bind(heads);
+            heads.predict = (img, keypoints) => {{
+                aside += keypoints.length;
+                const answer = predictAside(img, keypoints);
+                answer.then((r) => answers.push(r));
+                return answer;
+            }};
+            const live = new LiveCamera(analyzer, {{ heads }});
+            const out = [];
+            for (const t of [10.0, 10.04, 10.1, 10.13, 10.25]) {{
+                here = 0;
+                aside = 0;
+                const result = await live.frame(image, t);
+                out.push({{ here, aside, faces: result.faces }});
+                await new Promise((resolve) => setTimeout(resolve, 500)); // the worker answers
+            }}
+            heads.terminate();
+            analyzer.model.predict = predict;
+            const direct = await analyzer.analyze(image, {{ camera: new CameraMemory() }});
+            return {{ out, answers, direct: direct.faces }};
+        }}""",
+        data_url(frames[0]),
+    )
+    out = result["out"]
+    count = len(out[0]["faces"])
+    assert count >= 1
+    assert [r["here"] for r in out] == [count, 0, 0, 0, 0]
+    assert [r["aside"] for r in out] == [0, 0, count, 0, count]
+    for r in out:
+        for face in r["faces"]:
+            assert face["age"] > 0 and abs(sum(face["expression_probs"].values()) - 1) < 1e-6
+    assert len(result["answers"]) == 2
+    for answer in result["answers"]:
+        for got, face in zip(answer["attributes"], result["direct"], strict=True):
+            assert abs(got["age"] - face["age"]) < 1e-3
+            for label, p in face["gender_probs"].items():
+                assert abs(got["gender_probs"][label] - p) < 1e-4
+            for label, p in face["race_probs"].items():
+                assert abs(got["race_probs"][label] - p) < 1e-4
+        for got, face in zip(answer["expressions"], result["direct"], strict=True):
+            for label, p in face["expression_probs"].items():
+                assert abs(got["expression_probs"][label] - p) < 1e-4
+
+
+def test_heads_worker_that_cannot_start_says_why(static_page):
+    """HeadsWorker.start rejects (the camera then describes on the page) when the worker
+    cannot run, instead of leaving the camera waiting."""
+    message = static_page.evaluate(
+        """async () => {
+            const { HeadsWorker } = await import('./inbrowser/live.js');
+            try {
+                await HeadsWorker.start(new URL('./inbrowser/no_such_worker.js', location.href));
+                return null;
+            } catch (error) {
+                return String(error.message || error);
+            }
+        }"""
+    )
+    assert message
+
+
 def test_live_camera_keeps_the_person_when_a_face_comes_back(static_page, frames):
     """With the embedding model (usePersons), a face seen again after its track ended (a new
     track id) gets its person id back, and only a few embeddings per track are computed."""

@@ -41,6 +41,7 @@ SITE_FILES = [
     "inbrowser/video.js",
     "inbrowser/tracking.js",
     "inbrowser/live.js",
+    "inbrowser/heads_worker.js",
     "inbrowser/embedding.js",
     "inbrowser/persons.js",
     "vendor/ort.wasm.bundle.min.mjs",

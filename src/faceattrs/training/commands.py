@@ -44,6 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         init=args.init,
         teacher=args.teacher,
         distill_weight=args.distill_weight,
+        group_balance=args.group_balance,
     )
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
@@ -145,6 +146,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--distill-weight", type=float,
         help=f"weight of the teacher's KL term per head (default {defaults.distill_weight})",
     )  # fmt: skip
+    train.add_argument(
+        "--group-balance",
+        type=float,
+        help="weight the age and gender losses by (race x gender group count) ** -P: 1 weighs "
+        f"every group the same, 0 every face (default {defaults.group_balance})",
+    )
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
     train.set_defaults(func=_train)
 

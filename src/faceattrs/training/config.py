@@ -60,5 +60,6 @@ class TrainConfig:
     init: str = ""  # an exported attributes_fp32.onnx to start from instead of random weights
     teacher: str = ""  # folder of teacher_<dataset>.npz soft labels (scripts/distill_teacher.py)
     distill_weight: float = 1.0  # weight of the KL to the teacher's soft labels, per head
+    group_balance: float = 0.0  # age and gender losses weighted by (race x gender count) ** -p
     spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
     net: dict = field(default_factory=lambda: NetConfig().to_dict())

@@ -63,10 +63,17 @@ def multitask_loss(
 ) -> dict[str, torch.Tensor]:
     """Age: :func:`age_loss` (exact ages and age intervals); gender, race: cross-entropy.
     With a teacher's soft labels in ``labels`` (distillation), ``distill``: the KL from the
-    teacher's distribution to the net's, summed over the heads, weighted in the total."""
+    teacher's distribution to the net's, summed over the heads, weighted in the total. With
+    per-face ``weight`` (group balance), the age and gender losses are weighted means."""
     age_logits, gender_logits, race_logits = logits
-    age = age_loss(age_logits.log_softmax(1), labels["age_low"], labels["age_high"], cfg).mean()
-    gender = F.cross_entropy(gender_logits, labels["gender"], label_smoothing=cfg.label_smoothing)
+    weight = labels.get("weight")  # group balance (:func:`group_weights`), else all equal
+    weight = torch.ones(len(gender_logits)) if weight is None else weight
+    age = age_loss(age_logits.log_softmax(1), labels["age_low"], labels["age_high"], cfg)
+    age = (age * weight).sum() / weight.sum()
+    gender = F.cross_entropy(
+        gender_logits, labels["gender"], label_smoothing=cfg.label_smoothing, reduction="none"
+    )
+    gender = (gender * weight).sum() / weight.sum()
     race = F.cross_entropy(race_logits, labels["race"], label_smoothing=cfg.label_smoothing)
     losses = {"age": age, "gender": gender, "race": race, "total": age + gender + race}
     if "teacher" in labels and cfg.distill_weight:
@@ -87,6 +94,16 @@ def distill_loss(
         kl = kl + (target * (target.clamp_min(1e-8).log() - head.log_softmax(1))).sum(1)
     weight = has_teacher.float()
     return (kl * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def group_weights(gender: torch.Tensor, race: torch.Tensor, power: float) -> torch.Tensor:
+    """Per-face loss weights ``count(race, gender) ** -power``, mean 1 over the faces: at
+    power 1 each race x gender group weighs the same in the loss (issue #16's fairness
+    item: the gender gap across race groups); at 0 all faces weigh the same."""
+    group = race.long() * 2 + gender.long()
+    counts = torch.bincount(group).float()
+    weight = counts[group] ** -power
+    return weight / weight.mean()
 
 
 class EMA:
@@ -267,6 +284,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         spec = replace(spec, template=aligned_template(cfg))
     train_set, val_sets = load_data(cfg, spec)
     train_images, train_labels = train_set.images, train_set.labels
+    if cfg.group_balance:
+        weight = group_weights(train_labels["gender"], train_labels["race"], cfg.group_balance)
+        train_labels = {**train_labels, "weight": weight}
     for face_set in (train_set, *val_sets):
         if face_set.missed:
             print(f"{face_set.name}: {len(face_set.missed)} faces the detector missed left out")

@@ -38,9 +38,10 @@ async function startCamera() {
   if (inBrowser()) {
     try {
       setCameraStatus("Loading the models…");
-      const [local, { LiveCamera }] = await Promise.all([localPipeline(), import("./inbrowser/live.js")]);
+      const [local, { LiveCamera, HeadsWorker }] = await Promise.all([localPipeline(), import("./inbrowser/live.js")]);
       camera.local = { ...local, live: new LiveCamera(local.analyzer) };
       joinPersons(camera.local.live);
+      describeAside(camera.local.live, HeadsWorker);
     } catch (error) {
       $("camera-start").disabled = false;
       if (hadFocus) $("camera-start").focus();
@@ -103,6 +104,17 @@ function joinPersons(live) {
     .then(({ loadEmbeddingModel }) => loadEmbeddingModel())
     .then((embedder) => live.usePersons(embedder))
     .catch((error) => console.warn(`camera: persons not identified (${error.message || error})`));
+}
+
+/** From when its worker is ready, `live` describes known tracks' faces there while the page
+ * detects the next frame (two cores at work instead of one); until then, or without it, here. */
+function describeAside(live, HeadsWorker) {
+  HeadsWorker.start()
+    .then((heads) => {
+      if (camera.local?.live === live) live.heads = heads;
+      else heads.terminate(); // the camera stopped meanwhile
+    })
+    .catch((error) => console.warn(`camera: faces described in the page (${error.message || error})`));
 }
 
 /** In-browser camera: analyse the current picture in the page, then the next one. */
@@ -188,6 +200,7 @@ function onCameraReply(reply) {
 function stopCamera() {
   const hadFocus = document.activeElement === $("camera-stop");
   camera.running = false;
+  camera.local?.live.heads?.terminate();
   camera.local = null;
   if (camera.ws) camera.ws.close();
   if (camera.stream) camera.stream.getTracks().forEach((track) => track.stop());

@@ -239,6 +239,20 @@ export class InBrowserAnalyzer {
   }
 }
 
+/** The attribute and expression heads (the page's float files under ../models/). */
+export const HEAD_FILES = ["attributes.onnx", "expression.onnx"];
+
+/** The heads from their files' bytes (HEAD_FILES' order), each with the spec read from its
+ * own ONNX metadata: {model: AttributeModel, expression: ExpressionModel}. */
+export async function headsFrom(modelBytes, expressionBytes) {
+  const raw = onnxMetadata(modelBytes)[METADATA_KEY];
+  if (!raw) throw new Error(`attributes.onnx is not a faceattrs model (no ${METADATA_KEY} metadata)`);
+  const model = new AttributeModel(ort, await openSession(modelBytes), JSON.parse(raw));
+  const expressionRaw = onnxMetadata(expressionBytes)[METADATA_KEY];
+  const expression = new ExpressionModel(ort, await openSession(expressionBytes), expressionSpec(expressionRaw));
+  return { model, expression };
+}
+
 /** Load the runtime and the four models (cached by the browser: BlazeFace full- and
  * short-range, the attribute and the expression model) and return a ready analyzer; `onProgress` follows the
  * downloads. `analyzer.threads` and `.modelsFrom` ("cache" or "network") say how it runs and
@@ -248,19 +262,15 @@ export async function createAnalyzer({ detector = "full", minFace = 20, scoreThr
   const other = detector === "full" ? "short" : "full";
   const urls = [
     WASM_URL, new URL(MODELS[detector].file, MODELS_URL), new URL(MODELS[other].file, MODELS_URL),
-    new URL("attributes.onnx", MODELS_URL), new URL("expression.onnx", MODELS_URL),
+    ...HEAD_FILES.map((name) => new URL(name, MODELS_URL)),
   ];
   const { bytes: [wasmBytes, detectorBytes, otherBytes, modelBytes, expressionBytes], from } = await fetchAll(urls, onProgress);
   if (!ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = wasmBytes.buffer;
-  const raw = onnxMetadata(modelBytes)[METADATA_KEY];
-  if (!raw) throw new Error(`attributes.onnx is not a faceattrs model (no ${METADATA_KEY} metadata)`);
-  const spec = JSON.parse(raw);
+  const { model, expression } = await headsFrom(modelBytes, expressionBytes);
   const detectorSession = await openSession(detectorBytes);
   const otherSession = await openSession(otherBytes);
-  const modelSession = await openSession(modelBytes);
-  const expression = new ExpressionModel(ort, await openSession(expressionBytes), expressionSpec(onnxMetadata(expressionBytes)[METADATA_KEY]));
   const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold, otherSession });
-  const analyzer = new InBrowserAnalyzer(faceDetector, new AttributeModel(ort, modelSession, spec), expression);
+  const analyzer = new InBrowserAnalyzer(faceDetector, model, expression);
   analyzer.threads = THREADS;
   analyzer.modelsFrom = from;
   return analyzer;

@@ -3,6 +3,11 @@
 // every `attributesEveryS` seconds (the same rule, the same 0.1 s: consecutive frames hardly
 // differ and the smoothing averages the samples); between two descriptions the track keeps
 // its smoothed attributes. Detection takes the camera's fast path (detection.js CameraMemory).
+// With a HeadsWorker (the page's camera), a known track's new description is computed in a
+// worker while the page detects the next frame (the camera's one difference from session.py:
+// it joins the track's smoothing at its frame's time, and shows from the next frame on); a
+// new track is described at once, so every face comes with its attributes. Without one, or
+// when it fails, every description is made here, as before.
 // With a face-embedding model (`usePersons`), tracks are joined into persons live as the
 // server's camera stream does (persons.js PersonRegistry: a few embeddings per track, never
 // every frame), so someone who leaves the view and comes back keeps their person id. The
@@ -14,10 +19,69 @@ import { FaceTracker, Smoothed } from "./tracking.js";
 
 export const ATTRIBUTES_EVERY_S = 0.1; // session.py VideoSession attributes_every_s
 
+/** The attribute and expression heads in a worker (heads_worker.js): `predict(image,
+ * keypoints)` (an RGBA image and each face's flat keypoints) resolves with {attributes,
+ * expressions}, one per face, as the page's own alignment and heads give them. */
+export class HeadsWorker {
+  /** A started worker whose models are loaded (rejects when they cannot be). */
+  static async start(url = new URL("./heads_worker.js", import.meta.url)) {
+    const heads = new HeadsWorker(new Worker(url, { type: "module" }));
+    try {
+      await heads.ready;
+    } catch (error) {
+      heads.terminate();
+      throw error;
+    }
+    return heads;
+  }
+
+  constructor(worker) {
+    this.worker = worker;
+    this.pending = new Map(); // id -> {resolve, reject}
+    this.next = 0;
+    let settle;
+    this.ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+    const fail = (error) => {
+      settle.reject(error);
+      for (const job of this.pending.values()) job.reject(error);
+      this.pending.clear();
+    };
+    worker.onmessage = ({ data }) => {
+      if ("ready" in data) {
+        if (data.ready) settle.resolve();
+        else fail(new Error(data.error));
+        return;
+      }
+      const job = this.pending.get(data.id);
+      this.pending.delete(data.id);
+      if (data.error) job?.reject(new Error(data.error));
+      else job?.resolve(data);
+    };
+    worker.onerror = (event) => fail(new Error(event.message || "the heads worker failed"));
+  }
+
+  predict(image, keypoints) {
+    const id = this.next;
+    this.next += 1;
+    const { width, height, data } = image; // copied: the page may still use the image
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, image: { width, height, data }, keypoints });
+    });
+  }
+
+  terminate() {
+    this.worker.terminate();
+  }
+}
+
 export class LiveCamera {
-  /** `analyzer`: an InBrowserAnalyzer; `smoothS`: the attributes' smoothing time (seconds). */
-  constructor(analyzer, { smoothS = 1.0, attributesEveryS = ATTRIBUTES_EVERY_S } = {}) {
+  /** `analyzer`: an InBrowserAnalyzer; `smoothS`: the attributes' smoothing time (seconds);
+   * `heads`: a HeadsWorker for known tracks' descriptions (null: all made here). */
+  constructor(analyzer, { smoothS = 1.0, attributesEveryS = ATTRIBUTES_EVERY_S, heads = null } = {}) {
     this.analyzer = analyzer;
+    this.heads = heads;
+    this.aside = false; // a description in the worker, not back yet
     this.smoothS = smoothS;
     this.attributesEveryS = attributesEveryS;
     this.memory = new CameraMemory();
@@ -37,17 +101,22 @@ export class LiveCamera {
    * smoothed attributes, in the server's JSON schema; `ms` holds the stage times. */
   async frame(image, t) {
     let ids = [];
+    const aside = []; // known tracks' faces described in the worker
     const describe = (detections) => {
       // match first (null: a second detection of a tracked face, dropped), then describe
       // the faces whose track needs it
       ids = this.tracker.assign(detections.map((d) => d.xyxy), t);
-      return ids.map((id) => {
+      return ids.map((id, i) => {
         if (id === null) return false;
         const last = this.described.get(id);
-        return !last || t - last.t >= this.attributesEveryS - 1e-9;
+        if (last && t - last.t < this.attributesEveryS - 1e-9) return false;
+        if (!last || !this.heads) return true;
+        if (!this.aside) aside.push(i); // else due again at the next frame
+        return false;
       });
     };
     const result = await this.analyzer.analyze(image, { camera: this.memory, describe });
+    if (aside.length) this.describeAside(image, aside.map((i) => [result.faces[i], ids[i]]), t);
     const live = new Set(this.tracker.live.map((track) => track.record?.track_id).filter((id) => id != null));
     for (const id of this.described.keys()) if (!live.has(id)) this.described.delete(id);
     const kept = ids.flatMap((id, i) => (id === null ? [] : [[result.faces[i], id]]));
@@ -72,5 +141,23 @@ export class LiveCamera {
     ms.total = (result.ms.total ?? 0) + ms.persons;
     const labelled = faces.map((face) => ({ ...face, person_id: this.persons.personOf.get(face.track_id) ?? null }));
     return { ...result, faces: labelled, ms };
+  }
+
+  /** Describe `faces` ([face, track id] of the frame at `t`) in the worker; each result joins
+   * its track's smoothing at `t` when it comes back. If the worker fails, the camera goes on
+   * describing here. */
+  describeAside(image, faces, t) {
+    for (const [, id] of faces) this.described.get(id).t = t;
+    this.aside = true;
+    this.heads.predict(image, faces.map(([face]) => face.keypoints.flat()))
+      .then(({ attributes, expressions }) => faces.forEach(([face, id], n) => {
+        const track = this.described.get(id);
+        if (track) track.face = track.smoothed.add({ ...face, ...attributes[n], ...expressions[n] }, t, this.smoothS);
+      }))
+      .catch((error) => {
+        console.warn(`camera: describing here from now on (${error.message || error})`);
+        this.heads = null;
+      })
+      .finally(() => { this.aside = false; });
   }
 }
