@@ -12,8 +12,8 @@ camera plays 640x480 frames made from the shared test clip (faces in view). Per 
   (inbrowser/live.js: grab the camera picture, detect on the camera's fast path, track,
   align and predict for the faces whose track needs it: a new track's on the page, a known
   track's in the heads' worker while the next frame is detected), measured inside the page
-  over ``--frames`` frames; each picture then also goes the full path (what images get), for
-  comparison under the same load;
+  over ``--frames`` frames back to back; the same pictures then go the full path (what
+  images get), for comparison;
 - page loop: frames per second of the page's own camera loop (with drawing) over
   ``--seconds`` seconds;
 - first image: seconds from choosing a photo to its result on a new visit, the models
@@ -71,7 +71,6 @@ PAGE_PIPELINE = """async (count) => {
   const analyzer = await m.createAnalyzer();
   const load = performance.now() - t0;
   const heads = await HeadsWorker.start();  // as the page's camera describes known tracks
-  const live = new LiveCamera(analyzer, { heads });
   const stream = await navigator.mediaDevices.getUserMedia(
     { video: { width: { ideal: 640 }, height: { ideal: 480 } } });
   const video = document.createElement('video');
@@ -79,21 +78,30 @@ PAGE_PIPELINE = """async (count) => {
   video.srcObject = stream;
   await video.play();
   while (!video.videoWidth) await new Promise((r) => setTimeout(r, 20));
-  const rows = [];
-  for (let i = 0; i < count + 3; i += 1) {
-    const start = performance.now();
-    const image = m.toImageData(video, video.videoWidth, video.videoHeight, 640);
-    const result = await live.frame(image, start / 1000);
-    const frame = performance.now() - start;
-    const full = await analyzer.analyze(image);  // the same picture on the full path
-    rows.push({ frame, ...result.ms, faces: result.faces.length,
-                full: frame - result.ms.total + full.ms.total, fullDetect: full.ms.detect });
-    await new Promise((r) => setTimeout(r, 0));
-  }
+  const run = async (live) => {  // frames back to back, as the page's loop runs them
+    const rows = [];
+    const images = [];
+    for (let i = 0; i < count + 3; i += 1) {
+      const start = performance.now();
+      const image = m.toImageData(video, video.videoWidth, video.videoHeight, 640);
+      const result = await live.frame(image, start / 1000);
+      rows.push({ frame: performance.now() - start, ...result.ms, faces: result.faces.length });
+      images.push(image);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return { rows: rows.slice(3), images: images.slice(3) };
+  };
+  const here = await run(new LiveCamera(analyzer));  // every description on the page
+  const { rows, images } = await run(new LiveCamera(analyzer, { heads }));  // the page's way
   stream.getTracks().forEach((t) => t.stop());
   heads.terminate();
-  return { load, width: video.videoWidth, height: video.videoHeight, rows: rows.slice(3),
-           threads: m.THREADS, isolated: crossOriginIsolated };
+  for (const [i, image] of images.entries()) {  // the same pictures on the full path
+    const full = await analyzer.analyze(image);
+    Object.assign(rows[i], { full: rows[i].frame - rows[i].total + full.ms.total,
+                             fullDetect: full.ms.detect });
+  }
+  return { load, width: video.videoWidth, height: video.videoHeight, rows,
+           rowsHere: here.rows, threads: m.THREADS, isolated: crossOriginIsolated };
 }"""
 
 # The camera's fast path against the full path, frame by frame, each video in order.
@@ -311,6 +319,11 @@ def report(name: str, result: dict, seconds: float) -> list[str]:
     for stage in ("detect", "align", "predict", "expression"):
         if stage in rows[0]:
             lines.append(f"    {stage:10s} {summary([r[stage] for r in rows])}")
+    here = [r["frame"] for r in result["rowsHere"]]
+    lines.append(
+        f"  without the heads' worker (every description on the page): {summary(here)}"
+        f"  ({1000 / statistics.median(here):.1f} fps)"
+    )
     full = [r["full"] for r in rows]
     lines.append(
         f"  the same frames on the full path (as images): {summary(full)}"
@@ -416,6 +429,9 @@ def main() -> int:
             figures[name] = {
                 "threads": result["threads"],
                 "frame_ms_median": statistics.median(frame),
+                "frame_ms_median_no_worker": statistics.median(
+                    r["frame"] for r in result["rowsHere"]
+                ),
                 "pipeline_fps": 1000 / statistics.median(frame),
                 "full_path_frame_ms_median": statistics.median(r["full"] for r in result["rows"]),
                 "camera_loop_fps": result["loop_fps"],

@@ -114,6 +114,7 @@ def test_shipped_int8_model_agrees_with_the_float_model_on_photo_faces(shared_di
     crops = np.concatenate(crops)
     assert len(crops) >= 15
     diffs = compare(FLOAT_MODEL, DEFAULT_MODEL_PATH, crops)
-    assert diffs["age_years"] < 2.0  # measured 1.9 on 24 faces (distilled model; v1 1.9 too)
-    assert diffs["gender_prob"] < 0.08 and diffs["race_prob"] < 0.1  # measured 0.035, 0.040
+    # measured 1.2 years on 24 faces with ReLUs folded into the int8 ranges (1.9 before)
+    assert diffs["age_years"] < 2.0
+    assert diffs["gender_prob"] < 0.08 and diffs["race_prob"] < 0.1  # measured 0.008, 0.039
     assert diffs["gender_label_agreement"] >= 0.9 and diffs["race_label_agreement"] >= 0.9
