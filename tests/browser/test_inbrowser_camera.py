@@ -241,6 +241,58 @@ def test_live_camera_describes_known_tracks_in_the_worker(static_page, frames):
                 assert abs(got["expression_probs"][label] - p) < 1e-4
 
 
+def test_live_camera_joins_persons_with_the_workers_embeddings(static_page, frames):
+    """The heads' worker embeds faces as the page does (embedding.js, within 1e-4; the same
+    threshold), and a LiveCamera whose persons use it (the page's camera) gives a face seen
+    again after its track ended its person id back, from a few embeddings per track."""
+    result = static_page.evaluate(
+        f"""async (url) => {{
+            const image = await ({LOAD})(url);
+            const m = await import('./inbrowser/analyzer.js');
+            const {{ loadEmbeddingModel }} = await import('./inbrowser/embedding.js');
+            const {{ LiveCamera, HeadsWorker }} = await import('./inbrowser/live.js');
+            const analyzer = await m.createAnalyzer();
+            const heads = await HeadsWorker.start();
+            const aside = await heads.embedder();
+            const here = await loadEmbeddingModel();
+            const {{ faces: found }} = await analyzer.analyze(image);
+            const faces = found.map((f) => ({{ keypoints: f.keypoints }}));
+            const fromWorker = (await aside.embed(image, faces)).map((v) => Array.from(v));
+            const fromPage = (await here.embed(image, faces)).map((v) => Array.from(v));
+            let embedded = 0;
+            const embed = aside.embed;
+            aside.embed = (img, list) => {{
+                embedded += list.length;
+                return embed(img, list);
+            }};
+            const live = new LiveCamera(analyzer, {{ heads }});
+            live.usePersons(aside);
+            const out = [];
+            for (const t of [10.0, 10.5, 11.1, 11.5, 12.2, 12.5, 30.0, 30.5, 31.1]) {{
+                const result = await live.frame(image, t);
+                out.push({{ t, faces: result.faces.map((f) => [f.track_id, f.person_id]) }});
+                await new Promise((resolve) => setTimeout(resolve, 1000)); // the worker answers
+            }}
+            heads.terminate();
+            return {{ out, embedded, fromWorker, fromPage,
+                      thresholds: [aside.threshold, here.threshold] }};
+        }}""",
+        data_url(frames[0]),
+    )
+    assert result["thresholds"][0] == result["thresholds"][1]
+    worker, page = np.asarray(result["fromWorker"]), np.asarray(result["fromPage"])
+    assert worker.shape == page.shape and len(worker) >= 1
+    assert np.abs(worker - page).max() < 1e-4
+    out = result["out"]
+    first, back = out[1]["faces"], out[7]["faces"]  # after the worker's first answers
+    assert first and len(first) == len(back)
+    identified = [person for _, person in first if person is not None]
+    assert identified  # the frontal, confident face
+    assert {t for t, _ in back}.isdisjoint({t for t, _ in first})  # the tracks ended at the gap
+    assert sorted(p for _, p in back if p is not None) == sorted(identified)  # the same persons
+    assert result["embedded"] <= 2 * 3 * len(first)
+
+
 def test_heads_worker_that_cannot_start_says_why(static_page):
     """HeadsWorker.start rejects (the camera then describes on the page) when the worker
     cannot run, instead of leaving the camera waiting."""

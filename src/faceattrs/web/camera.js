@@ -40,8 +40,7 @@ async function startCamera() {
       setCameraStatus("Loading the models…");
       const [local, { LiveCamera, HeadsWorker }] = await Promise.all([localPipeline(), import("./inbrowser/live.js")]);
       camera.local = { ...local, live: new LiveCamera(local.analyzer) };
-      joinPersons(camera.local.live);
-      describeAside(camera.local.live, HeadsWorker);
+      useWorker(camera.local.live, HeadsWorker);
     } catch (error) {
       $("camera-start").disabled = false;
       if (hadFocus) $("camera-start").focus();
@@ -107,14 +106,20 @@ function joinPersons(live) {
 }
 
 /** From when its worker is ready, `live` describes known tracks' faces there while the page
- * detects the next frame (two cores at work instead of one); until then, or without it, here. */
-function describeAside(live, HeadsWorker) {
+ * detects the next frame (two cores at work instead of one), and joins tracks into persons
+ * with the embeddings computed there; without the worker, both on the page. */
+function useWorker(live, HeadsWorker) {
   HeadsWorker.start()
-    .then((heads) => {
-      if (camera.local?.live === live) live.heads = heads;
-      else heads.terminate(); // the camera stopped meanwhile
+    .then(async (heads) => {
+      if (camera.local?.live !== live) { heads.terminate(); return; } // the camera stopped
+      live.heads = heads;
+      const embedder = await heads.embedder();
+      if (camera.local?.live === live) live.usePersons(embedder);
     })
-    .catch((error) => console.warn(`camera: faces described in the page (${error.message || error})`));
+    .catch((error) => {
+      console.warn(`camera: faces described and embedded in the page (${error.message || error})`);
+      if (camera.local?.live === live && !live.persons) joinPersons(live);
+    });
 }
 
 /** In-browser camera: analyse the current picture in the page, then the next one. */

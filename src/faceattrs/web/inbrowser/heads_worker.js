@@ -4,14 +4,20 @@
 // The same model files (the page's, from the browser's cache) and the same code
 // (attributes.js, expression.js) as the page's own heads: the same numbers.
 //
-// Messages in: {id, image (RGBA: width, height, data), keypoints: [flat keypoints of a face...]};
-// out: {ready: true} or {ready: false, error} once, then per message {id, attributes: [...],
-// expressions: [...]} (one per face) or {id, error}. The faces are aligned here too
-// (alignment.js), each head's crop on its own template, as InBrowserAnalyzer does.
+// With persons, the camera's face embeddings too (embedding.js, the model loaded here on the
+// first `embedder` message): they stay in this worker's memory only for the call.
+//
+// Messages in: {id, image (RGBA: width, height, data), keypoints: [flat keypoints of a face...]}
+// (describe), {id, embedder: true} (load the embedding model), {id, embed: true, image,
+// keypoints}; out: {ready: true} or {ready: false, error} once, then per message {id,
+// attributes: [...], expressions: [...]} (one per face), {id, threshold}, {id, embeddings:
+// [...]}, or {id, error}. The faces are aligned here too (alignment.js), each head's crop on its
+// own template, as InBrowserAnalyzer does.
 
 import * as ort from "../vendor/ort.wasm.bundle.min.mjs";
 import { align } from "./alignment.js";
 import { fetchAll, HEAD_FILES, headsFrom, MODELS_URL, WASM_URL } from "./analyzer.js";
+import { loadEmbeddingModel } from "./embedding.js";
 
 ort.env.wasm.numThreads = 1; // the page's instance keeps the other threads
 
@@ -27,14 +33,32 @@ loaded.then(
   (error) => postMessage({ ready: false, error: String(error.message || error) }),
 );
 
-onmessage = async ({ data }) => {
-  try {
-    const { model, expression } = await loaded;
-    const { image, keypoints } = data;
-    const attributes = await model.predict(keypoints.map((points) => align(image, points, model.spec)));
-    const expressions = await expression.predict(keypoints.map((points) => align(image, points, expression.spec)));
-    postMessage({ id: data.id, attributes, expressions });
-  } catch (error) {
-    postMessage({ id: data.id, error: String(error.message || error) });
+let embedder = null; // the embedding model's promise, from the first `embedder` message
+
+async function answer(data) {
+  const { model, expression } = await loaded;
+  if (data.embedder) {
+    embedder ??= loadEmbeddingModel();
+    return { threshold: (await embedder).threshold };
   }
+  if (data.embed) {
+    if (!embedder) throw new Error("no embedding model loaded");
+    const faces = data.keypoints.map((keypoints) => ({ keypoints }));
+    return { embeddings: await (await embedder).embed(data.image, faces) };
+  }
+  const { image, keypoints } = data;
+  const attributes = await model.predict(keypoints.map((points) => align(image, points, model.spec)));
+  const expressions = await expression.predict(keypoints.map((points) => align(image, points, expression.spec)));
+  return { attributes, expressions };
+}
+
+let queue = Promise.resolve(); // one message at a time through the sessions
+onmessage = ({ data }) => {
+  queue = queue.then(async () => {
+    try {
+      postMessage({ id: data.id, ...(await answer(data)) });
+    } catch (error) {
+      postMessage({ id: data.id, error: String(error.message || error) });
+    }
+  });
 };

@@ -11,7 +11,8 @@
 // With a face-embedding model (`usePersons`), tracks are joined into persons live as the
 // server's camera stream does (persons.js PersonRegistry: a few embeddings per track, never
 // every frame), so someone who leaves the view and comes back keeps their person id. The
-// embeddings stay in this page's memory.
+// embeddings stay in this page's memory. With the HeadsWorker's embedder (the page's camera)
+// they are computed in the worker and observed when they come back, a frame or two later.
 
 import { CameraMemory } from "./detection.js";
 import { PersonRegistry } from "./persons.js";
@@ -60,14 +61,32 @@ export class HeadsWorker {
     worker.onerror = (event) => fail(new Error(event.message || "the heads worker failed"));
   }
 
-  predict(image, keypoints) {
+  /** Post `message` with a new id; resolves with the worker's answer. */
+  ask(message) {
     const id = this.next;
     this.next += 1;
-    const { width, height, data } = image; // copied: the page may still use the image
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, image: { width, height, data }, keypoints });
+      this.worker.postMessage({ id, ...message });
     });
+  }
+
+  predict(image, keypoints) {
+    const { width, height, data } = image; // copied: the page may still use the image
+    return this.ask({ image: { width, height, data }, keypoints });
+  }
+
+  /** The embedding model, loaded in the worker: {threshold, aside: true, embed(image, faces)}
+   * (each face with `keypoints`) resolving with the L2-normalised embeddings, as
+   * embedding.js EmbeddingModel gives them. */
+  async embedder() {
+    const { threshold } = await this.ask({ embedder: true });
+    const embed = async (image, faces) => {
+      const { width, height, data } = image;
+      const keypoints = faces.map((face) => face.keypoints);
+      return (await this.ask({ embed: true, image: { width, height, data }, keypoints })).embeddings;
+    };
+    return { threshold, aside: true, embed };
   }
 
   terminate() {
@@ -82,6 +101,7 @@ export class LiveCamera {
     this.analyzer = analyzer;
     this.heads = heads;
     this.aside = false; // a description in the worker, not back yet
+    this.embedding = false; // embeddings in the worker, not back yet
     this.smoothS = smoothS;
     this.attributesEveryS = attributesEveryS;
     this.memory = new CameraMemory();
@@ -91,7 +111,8 @@ export class LiveCamera {
     this.persons = null;
   }
 
-  /** Join tracks into persons with `embedder` (an EmbeddingModel) from the next frame on. */
+  /** Join tracks into persons with `embedder` (an EmbeddingModel, or a HeadsWorker's
+   * embedder()) from the next frame on. */
   usePersons(embedder) {
     this.embedder = embedder;
     this.persons = new PersonRegistry({ threshold: embedder.threshold });
@@ -133,7 +154,9 @@ export class LiveCamera {
     if (!this.persons) return { ...result, faces };
     const started = performance.now();
     const wanted = this.persons.wanted(faces, t);
-    if (wanted.length) {
+    if (wanted.length && this.embedder.aside) {
+      if (!this.embedding) this.embedAside(image, wanted.map((i) => faces[i]), t); // else later
+    } else if (wanted.length) {
       const vectors = await this.embedder.embed(image, wanted.map((i) => faces[i]));
       wanted.forEach((i, n) => this.persons.observe(faces[i].track_id, vectors[n], t, faces[i]));
     }
@@ -141,6 +164,21 @@ export class LiveCamera {
     ms.total = (result.ms.total ?? 0) + ms.persons;
     const labelled = faces.map((face) => ({ ...face, person_id: this.persons.personOf.get(face.track_id) ?? null }));
     return { ...result, faces: labelled, ms };
+  }
+
+  /** Embed `faces` (of the frame at `t`) in the worker; each embedding is observed at `t`
+   * when it comes back (the track's live person id shows from then on). If the worker
+   * fails, the camera stops joining persons. */
+  embedAside(image, faces, t) {
+    const persons = this.persons;
+    this.embedding = true;
+    this.embedder.embed(image, faces)
+      .then((vectors) => faces.forEach((face, n) => persons.observe(face.track_id, vectors[n], t, face)))
+      .catch((error) => {
+        console.warn(`camera: persons not identified any more (${error.message || error})`);
+        if (this.persons === persons) this.persons = null;
+      })
+      .finally(() => { this.embedding = false; });
   }
 
   /** Describe `faces` ([face, track id] of the frame at `t`) in the worker; each result joins
