@@ -175,6 +175,21 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
+def launch_with_camera(playwright, camera: Path):
+    """Headless Debian Chromium whose fake camera plays ``camera`` (a .y4m file)."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}",
+        ],
+    )
+
+
 def serve(site: Path, isolated: bool) -> tuple[ThreadingHTTPServer, str]:
     """The site on 127.0.0.1 (a free port) in a thread, like ``python -m http.server``."""
     handler = type("Handler", (_Handler,), {"isolated": isolated})
@@ -375,17 +390,7 @@ def main() -> int:
             photo = Path(tmp) / "photo.png"
             cv2.imwrite(str(photo), frames[0])
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-video-capture={camera}",
-                ],
-            )
+            browser = launch_with_camera(pw, camera)
             version = browser.version
             threads = max(2, min(4, os.cpu_count() or 1))  # one per core, at least 2
             for name, isolated in (("threaded", True), ("single-thread", False)):

@@ -26,7 +26,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_browser import CHROMIUM, camera_frames, serve, write_y4m  # noqa: E402
+from bench_browser import (  # noqa: E402
+    CHROMIUM,
+    camera_frames,
+    launch_with_camera,
+    serve,
+    write_y4m,
+)
 from machine_info import cpu_model  # noqa: E402
 
 DEFAULT_MODES = ["on:1:persons", "on:1:nopersons", "off:1:persons", "off:1:nopersons"]
@@ -88,17 +94,7 @@ def main() -> int:
         camera = Path(tmp) / "camera.y4m"
         write_y4m(camera, camera_frames(75))
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-video-capture={camera}",
-                ],
-            )
+            browser = launch_with_camera(pw, camera)
             results: dict[str, list[float]] = {mode: [] for mode in args.modes}
             for _ in range(args.rounds):
                 for mode in args.modes:
