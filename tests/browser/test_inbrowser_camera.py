@@ -293,21 +293,26 @@ def test_live_camera_joins_persons_with_the_workers_embeddings(static_page, fram
     assert result["embedded"] <= 2 * 3 * len(first)
 
 
-def test_heads_worker_that_cannot_start_says_why(static_page):
+def test_heads_worker_that_cannot_start_or_fails_says_so(static_page):
     """HeadsWorker.start rejects (the camera then describes on the page) when the worker
-    cannot run, instead of leaving the camera waiting."""
-    message = static_page.evaluate(
+    cannot run, and a worker that failed later refuses every question at once, instead of
+    leaving the camera waiting."""
+    messages = static_page.evaluate(
         """async () => {
             const { HeadsWorker } = await import('./inbrowser/live.js');
-            try {
-                await HeadsWorker.start(new URL('./inbrowser/no_such_worker.js', location.href));
-                return null;
-            } catch (error) {
-                return String(error.message || error);
-            }
+            const said = (promise) => promise.then(() => null, (e) => String(e.message || e));
+            const start = await said(
+                HeadsWorker.start(new URL('./inbrowser/no_such_worker.js', location.href)));
+            const heads = await HeadsWorker.start();
+            heads.worker.onerror({ message: 'the worker crashed' });
+            const pixel = { width: 1, height: 1, data: [0, 0, 0, 0] };
+            const later = await said(heads.predict(pixel, []));
+            heads.terminate();
+            return [start, later];
         }"""
     )
-    assert message
+    assert messages[0]
+    assert messages[1] == "the worker crashed"
 
 
 def test_live_camera_keeps_the_person_when_a_face_comes_back(static_page, frames):

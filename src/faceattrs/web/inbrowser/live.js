@@ -39,10 +39,12 @@ export class HeadsWorker {
   constructor(worker) {
     this.worker = worker;
     this.pending = new Map(); // id -> {resolve, reject}
+    this.failed = null;
     this.next = 0;
     let settle;
     this.ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
     const fail = (error) => {
+      this.failed = error; // later questions are refused at once, not left waiting
       settle.reject(error);
       for (const job of this.pending.values()) job.reject(error);
       this.pending.clear();
@@ -63,6 +65,7 @@ export class HeadsWorker {
 
   /** Post `message` with a new id; resolves with the worker's answer. */
   ask(message) {
+    if (this.failed) return Promise.reject(this.failed);
     const id = this.next;
     this.next += 1;
     return new Promise((resolve, reject) => {
