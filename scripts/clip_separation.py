@@ -40,23 +40,27 @@ def anchors() -> dict[str, dict[int, tuple[int, int]]]:
     }
 
 
-def faces_at_anchors(clip: Path) -> tuple[list[str], np.ndarray]:
-    """(person of each face, their L2-normalised embeddings)."""
+def faces_at_anchors(clip: Path) -> tuple[list[str], np.ndarray, float]:
+    """(person of each face, their L2-normalised embeddings, the same-person threshold)."""
     from faceattrs.pipeline.analyzer import FaceAnalyzer
     from faceattrs.video.process import video_min_face
 
+    people_at = anchors()
+    wanted = {index for points in people_at.values() for index in points}
     cap = cv2.VideoCapture(str(clip))
-    frames = []
+    frames, index = {}, 0  # only the frames with anchors (a 1080p clip does not fit twice)
     while (read := cap.read())[0]:
-        frames.append(read[1])
+        if index in wanted:
+            frames[index] = read[1]
+        index += 1
     cap.release()
-    height, width = frames[0].shape[:2]
+    height, width = next(iter(frames.values())).shape[:2]
     analyzer = FaceAnalyzer(min_face=video_min_face(width, height))
+    found = {index: analyzer.detect(bgr) for index, bgr in frames.items()}  # once per frame
     people, vectors = [], []
-    for person, points in anchors().items():
+    for person, points in people_at.items():
         for index, (x, y) in points.items():
-            bgr = frames[index]
-            detections = analyzer.detect(bgr)
+            bgr, detections = frames[index], found[index]
             held = [
                 i for i, (x1, y1, x2, y2) in enumerate(detections.xyxy)
                 if x1 <= x <= x2 and y1 <= y <= y2
@@ -68,7 +72,11 @@ def faces_at_anchors(clip: Path) -> tuple[list[str], np.ndarray]:
             people.append(person)
             vectors.append(analyzer.embed(bgr, face)[0])
     vectors = np.asarray(vectors, np.float32)
-    return people, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (
+        people,
+        vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
+        analyzer.embedding_threshold,
+    )
 
 
 def pair_distances(people: list[str], vectors: np.ndarray) -> tuple[list[float], list[float]]:
@@ -87,10 +95,7 @@ def main() -> int:
     if not args.clip.is_file():
         print(f"error: {args.clip} not found", file=sys.stderr)
         return 1
-    from faceattrs.pipeline.analyzer import FaceAnalyzer
-
-    threshold = FaceAnalyzer().embedding_threshold
-    people, vectors = faces_at_anchors(args.clip)
+    people, vectors, threshold = faces_at_anchors(args.clip)
     same, different = pair_distances(people, vectors)
     names = sorted(set(people))
     means = np.stack([vectors[[p == name for p in people]].mean(0) for name in names])

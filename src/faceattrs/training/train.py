@@ -67,19 +67,21 @@ def multitask_loss(
     per-face ``weight`` (group balance), the age and gender losses are weighted means."""
     age_logits, gender_logits, race_logits = logits
     weight = labels.get("weight")  # group balance (:func:`group_weights`), else all equal
-    weight = torch.ones(len(gender_logits)) if weight is None else weight
     age = age_loss(age_logits.log_softmax(1), labels["age_low"], labels["age_high"], cfg)
-    age = (age * weight).sum() / weight.sum()
     gender = F.cross_entropy(
         gender_logits, labels["gender"], label_smoothing=cfg.label_smoothing, reduction="none"
     )
-    gender = (gender * weight).sum() / weight.sum()
+    age, gender = _weighted_mean(age, weight), _weighted_mean(gender, weight)
     race = F.cross_entropy(race_logits, labels["race"], label_smoothing=cfg.label_smoothing)
     losses = {"age": age, "gender": gender, "race": race, "total": age + gender + race}
     if "teacher" in labels and cfg.distill_weight:
         losses["distill"] = distill_loss(logits, labels["teacher"], labels["has_teacher"])
         losses["total"] = losses["total"] + cfg.distill_weight * losses["distill"]
     return losses
+
+
+def _weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    return values.mean() if weight is None else (values * weight).sum() / weight.sum()
 
 
 def distill_loss(

@@ -117,7 +117,8 @@ function useWorker(live, HeadsWorker) {
       if (camera.local?.live === live) live.usePersons(embedder);
     })
     .catch((error) => {
-      console.warn(`camera: faces described and embedded in the page (${error.message || error})`);
+      const what = live.heads ? "embedded" : "described and embedded";
+      console.warn(`camera: faces ${what} in the page (${error.message || error})`);
       if (camera.local?.live === live && !live.persons) joinPersons(live);
     });
 }

@@ -20,6 +20,9 @@ import { FaceTracker, Smoothed } from "./tracking.js";
 
 export const ATTRIBUTES_EVERY_S = 0.1; // session.py VideoSession attributes_every_s
 
+/** The plain copy of an RGBA image a message carries (the page may still use the image). */
+const imageMessage = ({ width, height, data }) => ({ width, height, data });
+
 /** The attribute and expression heads in a worker (heads_worker.js): `predict(image,
  * keypoints)` (an RGBA image and each face's flat keypoints) resolves with {attributes,
  * expressions}, one per face, as the page's own alignment and heads give them. */
@@ -75,8 +78,7 @@ export class HeadsWorker {
   }
 
   predict(image, keypoints) {
-    const { width, height, data } = image; // copied: the page may still use the image
-    return this.ask({ image: { width, height, data }, keypoints });
+    return this.ask({ image: imageMessage(image), keypoints });
   }
 
   /** The embedding model, loaded in the worker: {threshold, aside: true, embed(image, faces)}
@@ -85,9 +87,8 @@ export class HeadsWorker {
   async embedder() {
     const { threshold } = await this.ask({ embedder: true });
     const embed = async (image, faces) => {
-      const { width, height, data } = image;
       const keypoints = faces.map((face) => face.keypoints);
-      return (await this.ask({ embed: true, image: { width, height, data }, keypoints })).embeddings;
+      return (await this.ask({ embed: true, image: imageMessage(image), keypoints })).embeddings;
     };
     return { threshold, aside: true, embed };
   }
