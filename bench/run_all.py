@@ -61,6 +61,7 @@ OURS_COMMAND = (
 BASELINE_COMMAND = "faceattrs baseline --epochs 3 --patience 3"
 CROSS_REPORT = ROOT / "reports" / "eval" / "cross_distilled" / "cross.json"
 CROSS_MODELS = {"distilled": "this model", "v1": "previous model"}  # cross.json name -> label
+ACCURATE_REPORT = ROOT / "reports" / "eval" / "cross_accurate" / "cross.json"
 FER_REPORT = ROOT / "reports" / "eval" / "fer_val" / "metrics.json"
 FER_COMMAND = (
     "faceattrs evaluate src/faceattrs/models/expression.onnx --dataset fer --split val "
@@ -129,17 +130,19 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> dict:
         "seed_baseline": seed,
         "expression": read_fer_metrics(),
         "versus_previous": read_cross(),
+        "accurate_tier": read_cross(ACCURATE_REPORT, {"accurate": "accurate tier"}),
     }
 
 
-def read_cross(path: Path = CROSS_REPORT) -> dict:
-    """This model and the previous one on both test splits through the detector (the
-    ``evaluate-cross`` report that compares them; its command is in the file)."""
+def read_cross(path: Path = CROSS_REPORT, names: dict[str, str] = CROSS_MODELS) -> dict:
+    """This model and the previous one (``names``: cross.json name -> label) on both test
+    splits through the detector (the ``evaluate-cross`` report that compares them; its
+    command is in the file)."""
     if not path.is_file():
         return {"missing": _relative(path)}
     raw = json.loads(path.read_text())
     models = {}
-    for name, label in CROSS_MODELS.items():
+    for name, label in names.items():
         entry = raw["models"].get(name)
         if entry:
             ff, utk = entry["fairface"], entry["utkface_detected"]
@@ -192,6 +195,7 @@ _TIMED = re.compile(
 )
 _RATE = re.compile(r"batch\s+(?P<batch>\d+):\s+(?P<rate>[\d.]+) faces/s")
 _PHOTO = re.compile(r"^photo:\s+(?P<text>.*?(?P<faces>\d+) faces)")
+_ACCURATE_EXTRA = re.compile(r"accurate extra per face .*?: (?P<ms>[\d.]+) ms")
 
 
 def analyze(args: argparse.Namespace, tmp: Path) -> dict:
@@ -205,6 +209,7 @@ def analyze(args: argparse.Namespace, tmp: Path) -> dict:
     photo = next((m for m in map(_PHOTO.match, output.splitlines()) if m), None)
     stages = {name: float(t["median"]) for name, t in timings.items() if len(t["indent"]) > 2}
     latency = timings.get("analyze(bgr array)")
+    extra = _ACCURATE_EXTRA.search(output)
     return {
         "photo": photo["text"] if photo else None,
         "faces": int(photo["faces"]) if photo else None,
@@ -215,6 +220,8 @@ def analyze(args: argparse.Namespace, tmp: Path) -> dict:
         "stages_median_ms": stages,
         "faces_per_s_batch_1": rates.get(1),
         "faces_per_s_batch_32": rates.get(32),
+        "accurate_latency_median_ms": _median(timings.get("accurate analyze(bgr)")),
+        "accurate_extra_ms_per_face": float(extra["ms"]) if extra else None,
         "command": shown(command),
         "output": output,
     }

@@ -28,8 +28,8 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
             table.append((f"UTKFace test, {label}", text, f"{m['command']}  [{m['report']}]"))
         elif m:
             table.append((f"UTKFace test, {label}", f"missing {m['missing']}", m["command"]))
-    versus = acc.get("versus_previous", {})
-    for label, m in versus.get("models", {}).items():
+    tiers = (acc.get("versus_previous", {}), acc.get("accurate_tier", {}))
+    for versus, label, m in [(v, k, m) for v in tiers for k, m in v.get("models", {}).items()]:
         ff, utk = m["fairface"], m["utkface"]
         text = (
             f"FairFace gender {100 * ff['gender_accuracy']:.1f}%, race "
@@ -74,6 +74,11 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 a["command"],
             )
         )
+        if a.get("accurate_latency_median_ms") is not None:
+            text = f"analyze median {a['accurate_latency_median_ms']:.1f} ms"
+            if a.get("accurate_extra_ms_per_face") is not None:
+                text += f"; embedding + heads {a['accurate_extra_ms_per_face']:.2f} ms per face"
+            table.append(("accurate tier (--model accurate)", text, a["command"]))
     table += expression_rows(figures.get("expression", {}))
     v = figures.get("video", {})
     if v.get("stages"):

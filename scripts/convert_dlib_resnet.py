@@ -355,10 +355,13 @@ def build_onnx(net: DlibNet, spec: dict) -> onnx.ModelProto:
             x = g.node("Relu", [x], g.shapes[x])
         elif layer.kind in ("max_pool", "avg_pool"):
             op = "MaxPool" if layer.kind == "max_pool" else "AveragePool"
+            pooled_from = x
             x = g.pool(op, x, layer.args["size"], layer.args["stride"], layer.args["pads"])
         elif layer.kind == "add_prev":
             x = g.add(x, tags[ref])
         elif layer.kind == "fc":
+            # the map before the global pool, flattened: the accurate tier's heads read it
+            features = g.node("Flatten", [pooled_from], g.shapes[pooled_from], axis=1)
             flat = g.node("Flatten", [x], g.shapes[x], axis=1)
             weight = layer.args["weight"]
             if weight.shape[0] != int(np.prod(g.shapes[x])):
@@ -367,11 +370,17 @@ def build_onnx(net: DlibNet, spec: dict) -> onnx.ModelProto:
                 helper.make_node("MatMul", [flat, g.const("fc", weight)], ["descriptor"], "fc")
             )
     dims = [net.input_size, net.input_size]
+    features_size = int(np.prod(g.shapes[pooled_from]))
+    spec["features_output"], spec["features_size"] = "features", features_size
+    g.nodes.append(helper.make_node("Identity", [features], ["features"], "features"))
     graph = helper.make_graph(
         g.nodes,
         "dlib_face_recognition_resnet_model_v1",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, *dims])],
-        [helper.make_tensor_value_info("descriptor", TensorProto.FLOAT, ["N", 128])],
+        [
+            helper.make_tensor_value_info("descriptor", TensorProto.FLOAT, ["N", 128]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", features_size]),
+        ],
         g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

@@ -3,6 +3,8 @@ against the shipped attribute model (see reports/eval/embedding_heads.md).
 
     python scripts/embedding_heads.py --cache /tmp/heads     # about 15 min on 2 cores
     python scripts/embedding_heads.py --cache /tmp/heads-all --all   # every face, + ensemble
+    python scripts/embedding_heads.py --cache /tmp/heads-all --all \
+        --export src/faceattrs/models/attributes_accurate.onnx        # the accurate tier
 
 Embeds the centre face of a seeded subsample of each split through the product's
 detector and the embedding model's alignment (cached as npz), trains the heads on the
@@ -29,7 +31,7 @@ PLAN = (
     ("fairface", "test", None), ("utkface", "test", None), ("fairface", "val", 1500),
     ("utkface", "val", 1000), ("fairface", "train", 9000), ("utkface", "train", 7000),
 )  # fmt: skip
-NUM_AGES = 101
+NUM_AGES = 101  # ages 0-100
 
 
 def build_caches(cache: Path) -> None:
@@ -109,9 +111,10 @@ def build_all(cache: Path, cache_dir: Path) -> None:
         net_probs[faces.found] = np.concatenate(
             [pred.age_probs, pred.gender_probs, pred.race_probs], 1
         )
+        features = {} if emb.features is None else {"features": emb.features[rows]}
         np.savez(
             out, embeddings=emb.embeddings[rows], found=emb.found[rows] & faces.found,
-            labels=np.asarray(labels, np.int32), net_probs=net_probs,
+            labels=np.asarray(labels, np.int32), net_probs=net_probs, **features,
         )  # fmt: skip
         print(f"{out}: {len(names)} images, {int(faces.found.sum())} faces", flush=True)
 
@@ -127,114 +130,13 @@ def _tensors(cache: Path, names: list[str]):
     return torch.tensor(np.concatenate(xs)), torch.tensor(np.concatenate(ls)).long()
 
 
-def _age_loss(logp, low, high):
-    """Interval-censored for FairFace bins (-log P(low <= age <= high)); a 2-year
-    Gaussian target for exact UTKFace ages."""
-    import torch
-
-    ages = torch.arange(NUM_AGES).float()
-    inside = (ages[None] >= low[:, None]) & (ages[None] <= high[:, None])
-    interval = -torch.logsumexp(logp.masked_fill(~inside, -1e9), 1)
-    target = torch.exp(-0.5 * ((ages[None] - low[:, None].float()) / 2.0) ** 2)
-    gauss = -(target / target.sum(1, keepdim=True) * logp).sum(1)
-    return torch.where(low == high, gauss, interval).mean()
-
-
-def _net(kind: str):
-    from torch import nn
-
-    out = NUM_AGES + 2 + 5
-    if kind == "linear":
-        return nn.Linear(128, out)
-    return nn.Sequential(
-        nn.Linear(128, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.2),
-        nn.Linear(256, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, out),
-    )  # fmt: skip
-
-
-def _metrics(net, x, labels) -> dict:
-    return _prob_metrics(head_probs(net, x), labels)
-
-
-def head_probs(net, x):
-    """Softmax per head, concatenated: (N, 101 + 2 + 5)."""
-    import torch
-
-    net.eval()
-    with torch.no_grad():
-        out = net(x * 10)
-    heads = (out[:, :NUM_AGES], out[:, NUM_AGES : NUM_AGES + 2], out[:, NUM_AGES + 2 :])
-    return torch.cat([torch.softmax(h, 1) for h in heads], 1)
-
-
-def _accuracy(probs, truth) -> float:
-    return (probs.argmax(1) == truth).float().mean().item()
-
-
-def _prob_metrics(all_probs, labels) -> dict:
-    import torch
-
-    from faceattrs.data.fairface import AGE_BINS
-
-    probs = all_probs[:, :NUM_AGES]
-    age = (probs * torch.arange(NUM_AGES).float()).sum(1)
-    exact = labels[:, 0] == labels[:, 1]
-    result = {
-        "n": len(labels),
-        "gender": _accuracy(all_probs[:, NUM_AGES : NUM_AGES + 2], labels[:, 2]),
-        "race": _accuracy(all_probs[:, NUM_AGES + 2 :], labels[:, 3]),
-        "mae": (age[exact] - labels[exact, 0]).abs().mean().item() if exact.any() else None,
-        "age_bin": None,
-    }
-    if (~exact).any():
-        mass = torch.stack([probs[~exact][:, lo : hi + 1].sum(1) for _, lo, hi in AGE_BINS], 1)
-        truth = torch.tensor(
-            [next(i for i, (_, lo, hi) in enumerate(AGE_BINS) if lo <= a <= hi)
-             for a in labels[~exact, 0].tolist()]
-        )  # fmt: skip
-        result["age_bin"] = (mass.argmax(1) == truth).float().mean().item()
-    return result
-
-
 def train_head(kind: str, cache: Path, epochs: int):
     """Train one head on the train caches, keeping the epoch best on val."""
+    from faceattrs.training.embedding_heads import fit_head
+
     x, labels = _tensors(cache, ["fairface_train", "utkface_train"])
     x_val, labels_val = _tensors(cache, ["fairface_val", "utkface_val"])
     return fit_head(kind, x, labels, x_val, labels_val, epochs)
-
-
-def fit_head(kind: str, x, labels, x_val, labels_val, epochs: int):
-    """Train one head on embeddings ``x`` (labels: age_low, age_high, gender, race5, ...),
-    keeping the epoch best on the val embeddings."""
-    import torch
-
-    torch.manual_seed(0)
-    net = _net(kind)
-    opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    ce = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
-    best, state = -1.0, None
-    for _ in range(epochs):
-        net.train()
-        order = torch.randperm(len(x))
-        for i in range(0, len(x), 256):
-            idx = order[i : i + 256]
-            out, lab = net(x[idx] * 10), labels[idx]
-            loss = (
-                _age_loss(torch.log_softmax(out[:, :NUM_AGES], 1), lab[:, 0], lab[:, 1])
-                + ce(out[:, NUM_AGES : NUM_AGES + 2], lab[:, 2])
-                + ce(out[:, NUM_AGES + 2 :], lab[:, 3])
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        schedule.step()
-        m = _metrics(net, x_val, labels_val)
-        score = m["gender"] + m["race"] + (m["age_bin"] or 0) - (m["mae"] or 0) / 20
-        if score > best:
-            best, state = score, {k: v.clone() for k, v in net.state_dict().items()}
-    net.load_state_dict(state)
-    return net
 
 
 def _show(name: str, test: str, found, m: dict) -> None:
@@ -252,45 +154,95 @@ def _split(cache: Path, name: str):
     return found, x, labels, net_probs
 
 
-def mix_heads(a, b, weights: tuple[float, float, float]):
-    """Per head (age, gender, race): ``w * a + (1 - w) * b``."""
-    import torch
-
-    cuts = ((0, NUM_AGES), (NUM_AGES, NUM_AGES + 2), (NUM_AGES + 2, NUM_AGES + 7))
-    mixed = [
-        w * a[:, lo:hi] + (1 - w) * b[:, lo:hi] for w, (lo, hi) in zip(weights, cuts, strict=True)
-    ]
-    return torch.cat(mixed, 1)
-
-
-def ensemble_weights(net, cache: Path) -> tuple[float, float, float]:
-    """Per head, the head's weight (0-1 by 0.1) that is best on the val splits: the lowest
-    age MAE, the highest gender and race accuracy."""
+def _val(cache: Path):
+    """The val splits' embeddings, shipped-model probabilities and labels, joined."""
     import torch
 
     parts = [_split(cache, name) for name in ("fairface_val", "utkface_val")]
-    head = torch.cat([head_probs(net, x) for _, x, _, _ in parts])
-    shipped = torch.cat([p for *_, p in parts])
-    labels = torch.cat([lab for _, _, lab, _ in parts])
-    grid = [round(w, 1) for w in np.arange(0, 1.01, 0.1)]
-    val = {w: _prob_metrics(w * head + (1 - w) * shipped, labels) for w in grid}
-    w_age = min(grid, key=lambda w: val[w]["mae"])
-    w_gender = max(grid, key=lambda w: val[w]["gender"])
-    w_race = max(grid, key=lambda w: val[w]["race"])
-    return w_age, w_gender, w_race
+    return [torch.cat([p[i] for p in parts]) for i in (1, 3, 2)]
 
 
 def report(cache: Path, epochs: int, ensemble: bool = False) -> None:
+    from faceattrs.training.embedding_heads import head_probs, mix_heads, mix_weights, prob_metrics
+
     for kind in ("linear", "mlp"):
         net = train_head(kind, cache, epochs)
-        weights = ensemble_weights(net, cache) if ensemble and kind == "mlp" else None
+        weights = None
+        if ensemble and kind == "mlp":
+            x_val, shipped_val, labels_val = _val(cache)
+            weights = mix_weights(head_probs(net, x_val), shipped_val, labels_val)
         for test in ("fairface_test", "utkface_test"):
             found, x, labels, shipped = _split(cache, test)
-            _show(kind, test, found, _metrics(net, x, labels))
+            _show(kind, test, found, prob_metrics(head_probs(net, x), labels))
             if weights is not None:
-                _show("shipped", test, found, _prob_metrics(shipped, labels))
+                _show("shipped", test, found, prob_metrics(shipped, labels))
                 mixed = mix_heads(head_probs(net, x), shipped, weights)
-                _show(f"ens{weights}", test, found, _prob_metrics(mixed, labels))
+                _show(f"ens{weights}", test, found, prob_metrics(mixed, labels))
+
+
+def _parts(cache: Path, names: list[str]) -> dict:
+    """Embeddings, features, labels and shipped-model probabilities of the faces found in
+    the ``names`` splits, joined (torch tensors)."""
+    import torch
+
+    zs = [np.load(cache / f"{name}.npz") for name in names]
+    if any("features" not in z.files for z in zs):
+        raise SystemExit(f"{cache}: no features in the caches; build them again (rm {cache})")
+    keys = ("embeddings", "features", "labels", "net_probs")
+    joined = {k: np.concatenate([z[k][z["found"]] for z in zs]) for k in keys}
+    return {k: torch.tensor(v.astype(np.int64 if k == "labels" else np.float32))
+            for k, v in joined.items()}  # fmt: skip
+
+
+def export(cache: Path, epochs: int, out: Path) -> None:
+    """Train the MLP head on the embedding and the features, choose its shares and
+    temperatures on val, write the accurate tier's ONNX graph to ``out`` and print the test
+    figures of that file (ONNX Runtime)."""
+    import onnxruntime as ort
+    import torch
+
+    from faceattrs.spec import EmbeddingHeadsSpec
+    from faceattrs.training.embedding_heads import (
+        CUTS,
+        compose,
+        export_heads,
+        fit_head,
+        fit_temperatures,
+        head_probs,
+        mix_heads,
+        mix_weights,
+        prob_metrics,
+    )  # fmt: skip
+
+    train = _parts(cache, ["fairface_train", "utkface_train"])
+    val = _parts(cache, ["fairface_val", "utkface_val"])
+    mean, std = train["features"].mean(0), train["features"].std(0) + 1e-6
+    x, x_val = (compose(p["embeddings"], p["features"], mean, std) for p in (train, val))
+    net = fit_head("mlp", x, train["labels"], x_val, val["labels"], epochs)
+    head_val = head_probs(net, x_val)
+    weights = mix_weights(head_val, val["net_probs"], val["labels"])
+    temps = fit_temperatures(mix_heads(head_val, val["net_probs"], weights), val["labels"])
+    spec = EmbeddingHeadsSpec(
+        features_size=int(train["features"].shape[1]), mix=weights, temperatures=temps,
+        inputs=("embedding", "features", "fast_age_probs", "fast_gender_probs",
+                "fast_race_probs"),
+        extra={"trained_on": "UTKFace + FairFace train splits (splits/), faces through the "
+               "product's detector; mix and temperatures chosen on their val splits",
+               "command": f"python scripts/embedding_heads.py --cache {cache} --all "
+                          f"--export {out}"},
+    )  # fmt: skip
+    export_heads(net, spec, out, mean, std)
+    print(f"wrote {out}: mix {weights}, temperatures {temps}", flush=True)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for test in ("fairface_test", "utkface_test"):
+        part = _parts(cache, [test])
+        shipped = part["net_probs"]
+        arrays = [part["embeddings"], part["features"], *(shipped[:, lo:hi] for lo, hi in CUTS)]
+        feeds = {name: a.numpy() for name, a in zip(spec.inputs, arrays, strict=True)}
+        probs = torch.tensor(np.concatenate(session.run(list(spec.outputs), feeds), 1))
+        found = np.load(cache / f"{test}.npz")["found"]
+        _show("shipped", test, found, prob_metrics(shipped, part["labels"]))
+        _show("accurate", test, found, prob_metrics(probs, part["labels"]))
 
 
 def main() -> None:
@@ -298,6 +250,7 @@ def main() -> None:
     parser.add_argument("--cache", required=True, help="folder for the embedding caches")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--all", action="store_true", help="every face, and the ensemble")
+    parser.add_argument("--export", type=Path, help="with --all: write the accurate tier's ONNX")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "cache", help="aligned caches")
     args = parser.parse_args()
     import torch
@@ -307,7 +260,10 @@ def main() -> None:
         build_all(Path(args.cache), args.cache_dir)
     else:
         build_caches(Path(args.cache))
-    report(Path(args.cache), args.epochs, ensemble=args.all)
+    if args.export:
+        export(Path(args.cache), args.epochs, args.export)
+    else:
+        report(Path(args.cache), args.epochs, ensemble=args.all)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ GENDERS = ("male", "female")
 RACES = ("white", "black", "asian", "indian", "other")
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 ATTRIBUTES = ("age", "gender", "race", "expression")
+TIERS = ("fast", "accurate")  # the attribute model alone; mixed with heads on the embedding
 
 
 def parse_attributes(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -139,15 +140,8 @@ class ExpressionSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ExpressionSpec:
-        raw = json.loads(text)
-        if raw.get("task") != EXPRESSION_TASK:
-            raise ValueError(f"not an expression model spec (task {raw.get('task')!r})")
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown expression spec fields: {sorted(unknown)}")
-        for key in ("crop_box", "labels", "outputs"):
-            if key in raw:
-                raw[key] = tuple(raw[key])
+        tuples = ("crop_box", "labels", "outputs")
+        raw = task_fields(cls, text, EXPRESSION_TASK, tuples, "an expression model")
         if "template" in raw:
             raw["template"] = tuple(tuple(p) for p in raw["template"])
         return cls(**raw)
@@ -166,3 +160,61 @@ class ExpressionSpec:
             )
         x = (gray / 255.0 - np.float32(self.mean)) / np.float32(self.std)
         return np.ascontiguousarray(x[:, None], dtype=np.float32)
+
+
+# -- the accurate tier's heads on the identity embedding; same key, ``task: "embedding_heads"``
+EMBEDDING_HEADS_TASK = "embedding_heads"
+
+
+@dataclass(frozen=True)
+class EmbeddingHeadsSpec:
+    """The accurate tier's heads: what goes in, what comes out, how they were mixed.
+
+    Inputs (named ``inputs``): a face's L2-normalised identity embedding
+    (``embedding_size``, from ``embedding_model``), when ``features_size`` the same
+    network's last feature map (its ``features`` output), and the fast attribute model's age,
+    gender and race probabilities of the same face (labels ``genders``, ``races``, ages
+    0..``max_age``). Outputs (``outputs``): the mixed probabilities, per head
+    ``mix * heads + (1 - mix) * fast`` then ``softmax(log p / temperature)``; ``mix`` and
+    ``temperatures`` (age, gender, race) were chosen on validation faces and are recorded
+    here; the graph holds them.
+    """
+
+    task: str = EMBEDDING_HEADS_TASK
+    embedding_size: int = 128
+    features_size: int = 0  # the embedding network's last feature map, when an input
+    embedding_model: str = "face_embedding.onnx"
+    attribute_model: str = "attributes.onnx"
+    max_age: int = 100
+    genders: tuple[str, ...] = GENDERS
+    races: tuple[str, ...] = RACES
+    mix: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    temperatures: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    inputs: tuple[str, ...] = (
+        "embedding", "fast_age_probs", "fast_gender_probs", "fast_race_probs",
+    )  # fmt: skip
+    outputs: tuple[str, ...] = OUTPUT_NAMES
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> EmbeddingHeadsSpec:
+        tuples = ("genders", "races", "mix", "temperatures", "inputs", "outputs")
+        return cls(**task_fields(cls, text, EMBEDDING_HEADS_TASK, tuples, "an embedding-heads"))
+
+
+def task_fields(cls: type, text: str, task: str, tuples: Sequence[str], what: str) -> dict:
+    """The fields of a spec with a ``task`` tag from its JSON: the tag checked, unknown
+    fields refused, the ``tuples`` keys made tuples (one-line ValueErrors naming ``what``)."""
+    raw = json.loads(text)
+    if raw.get("task") != task:
+        raise ValueError(f"not {what} spec (task {raw.get('task')!r})")
+    unknown = set(raw) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    if unknown:
+        raise ValueError(f"unknown {what.split(' ', 1)[1]} spec fields: {sorted(unknown)}")
+    for key in tuples:
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    return raw

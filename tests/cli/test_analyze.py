@@ -252,3 +252,26 @@ def test_attributes_choose_the_heads_and_the_columns(capsys, crops_dir, random_m
 def test_unknown_attribute_is_a_usage_error(capsys, crops_dir, random_model_path):  # noqa: F811
     code, _, err = _run(capsys, "analyze", crops_dir, "--attributes", "age,mood")
     assert code == 2 and "unknown attributes" in err
+
+
+@pytest.mark.shared
+def test_accurate_tier_same_faces_other_estimates_no_embedding(capsys, shared_dir):
+    photo = shared_dir / "media" / "face_recognition" / "obama_and_biden.jpg"
+    records = {}
+    for tier in ("fast", "accurate"):
+        code, out, err = _run(capsys, "analyze", photo, "--model", tier, "-q", "--threads", "1")
+        assert code == 0, err
+        records[tier] = json.loads(out)["faces"]
+    assert [f["box"] for f in records["fast"]] == [f["box"] for f in records["accurate"]]
+    assert records["fast"] != records["accurate"]
+    for face in records["accurate"]:
+        _check_face(face)  # the same keys: no embedding unless asked for
+
+
+def test_accurate_tier_on_aligned_crops(capsys, crops_dir):
+    code, out, err = _run(capsys, "analyze", crops_dir, "--aligned", "--model", "accurate", "-q")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 3
+    for record in records:
+        _check_face(record["faces"][0])

@@ -15,7 +15,12 @@ from model_helpers import write_constant_model
 def test_models_are_name_path_pairs(tmp_path):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"x")
-    assert parse_models([f"a={model}", f"b={model}"]) == {"a": model, "b": model}
+    assert parse_models([f"a={model}", f"b={model}"]) == {
+        "a": (model, "fast"), "b": (model, "fast"),
+    }  # fmt: skip
+    assert parse_models(["c=accurate", f"d=accurate:{model}"]) == {
+        "c": (None, "accurate"), "d": (model, "accurate"),
+    }  # fmt: skip
     with pytest.raises(ValueError, match="NAME=PATH"):
         parse_models([str(model)])
     with pytest.raises(ValueError, match="twice"):

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from faceattrs import FaceAnalyzer
-from faceattrs.pipeline.analyzer import ATTRIBUTES, parse_attributes
 from faceattrs.pipeline.expression import DEFAULT_EXPRESSION_MODEL, ExpressionModel
 from faceattrs.pipeline.runtime import ModelLoadError
 from faceattrs.resources import MODELS_DIR
-from faceattrs.spec import EXPRESSIONS, ExpressionSpec, ModelSpec
+from faceattrs.spec import ATTRIBUTES, EXPRESSIONS, ExpressionSpec, ModelSpec, parse_attributes
 
 pytest.importorskip("onnx", reason="onnx (dev extra) is needed to build test models")
 

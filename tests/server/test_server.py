@@ -164,6 +164,9 @@ def test_settings_defaults_env_and_overrides():
         ServerSettings.from_env({"FACEATTRS_MAX_PIXELS": "lots"})
     with pytest.raises(ValueError, match="max_video_jobs"):
         ServerSettings.from_env({}, max_video_jobs=0)
+    assert ServerSettings.from_env({"FACEATTRS_TIER": "accurate"}).tier == "accurate"
+    with pytest.raises(ValueError, match="tier must be one of fast, accurate"):
+        ServerSettings.from_env({}, tier="best")
 
 
 def test_serve_is_registered_with_every_setting():
@@ -171,6 +174,7 @@ def test_serve_is_registered_with_every_setting():
         ["serve", "--port", "9001", "--max-video-jobs", "3", "--max-video-seconds", "12.5"]
     )
     assert (args.port, args.max_video_jobs, args.max_video_seconds) == (9001, 3, 12.5)
+    assert build_parser().parse_args(["serve", "--tier", "accurate"]).tier == "accurate"
     assert args.host is None  # not given: the env or the default (127.0.0.1) decides
     assert callable(args.func)
 
@@ -180,6 +184,7 @@ def test_health_reports_limits(make_client):
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["limits"]["max_pixels"] == 5000 and body["limits"]["max_video_jobs"] == 3
+    assert body["tier"] == "fast"
 
 
 def test_page_and_docs_are_served_without_external_resources(client):

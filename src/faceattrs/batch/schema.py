@@ -199,8 +199,13 @@ def file_sha256(path: str | os.PathLike | None) -> str | None:
 
 
 def analyzer_sha256(analyzer: Any) -> str | None:
-    """The SHA-256 of the analyzer's attribute model file (None when not a file)."""
-    return file_sha256(getattr(getattr(analyzer, "model", None), "path", None))
+    """The SHA-256 of the analyzer's attribute model file (None when not a file); in the
+    accurate tier, that and the heads file's, joined by "+"."""
+    sha = file_sha256(getattr(getattr(analyzer, "model", None), "path", None))
+    heads = getattr(analyzer, "embedding_heads", None)
+    if sha is None or heads is None:
+        return sha
+    return f"{sha}+{file_sha256(heads.path)}"
 
 
 def head_columns(analyzer: Any) -> list[ColumnGroup]:

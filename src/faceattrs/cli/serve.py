@@ -9,8 +9,13 @@ from typing import Any
 
 from faceattrs.cli.common import PROVIDER_CHOICES
 from faceattrs.server.settings import ServerSettings
+from faceattrs.spec import TIERS
 
-CHOICES = {"detector": {"choices": ("full", "short")}, "provider": {"choices": PROVIDER_CHOICES}}
+CHOICES = {
+    "detector": {"choices": ("full", "short")},
+    "provider": {"choices": PROVIDER_CHOICES},
+    "tier": {"choices": TIERS},
+}
 
 _HELP = {
     "host": "address to bind; 127.0.0.1 serves this machine only",
@@ -25,6 +30,8 @@ _HELP = {
     "max_streams": "camera connections at once",
     "video_every": "analyse every k-th video frame (boxes interpolated between)",
     "model_path": "attribute model .onnx (default: the packaged one)",
+    "tier": "attribute models: fast, or accurate (also heads on each face's identity "
+    "embedding, which is not kept: more accurate, about 6 ms more per face)",
     "detector": "face detector: full (any distance) or short (close-up, faster)",
     "provider": "ONNX Runtime execution provider: cpu, cuda, coreml, dml or auto",
     "work_dir": "folder for temporary job files (default: system temp)",

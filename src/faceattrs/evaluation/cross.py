@@ -47,18 +47,22 @@ KEEP = (
 )
 
 
-def parse_models(items: list[str]) -> dict[str, Path]:
-    """``NAME=PATH`` pairs (names unique, files present) in the given order."""
-    models: dict[str, Path] = {}
+def parse_models(items: list[str]) -> dict[str, tuple[Path | None, str]]:
+    """``NAME=PATH`` pairs (names unique, files present) in the given order, as
+    ``{name: (path, tier)}``; ``PATH`` may be ``accurate`` (the packaged model mixed with
+    the heads on the embedding) or ``accurate:FILE`` (that model with those heads)."""
+    models: dict[str, tuple[Path | None, str]] = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name.strip() or not path.strip():
             raise ValueError(f"--model expects NAME=PATH, got {item!r}")
         if name in models:
             raise ValueError(f"model name {name!r} given twice")
-        if not Path(path).is_file():
+        tier = "accurate" if path == "accurate" or path.startswith("accurate:") else "fast"
+        path = path.removeprefix("accurate").removeprefix(":")
+        if path and not Path(path).is_file():
             raise FileNotFoundError(f"model file not found: {path}")
-        models[name.strip()] = Path(path)
+        models[name.strip()] = (Path(path) if path else None, tier)
     return models
 
 
@@ -237,7 +241,7 @@ def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
             located[dataset] = locate_split(
                 dataset, "test", *data_args(args, dataset), args.threads, progress
             )
-    for name, path in models.items():
+    for name, (path, tier) in models.items():
         runs = {}
         for dataset in ("fairface", "utkface"):
             print(f"{name}: {dataset} test through detection + alignment")
@@ -250,6 +254,7 @@ def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
                 args.threads,
                 progress,
                 located.get(dataset),
+                tier,
             )
             title = f"{name} on {dataset} test through detection and alignment"
             write_detected(metrics, out / name / f"{dataset}_test_detected", title, command)
@@ -257,13 +262,14 @@ def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
         if not args.no_crops:
             print(f"{name}: utkface test crops as given")
             metrics = evaluate_model(
-                path, args.utkface_data, args.utkface_splits, "test", progress=progress
+                path, args.utkface_data, args.utkface_splits, "test", progress, tier
             )
             write_report(
                 metrics, out / name / "utkface_test_crops", f"{name} on UTKFace test crops"
             )
             runs["utkface_crops"] = summary_of(metrics)
-        result["models"][name] = {"path": str(path), **runs}
+        shown = str(path or "packaged") + (" + accurate-tier heads" if tier == "accurate" else "")
+        result["models"][name] = {"path": shown, **runs}
     out.mkdir(parents=True, exist_ok=True)
     (out / "cross.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "cross.md").write_text(cross_markdown(result))
@@ -308,7 +314,11 @@ def register_cross(sub: argparse._SubParsersAction) -> None:
         "one full report per model and split under --out.",
     )
     parser.add_argument(
-        "--model", action="append", required=True, metavar="NAME=PATH", help="repeatable"
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME=PATH",
+        help="repeatable; PATH accurate (or accurate:FILE): the accurate tier",
     )
     parser.add_argument("--out", required=True, help="output folder")
     for dataset in ("utkface", "fairface"):

@@ -171,6 +171,45 @@ def load_faces(
     return align_located(located, spec)
 
 
+def face_embeddings(
+    names: Sequence[str],
+    found: np.ndarray,
+    cache: str | Path | None = None,
+    located: LocatedFaces | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Identity embeddings (found, D) and the embedding network's features (found, F; None
+    without them) of the faces found, in order, for the accurate tier: from the embedding
+    cache beside an aligned ``cache`` (``embeddings_<dataset>.npz``,
+    ``faceattrs.data.embedding_cache``: the same detections), else from the original images
+    at the ``located`` keypoints, as the analyzer does."""
+    if cache is not None:
+        from faceattrs.data.embedding_cache import load_embedding_cache
+
+        dataset = Path(cache).stem.removeprefix("aligned_").rsplit("_", 1)[0]
+        emb = load_embedding_cache(Path(cache).parent / f"embeddings_{dataset}.npz")
+        rows = emb.rows(list(names))[found]
+        if not emb.found[rows].all():
+            raise ValueError("the embedding cache lacks faces the aligned cache has")
+        features = None if emb.features is None else emb.features[rows].astype(np.float32)
+        return emb.embeddings[rows], features
+    if located is None or located.names != list(names):
+        raise ValueError("the accurate tier needs the located faces of these images")
+    from faceattrs.media import read_image
+    from faceattrs.pipeline.embedding import EmbeddingModel
+
+    embedder = EmbeddingModel(threads=threads)
+    pairs = [(p, k) for p, k in zip(located.paths, located.keypoints, strict=True) if k is not None]
+    rows = [
+        embedder.embed_with_features(embedder.chips(read_image(path), kps[None]))
+        for path, kps in tqdm(pairs, desc="embed", unit="face", disable=not progress)
+    ]
+    if not rows:
+        return np.zeros((0, embedder.spec.embedding_size), np.float32), None
+    return np.concatenate([e for e, _ in rows]), np.concatenate([f for _, f in rows])
+
+
 def miss_summary(faces: EvalFaces) -> dict:
     """Counts of misses by reason (the detail of the reason after ``(`` dropped)."""
     counts: dict[str, int] = {}

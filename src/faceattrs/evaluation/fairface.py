@@ -141,20 +141,32 @@ def evaluate_detected(
     threads: int | None = None,
     progress: bool = True,
     located=None,
+    tier: str = "fast",
 ) -> dict:
     """Metrics of an ONNX model on one split, faces through detection + alignment (or
-    ``cache``; ``located``: the detections of an earlier run on the same split, reused)."""
-    from faceattrs.evaluation.faces import load_faces, miss_summary
+    ``cache``; ``located``: the detections of an earlier run on the same split, reused).
+    ``tier`` "accurate": mixed with the packaged heads on each face's embedding."""
+    from faceattrs.evaluation.faces import face_embeddings, load_faces, locate_faces, miss_summary
     from faceattrs.pipeline.attributes import AttributeModel
 
     samples, names = split_samples(dataset, split, data_dir, split_dir)
     model = AttributeModel(model_path, threads=threads)
-    faces = load_faces(
-        [s.path for s in samples], names, model.spec, cache, located, threads, progress
-    )
+    paths = [s.path for s in samples]
+    if tier == "accurate" and cache is None and located is None:
+        from faceattrs.evaluation.faces import default_detector
+
+        located = locate_faces(paths, names, default_detector(threads=threads), progress)
+    faces = load_faces(paths, names, model.spec, cache, located, threads, progress)
     if not faces.found.any():
         raise ValueError(f"no face found in any of the {len(samples)} images")
     pred = model.predict(faces.crops_bgr)
+    if tier == "accurate":
+        from faceattrs.pipeline.embedding_heads import EmbeddingHeads
+
+        embeddings, features = face_embeddings(
+            names, faces.found, cache, located, threads, progress
+        )
+        pred = EmbeddingHeads(threads=threads).refine(model.spec, pred, embeddings, features)
     kept = [s for s, ok in zip(samples, faces.found, strict=True) if ok]
     gender = np.array([s.gender for s in kept])
     if dataset == "fairface":
@@ -177,7 +189,7 @@ def evaluate_detected(
     metrics["end_to_end"] = end_to_end(metrics, metrics["n"], faces.n)
     metrics.update(
         dataset=dataset,
-        model=str(model_path),
+        model=str(model_path) + (" + accurate-tier heads" if tier == "accurate" else ""),
         split=f"{split_dir or DEFAULT_SPLITS[dataset]}:{split}",
         faces=miss_summary(faces),
         misses=faces.misses,

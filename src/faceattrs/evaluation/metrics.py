@@ -139,18 +139,46 @@ def predict_crops(model, paths: Sequence[Path], batch_size: int = 256, progress:
     )
 
 
-def evaluate_model(model_path, data_dir, split_dir, split: str = "test", progress=True) -> dict:
-    """Metrics of an ONNX attribute model on one split of a UTKFace-style folder."""
+def analyze_crops(analyzer, paths: Sequence[Path], batch_size: int = 256, progress: bool = True):
+    """The arrays of :func:`predict_crops` through ``analyzer.analyze_aligned`` (the path of
+    crops already aligned, any tier)."""
+    faces = []
+    bar = tqdm(total=len(paths), desc="evaluate", unit="face", disable=not progress)
+    for start in range(0, len(paths), batch_size):
+        chunk = [str(p) for p in paths[start : start + batch_size]]
+        faces += analyzer.analyze_aligned(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    genders, races = analyzer.spec.genders, analyzer.spec.races
+    return (
+        np.array([f.age for f in faces], np.float32),
+        np.array([f.age_interval for f in faces], np.float32),
+        np.array([[f.gender_probs[g] for g in genders] for f in faces], np.float32),
+        np.array([[f.race_probs[r] for r in races] for f in faces], np.float32),
+    )
+
+
+def evaluate_model(
+    model_path, data_dir, split_dir, split: str = "test", progress=True, tier: str = "fast"
+) -> dict:
+    """Metrics of an ONNX attribute model on one split of a UTKFace-style folder (``tier``
+    "accurate": mixed with the packaged heads on each crop's embedding)."""
     from faceattrs.data.utkface import load_split
     from faceattrs.pipeline.attributes import AttributeModel
 
     samples = load_split(split_dir, split, data_dir)
     if not samples:
         raise ValueError(f"split {split!r} in {split_dir} is empty")
-    model = AttributeModel(model_path)
-    age, interval, gender_probs, race_probs = predict_crops(
-        model, [s.path for s in samples], progress=progress
-    )
+    paths = [s.path for s in samples]
+    if tier == "accurate":
+        from faceattrs.pipeline.analyzer import FaceAnalyzer
+
+        analyzer = FaceAnalyzer(model_path, tier=tier, attributes="age,gender,race")
+        age, interval, gender_probs, race_probs = analyze_crops(analyzer, paths, progress=progress)
+    else:
+        age, interval, gender_probs, race_probs = predict_crops(
+            AttributeModel(model_path), paths, progress=progress
+        )
     metrics = compute_metrics(
         np.array([s.age for s in samples]),
         np.array([s.gender for s in samples]),
@@ -160,7 +188,7 @@ def evaluate_model(model_path, data_dir, split_dir, split: str = "test", progres
         race_probs,
         interval,
     )
-    metrics["model"] = str(model_path)
+    metrics["model"] = str(model_path) + (" + accurate-tier heads" if tier == "accurate" else "")
     metrics["split"] = f"{split_dir}:{split}"
     return metrics
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -16,7 +17,8 @@ import numpy as np
 
 from faceattrs.pipeline.runtime import ModelHead
 from faceattrs.resources import MODELS_DIR
-from faceattrs.spec import METADATA_KEY, ModelSpec
+from faceattrs.results import Face
+from faceattrs.spec import ATTRIBUTES, METADATA_KEY, ModelSpec
 
 DEFAULT_MODEL_PATH = MODELS_DIR / "attributes.onnx"
 DEFAULT_BATCH_SIZE = 32
@@ -206,3 +208,44 @@ def _empty(spec: ModelSpec) -> AttributePredictions:
         gender_probs=np.zeros((0, len(spec.genders)), np.float32),
         race_probs=np.zeros((0, len(spec.races)), np.float32),
     )
+
+
+def make_face(
+    spec: ModelSpec | None,
+    predictions: AttributePredictions | None,
+    index: int,
+    xyxy: np.ndarray,
+    score: float,
+    keypoints: np.ndarray,
+    attributes: Sequence[str] = ATTRIBUTES,
+) -> Face:
+    """Build the :class:`Face` for row ``index`` of the predictions (the ``attributes``
+    asked for; no predictions: none of age, gender and race)."""
+    face = Face(
+        xyxy=tuple(float(v) for v in xyxy),
+        score=float(score),
+        keypoints=tuple((float(x), float(y)) for x, y in np.asarray(keypoints).reshape(-1, 2)),
+    )
+    if predictions is None or spec is None:
+        return face
+    return replace(
+        face,
+        age=float(predictions.age[index]) if "age" in attributes else None,
+        age_interval=(
+            tuple(float(v) for v in predictions.age_interval[index])
+            if "age" in attributes
+            else None
+        ),
+        gender_probs=(
+            by_label(spec.genders, predictions.gender_probs[index])
+            if "gender" in attributes
+            else None
+        ),
+        race_probs=(
+            by_label(spec.races, predictions.race_probs[index]) if "race" in attributes else None
+        ),
+    )
+
+
+def by_label(labels: Sequence[str], probs: np.ndarray) -> dict[str, float]:
+    return {label: float(p) for label, p in zip(labels, probs, strict=True)}

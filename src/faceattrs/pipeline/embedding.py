@@ -47,6 +47,8 @@ class EmbeddingSpec:
     threshold: float
     input_name: str = "input"
     output_name: str = "descriptor"
+    features_output: str = ""  # the map before the last pool, flattened ("": none)
+    features_size: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -61,7 +63,7 @@ class EmbeddingSpec:
             raise ValueError(f"embedding spec lacks {missing}")
         if raw.get("channel_order", "RGB") != "RGB" or raw.get("layout", "NCHW") != "NCHW":
             raise ValueError("embedding spec: only RGB NCHW input is supported")
-        known = {"input_name", "output_name"}
+        known = {"input_name", "output_name", "features_output", "features_size"}
         return cls(
             input_size=int(raw["input_size"]),
             mean=tuple(float(v) for v in raw["mean"]),  # type: ignore[arg-type]
@@ -70,7 +72,7 @@ class EmbeddingSpec:
             template_points=tuple(str(name) for name in raw["template_points"]),
             embedding_size=int(raw["embedding_size"]),
             threshold=float(raw["threshold"]),
-            **{k: str(raw[k]) for k in known if k in raw},
+            **{k: type(getattr(cls, k))(raw[k]) for k in known if k in raw},
             extra={k: v for k, v in raw.items() if k not in (*required, *known)},
         )
 
@@ -140,15 +142,19 @@ class EmbeddingModel(ModelHead):
             raise ModelLoadError(f"{self.path}: model signature does not match its spec")
         return spec
 
-    def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray:
-        """Embeddings (N, D) float32, L2-normalised, of aligned BGR uint8 chips (N, S, S, 3)."""
-        spec = self.spec
+    def _checked(self, chips_bgr: np.ndarray) -> np.ndarray:
+        size = self.spec.input_size
         chips_bgr = np.asarray(chips_bgr)
-        size = spec.input_size
         if chips_bgr.ndim != 4 or chips_bgr.shape[1:] != (size, size, 3):
             raise ValueError(f"expected chips (N, {size}, {size}, 3), got {chips_bgr.shape}")
         if chips_bgr.dtype != np.uint8:
             raise ValueError(f"expected uint8 chips, got {chips_bgr.dtype}")
+        return chips_bgr
+
+    def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray:
+        """Embeddings (N, D) float32, L2-normalised, of aligned BGR uint8 chips (N, S, S, 3)."""
+        spec = self.spec
+        chips_bgr = self._checked(chips_bgr)
         out = np.zeros((len(chips_bgr), spec.embedding_size), np.float32)
         prep = spec.alignment
         for start in range(0, len(chips_bgr), self.batch_size):
@@ -156,6 +162,23 @@ class EmbeddingModel(ModelHead):
             raw = self.onnx.run([spec.output_name], {spec.input_name: part})[0]
             out[start : start + len(part)] = normalize(raw)
         return out
+
+    def embed_with_features(self, chips_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings (N, D) and the network's last feature map (N, F), flattened, of
+        aligned chips, from one run (the accurate tier's heads read both)."""
+        spec = self.spec
+        if not spec.features_output:
+            raise ModelLoadError(f"{self.path}: the embedding model has no features output")
+        chips_bgr = self._checked(chips_bgr)
+        embeddings = np.zeros((len(chips_bgr), spec.embedding_size), np.float32)
+        features = np.zeros((len(chips_bgr), spec.features_size), np.float32)
+        outputs = [spec.output_name, spec.features_output]
+        for start in range(0, len(chips_bgr), self.batch_size):
+            part = spec.alignment.preprocess(chips_bgr[start : start + self.batch_size, ..., ::-1])
+            raw, feats = self.onnx.run(outputs, {spec.input_name: part})
+            embeddings[start : start + len(part)] = normalize(raw)
+            features[start : start + len(part)] = feats
+        return embeddings, features
 
     def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
         """Aligned chips (N, S, S, 3) BGR of the faces with detector ``keypoints`` (N, 6, 2)."""

@@ -39,6 +39,7 @@ def create_app(settings: ServerSettings | None = None, analyzer=None, processor=
 
         analyzer = FaceAnalyzer(
             model_path=settings.model_path,
+            tier=settings.tier,
             detector=settings.detector,
             max_pixels=settings.max_pixels,
             providers=settings.provider,
@@ -203,6 +204,7 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) 
             "load": admission.status(),
             "limits": settings.limits(),
             "attributes": list(getattr(analyzer, "attributes", ("age", "gender", "race"))),
+            "tier": getattr(analyzer, "tier", "fast"),  # of the attribute models
             "notice": DISCLAIMER,
         }
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from faceattrs.spec import TIERS
+
 LOG = logging.getLogger("faceattrs.server")
 
 API = "/api/v1"
@@ -40,6 +42,7 @@ class ServerSettings:
     max_streams: int = 4  # camera connections at once
     video_every: int = 1  # analyse every k-th video frame, interpolate between
     model_path: str | None = None  # None: the packaged attribute model
+    tier: str = "fast"  # "accurate": mixed with heads on each face's embedding (slower)
     detector: str = "full"
     provider: str = "cpu"  # ONNX Runtime execution provider (see faceattrs.pipeline.runtime)
     work_dir: str | None = None  # parent of the job folders; None: system temp
@@ -70,6 +73,8 @@ class ServerSettings:
         return cls(**values).validated()
 
     def validated(self) -> "ServerSettings":
+        if self.tier not in TIERS:
+            raise ValueError(f"setting tier must be one of {', '.join(TIERS)}, got {self.tier!r}")
         for name in POSITIVE:
             if getattr(self, name) <= 0:
                 raise ValueError(f"setting {name} must be positive, got {getattr(self, name)}")
