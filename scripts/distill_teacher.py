@@ -19,15 +19,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from embedding_heads import (
-    ROOT,
-    SHARED,
-    _prob_metrics,
-    _split,
-    ensemble_weights,
+from embedding_heads import ROOT, SHARED, _split
+
+from faceattrs.training.embedding_heads import (
     fit_head,
     head_probs,
     mix_heads,
+    mix_weights,
+    prob_metrics,
 )
 
 DATASETS = ("fairface", "utkface")
@@ -61,9 +60,10 @@ def main() -> None:
     shipped = torch.cat([parts[d][3] for d in DATASETS])
     vals = [_split(args.heads, f"{d}_val") for d in DATASETS]
     x_val, labels_val = torch.cat([v[1] for v in vals]), torch.cat([v[2] for v in vals])
+    shipped_val = torch.cat([v[3] for v in vals])
 
     full = fit_head("mlp", x, labels, x_val, labels_val, args.epochs)
-    weights = ensemble_weights(full, args.heads)
+    weights = mix_weights(head_probs(full, x_val), shipped_val, labels_val)
     print(f"ensemble weights (age, gender, race) chosen on val: {weights}", flush=True)
     fold_of = torch.randperm(len(x), generator=torch.Generator().manual_seed(0)) % args.folds
     mlp = torch.zeros_like(shipped)
@@ -74,7 +74,7 @@ def main() -> None:
         print(f"fold {k + 1}/{args.folds}: {time.time() - started:.0f} s", flush=True)
     teacher = mix_heads(mlp, shipped, weights)
     for name, probs in (("cross-fitted MLP", mlp), ("teacher", teacher), ("shipped", shipped)):
-        shown = {k: round(v, 4) for k, v in _prob_metrics(probs, labels).items() if v}
+        shown = {k: round(v, 4) for k, v in prob_metrics(probs, labels).items() if v}
         print(f"{name} on the training faces: {shown}")
 
     start = 0
