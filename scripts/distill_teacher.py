@@ -3,6 +3,8 @@ fast net can be distilled from it (``faceattrs train --teacher DIR``).
 
     python scripts/embedding_heads.py --cache /tmp/heads-all --all    # the caches it reads
     python scripts/distill_teacher.py --heads /tmp/heads-all --out cache   # ~10 min, 1 core
+    python scripts/distill_teacher.py --heads /tmp/heads-v2 --features --out DIR  # the
+        # accurate tier's heads (embedding + last feature map) as the MLP part
 
 The teacher is the ensemble of reports/eval/embedding_heads.md: the MLP head on the identity
 embedding mixed per head with the shipped net (weights chosen on val). Its MLP part is
@@ -19,9 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from embedding_heads import ROOT, SHARED, _split
+from embedding_heads import ROOT, SHARED, _parts, _split
 
 from faceattrs.training.embedding_heads import (
+    compose,
     fit_head,
     head_probs,
     mix_heads,
@@ -49,6 +52,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "cache")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument(
+        "--features", action="store_true",
+        help="the MLP also reads the embedding network's last feature map (the accurate tier's "
+        "heads; caches built with it)",
+    )  # fmt: skip
     args = parser.parse_args()
     import torch
 
@@ -61,6 +69,12 @@ def main() -> None:
     vals = [_split(args.heads, f"{d}_val") for d in DATASETS]
     x_val, labels_val = torch.cat([v[1] for v in vals]), torch.cat([v[2] for v in vals])
     shipped_val = torch.cat([v[3] for v in vals])
+    if args.features:  # the same rows as _split's: the faces found, train then val
+        feats = [_parts(args.heads, [f"{d}_{part}"])["features"] for part in ("train", "val")
+                 for d in DATASETS]  # fmt: skip
+        train_f, val_f = torch.cat(feats[:2]), torch.cat(feats[2:])
+        mean, std = train_f.mean(0), train_f.std(0) + 1e-6
+        x, x_val = compose(x, train_f, mean, std), compose(x_val, val_f, mean, std)
 
     full = fit_head("mlp", x, labels, x_val, labels_val, args.epochs)
     weights = mix_weights(head_probs(full, x_val), shipped_val, labels_val)
