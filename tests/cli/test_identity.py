@@ -72,6 +72,17 @@ def test_people_groups_the_same_person(capsys, photos, tmp_path):
     assert image is not None and image.shape[0] >= 96 * len(people)
 
 
+def test_people_tiers_group_alike_and_estimate_apart(capsys, photos, tmp_path):
+    found = {}
+    for tier in ("fast", "accurate"):  # accurate is people's default: the embedding is paid for
+        out_file = tmp_path / f"{tier}.jsonl"
+        code, _, _ = _run(capsys, "people", photos, "-o", out_file, "--model", tier, "-q")
+        assert code == 1  # broken.jpg
+        found[tier] = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [p["faces"] for p in found["fast"]] == [p["faces"] for p in found["accurate"]]
+    assert [p["age"] for p in found["fast"]] != [p["age"] for p in found["accurate"]]
+
+
 def test_analyze_embeddings_only_when_asked(capsys, photos):
     code, out, _ = _run(capsys, "analyze", photos / "obama.jpg", "-q")
     assert code == 0 and "embedding" not in out
