@@ -19,7 +19,7 @@ from faceattrs.evaluation.fairface import (
     locate_split,
 )
 from faceattrs.evaluation.fairface import write_detected_report as write_detected
-from faceattrs.evaluation.metrics import evaluate_model, pct, write_report, years
+from faceattrs.evaluation.metrics import evaluate_model, model_label, pct, write_report, years
 
 # issue #16: targets for the attribute model v2 on the project's own test splits
 TARGETS = {
@@ -59,7 +59,8 @@ def parse_models(items: list[str]) -> dict[str, tuple[Path | None, str]]:
         if name in models:
             raise ValueError(f"model name {name!r} given twice")
         tier = "accurate" if path == "accurate" or path.startswith("accurate:") else "fast"
-        path = path.removeprefix("accurate").removeprefix(":")
+        if tier == "accurate":  # a file whose name starts with "accurate" stays a file
+            path = path.removeprefix("accurate").removeprefix(":")
         if path and not Path(path).is_file():
             raise FileNotFoundError(f"model file not found: {path}")
         models[name.strip()] = (Path(path) if path else None, tier)
@@ -268,8 +269,7 @@ def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
                 metrics, out / name / "utkface_test_crops", f"{name} on UTKFace test crops"
             )
             runs["utkface_crops"] = summary_of(metrics)
-        shown = str(path or "packaged") + (" + accurate-tier heads" if tier == "accurate" else "")
-        result["models"][name] = {"path": shown, **runs}
+        result["models"][name] = {"path": model_label(path or "packaged", tier), **runs}
     out.mkdir(parents=True, exist_ok=True)
     (out / "cross.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "cross.md").write_text(cross_markdown(result))

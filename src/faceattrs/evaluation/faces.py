@@ -172,6 +172,7 @@ def load_faces(
 
 
 def face_embeddings(
+    dataset: str,
     names: Sequence[str],
     found: np.ndarray,
     cache: str | Path | None = None,
@@ -187,7 +188,6 @@ def face_embeddings(
     if cache is not None:
         from faceattrs.data.embedding_cache import load_embedding_cache
 
-        dataset = Path(cache).stem.removeprefix("aligned_").rsplit("_", 1)[0]
         emb = load_embedding_cache(Path(cache).parent / f"embeddings_{dataset}.npz")
         rows = emb.rows(list(names))[found]
         if not emb.found[rows].all():

@@ -27,6 +27,7 @@ from faceattrs.evaluation.metrics import (
     confusion,
     confusion_table,
     group_table,
+    model_label,
     pct,
     plot_confusion,
     years,
@@ -164,7 +165,7 @@ def evaluate_detected(
         from faceattrs.pipeline.embedding_heads import EmbeddingHeads
 
         embeddings, features = face_embeddings(
-            names, faces.found, cache, located, threads, progress
+            dataset, names, faces.found, cache, located, threads, progress
         )
         pred = EmbeddingHeads(threads=threads).refine(model.spec, pred, embeddings, features)
     kept = [s for s, ok in zip(samples, faces.found, strict=True) if ok]
@@ -189,7 +190,7 @@ def evaluate_detected(
     metrics["end_to_end"] = end_to_end(metrics, metrics["n"], faces.n)
     metrics.update(
         dataset=dataset,
-        model=str(model_path) + (" + accurate-tier heads" if tier == "accurate" else ""),
+        model=model_label(model_path, tier),
         split=f"{split_dir or DEFAULT_SPLITS[dataset]}:{split}",
         faces=miss_summary(faces),
         misses=faces.misses,

@@ -158,6 +158,11 @@ def analyze_crops(analyzer, paths: Sequence[Path], batch_size: int = 256, progre
     )
 
 
+def model_label(model_path, tier: str = "fast") -> str:
+    """How reports name a model file (None: the packaged one) and its tier."""
+    return str(model_path) + (" + accurate-tier heads" if tier == "accurate" else "")
+
+
 def evaluate_model(
     model_path, data_dir, split_dir, split: str = "test", progress=True, tier: str = "fast"
 ) -> dict:
@@ -188,7 +193,7 @@ def evaluate_model(
         race_probs,
         interval,
     )
-    metrics["model"] = str(model_path) + (" + accurate-tier heads" if tier == "accurate" else "")
+    metrics["model"] = model_label(model_path, tier)
     metrics["split"] = f"{split_dir}:{split}"
     return metrics
 

@@ -86,8 +86,9 @@ class FaceAnalyzer:
     ``tier`` "fast" (default) or "accurate": the accurate tier also embeds each face
     (:mod:`faceattrs.pipeline.embedding`) and mixes the fast model's age, gender and
     race with heads on that embedding (:mod:`faceattrs.pipeline.embedding_heads`,
-    ``heads_model_path`` None: the packaged heads); about 6 ms more per face on a CPU
-    core. The embedding is kept in the face only with ``embeddings=True``.
+    ``heads_model_path`` None: the packaged heads); about 4 ms more per face on 2 CPU
+    cores (``bench/bench_analyze.py``). The embedding is kept in the face only with
+    ``embeddings=True``.
     """
 
     def __init__(
@@ -275,13 +276,9 @@ class FaceAnalyzer:
             crops = [align(bgr, found.keypoints, spec) for bgr, found in present]
             if crops:
                 expressions = self.expression_model.predict(np.concatenate(crops))
-        embeddings = features = None
-        refine = predictions is not None and self.embedding_heads is not None
-        if self.embeddings or refine:
-            embeddings, features = self._embed(images_bgr, detections, refine)
-        predictions = self._refine(predictions, embeddings, features)
-        if not self.embeddings:
-            embeddings = None  # the accurate tier's input only: not kept in the faces
+        predictions, embeddings = self._embed_and_refine(
+            predictions, lambda: self._chips(images_bgr, detections)
+        )
         results = []
         start = 0
         for found in detections:
@@ -307,41 +304,37 @@ class FaceAnalyzer:
         labels = self.expression_model.spec.labels
         return replace(face, expression_probs=by_label(labels, expressions[index]))
 
-    def _refine(
-        self,
-        predictions: AttributePredictions | None,
-        embeddings: np.ndarray | None,
-        features: np.ndarray | None,
-    ) -> AttributePredictions | None:
-        """The accurate tier's predictions (the fast model's when the tier is fast)."""
-        if predictions is None or self.embedding_heads is None or embeddings is None:
-            return predictions
-        return self.embedding_heads.refine(self.spec, predictions, embeddings, features)
+    def _embed_and_refine(
+        self, predictions: AttributePredictions | None, make_chips
+    ) -> tuple[AttributePredictions | None, np.ndarray | None]:
+        """Embed the faces (``make_chips()``: their aligned chips, None when there are none)
+        when embeddings are asked for or the accurate tier's heads need them; return the
+        predictions (refined by those heads) and the embeddings to keep (None unless
+        asked for: the heads' input is not kept)."""
+        heads = self.embedding_heads if predictions is not None else None
+        if not self.embeddings and heads is None:
+            return predictions, None
+        chips = make_chips()
+        if chips is None:
+            return predictions, None
+        if heads is not None and heads.spec.features_size:
+            embeddings, features = self.embedder.embed_with_features(chips)  # type: ignore[attr-defined]
+        else:
+            embeddings, features = self.embedder.embed_chips(chips), None
+        if heads is not None:
+            predictions = heads.refine(self.spec, predictions, embeddings, features)
+        return predictions, embeddings if self.embeddings else None
 
-    def _embed_chips(self, chips: np.ndarray, with_features: bool):
-        """(embeddings, features or None) of aligned chips: features when the accurate
-        tier's heads read them."""
-        if with_features and self.embedding_heads is not None:
-            if self.embedding_heads.spec.features_size:
-                return self.embedder.embed_with_features(chips)  # type: ignore[attr-defined]
-        return self.embedder.embed_chips(chips), None
-
-    def _embed(
-        self,
-        images_bgr: Sequence[np.ndarray],
-        detections: Sequence[Detections],
-        with_features: bool = False,
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Embeddings (and features, see :meth:`_embed_chips`) of all faces of all images,
-        in order (None when there is none)."""
+    def _chips(
+        self, images_bgr: Sequence[np.ndarray], detections: Sequence[Detections]
+    ) -> np.ndarray | None:
+        """The embedding chips of all faces of all images, in order (None when none)."""
         chips = [
             self.embedder.chips(bgr, found.keypoints)
             for bgr, found in zip(images_bgr, detections, strict=True)
             if len(found)
         ]
-        if not chips:
-            return None, None
-        return self._embed_chips(np.concatenate(chips), with_features)
+        return np.concatenate(chips) if chips else None
 
     def analyze(
         self, image: ImageInput, attributes: str | Sequence[str] | None = None
@@ -371,20 +364,20 @@ class FaceAnalyzer:
             predictions = self.model.predict(prepare_aligned(frames, self.spec))
         if self.expression_model is not None:
             expressions = self.expression_model.predict(self._reframed(frames))
-        embeddings = features = None
-        refine = predictions is not None and self.embedding_heads is not None
-        if self.embeddings or refine:
-            # the crop's keypoints sit where the attribute template puts them
-            template = np.asarray(self.spec.template, np.float32)[None]
-            chips = [self.embedder.chips(f, template * f.shape[1::-1]) for f in frames]
-            embeddings, features = self._embed_chips(np.concatenate(chips), refine)
-        predictions = self._refine(predictions, embeddings, features)
+        # the crop's keypoints sit where the attribute template puts them
+        template = np.asarray(self.spec.template, np.float32)[None]
+        predictions, embeddings = self._embed_and_refine(
+            predictions,
+            lambda: np.concatenate(
+                [self.embedder.chips(f, template * f.shape[1::-1]) for f in frames]
+            ),
+        )
         faces = []
         for i, frame in enumerate(frames):
             h, w = frame.shape[:2]
             box = np.array([0, 0, w, h], np.float32)
             face = self._face(predictions, expressions, i, box, 1.0, np.zeros((0, 2)))
-            if self.embeddings and embeddings is not None:
+            if embeddings is not None:
                 face = face.with_embedding(embeddings[i])
             faces.append(face)
         return faces

@@ -153,31 +153,29 @@ class EmbeddingModel(ModelHead):
 
     def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray:
         """Embeddings (N, D) float32, L2-normalised, of aligned BGR uint8 chips (N, S, S, 3)."""
-        spec = self.spec
-        chips_bgr = self._checked(chips_bgr)
-        out = np.zeros((len(chips_bgr), spec.embedding_size), np.float32)
-        prep = spec.alignment
-        for start in range(0, len(chips_bgr), self.batch_size):
-            part = prep.preprocess(chips_bgr[start : start + self.batch_size, ..., ::-1])
-            raw = self.onnx.run([spec.output_name], {spec.input_name: part})[0]
-            out[start : start + len(part)] = normalize(raw)
-        return out
+        return self._run_chips(chips_bgr, with_features=False)[0]
 
     def embed_with_features(self, chips_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings (N, D) and the network's last feature map (N, F), flattened, of
         aligned chips, from one run (the accurate tier's heads read both)."""
-        spec = self.spec
-        if not spec.features_output:
+        if not self.spec.features_output:
             raise ModelLoadError(f"{self.path}: the embedding model has no features output")
+        return self._run_chips(chips_bgr, with_features=True)
+
+    def _run_chips(self, chips_bgr: np.ndarray, with_features: bool):
+        """(embeddings, features) of chips in batches; features (N, 0) unless asked for."""
+        spec = self.spec
         chips_bgr = self._checked(chips_bgr)
+        width = spec.features_size if with_features else 0
         embeddings = np.zeros((len(chips_bgr), spec.embedding_size), np.float32)
-        features = np.zeros((len(chips_bgr), spec.features_size), np.float32)
-        outputs = [spec.output_name, spec.features_output]
+        features = np.zeros((len(chips_bgr), width), np.float32)
+        outputs = [spec.output_name, spec.features_output][: 1 + with_features]
         for start in range(0, len(chips_bgr), self.batch_size):
             part = spec.alignment.preprocess(chips_bgr[start : start + self.batch_size, ..., ::-1])
-            raw, feats = self.onnx.run(outputs, {spec.input_name: part})
-            embeddings[start : start + len(part)] = normalize(raw)
-            features[start : start + len(part)] = feats
+            raw = self.onnx.run(outputs, {spec.input_name: part})
+            embeddings[start : start + len(part)] = normalize(raw[0])
+            if with_features:
+                features[start : start + len(part)] = raw[1]
         return embeddings, features
 
     def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
