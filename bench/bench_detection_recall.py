@@ -12,6 +12,9 @@ Sets (images drawn in a fixed shuffled order; ``--limit N`` per set):
 * FER-2013 val crops (48 px, the face is the whole image) and upscaled x4;
 * scenes: 1280x720 face-free backgrounds with 8 FairFace test faces pasted at 20-40 px
   (box side; a feathered elliptical paste), ``--scenes`` of them;
+* faces cut by the frame edge: 640x480 face-free backgrounds, each with one FairFace test
+  face of 48-240 px pasted so that a frame edge cuts 15-40% of its box off, ``--edges`` of
+  them (bench/pasted_faces.py; found: a box with IoU >= 0.4 with the face's visible box);
 * face-free images (bench/face_free.py: textures, patterns, noise, gradients, rendered
   text, shapes and face-free crops of the shared photos), ``--face-free`` of them;
 * the shared photos: faces found in the crowd photos and boxes on img26's shirt;
@@ -45,13 +48,10 @@ from faceattrs.pipeline.detection import FaceDetector
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from face_free import MEDIA, face_free_images  # noqa: E402
 from machine_info import cpu_model  # noqa: E402
+from pasted_faces import edge_recall, edge_scenes, scene_recall, scenes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-# detector box side / FairFace image side, median measured on faces pasted at 20-40 px
-# (0.92 on the 160 px images padded): a face "of 30 px" gets a box of about 30 px
-FACE_BOX_RATIO = 0.8
-SCENE_FACES = 8
 TARGETS = {  # set -> minimum recall (%), from issue 15
     **{f"fairface {s}px": 99.5 for s in (160, 224, 448, 896)},
     "utkface 200px": 99.5,
@@ -114,59 +114,6 @@ def centred_face_recall(
     }
 
 
-def scenes(count: int, faces: list[np.ndarray], seed: int = 1) -> list[tuple[np.ndarray, list]]:
-    """1280x720 face-free backgrounds with ``SCENE_FACES`` faces pasted at 20-40 px each;
-    returns (scene, [(cx, cy, face side), ...])."""
-    rng = np.random.default_rng(seed)
-    backgrounds = [
-        img for kind, img in face_free_images(6 * count, seed=seed + 100)
-        if kind.startswith("media") or kind in ("blurred_noise", "gradient", "shapes")
-    ]  # fmt: skip
-    out = []
-    for i in range(count):
-        scene = cv2.resize(backgrounds[i % len(backgrounds)], (1280, 720))
-        cells = rng.permutation(8 * 4)[:SCENE_FACES]
-        truth = []
-        for cell in cells:
-            face_px = float(rng.uniform(20, 40))
-            patch_side = max(8, round(face_px / FACE_BOX_RATIO))
-            face = faces[int(rng.integers(len(faces)))]
-            patch = cv2.resize(face, (patch_side, patch_side), interpolation=cv2.INTER_AREA)
-            x = int(cell % 8 * 160 + rng.integers(10, 160 - patch_side - 10))
-            y = int(cell // 8 * 180 + rng.integers(10, 180 - patch_side - 10))
-            alpha = np.zeros((patch_side, patch_side), np.float32)
-            c = patch_side // 2
-            cv2.ellipse(alpha, (c, c), (int(c * 0.95), int(c * 1.0)), 0, 0, 360, 1.0, -1)
-            alpha = cv2.GaussianBlur(alpha, (0, 0), max(1.0, patch_side / 16))[..., None]
-            region = scene[y : y + patch_side, x : x + patch_side].astype(np.float32)
-            blend = alpha * patch.astype(np.float32) + (1 - alpha) * region
-            scene[y : y + patch_side, x : x + patch_side] = blend.astype(np.uint8)
-            truth.append((x + patch_side / 2, y + patch_side / 2, face_px))
-        out.append((scene, truth))
-    return out
-
-
-def scene_recall(detector: FaceDetector, built: list[tuple[np.ndarray, list]]) -> dict:
-    found = false = total = 0
-    for scene, truth in built:
-        dets = detector.detect(scene)
-        centres = (dets.xyxy[:, :2] + dets.xyxy[:, 2:]) / 2
-        sides = np.maximum(dets.xyxy[:, 2] - dets.xyxy[:, 0], dets.xyxy[:, 3] - dets.xyxy[:, 1])
-        matched = np.zeros(len(dets), bool)
-        for cx, cy, side in truth:
-            ok = (np.abs(centres - [cx, cy]).max(axis=1) <= side / 2) & (sides >= side / 2)
-            ok &= sides <= 2 * side
-            found += bool(ok.any())
-            matched |= ok
-        false += int((~matched).sum())
-        total += len(truth)
-    return {
-        "n": total,
-        "recall_pct": round(100 * found / max(total, 1), 2),
-        "false_per_scene": round(false / max(len(built), 1), 3),
-    }
-
-
 def false_faces(detector: FaceDetector, count: int) -> dict:
     per_kind: dict[str, int] = {}
     images_with = 0
@@ -202,7 +149,8 @@ def photos(detector: FaceDetector) -> dict:
 
 def timing(repeats: int) -> dict:
     """CPU ms of one detect() on the six-face 1280x720 photo (one thread, median), with
-    and without the close-up pass and the check (today's detector without them),
+    and without the close-up pass and the check (today's detector without them), and
+    without the border for faces cut by the frame's edge (``edge_margin=0``),
     interleaved so that the load of a shared machine hits both alike."""
     from bench_analyze import cover
 
@@ -212,6 +160,7 @@ def timing(repeats: int) -> dict:
         "without second looks": FaceDetector(
             "full", min_face=20, threads=1, closeup=False, check=False
         ),  # fmt: skip
+        "without the edge border": FaceDetector("full", min_face=20, threads=1, edge_margin=0),
     }
     wall: dict[str, list[float]] = {name: [] for name in detectors}
     cpu: dict[str, list[float]] = {name: [] for name in detectors}
@@ -232,6 +181,9 @@ def timing(repeats: int) -> dict:
         statistics.median(cpu["without second looks"]), 2
     )
     out["without_second_looks_faces"] = faces["without second looks"]
+    out["without_edge_border_cpu_ms_median"] = round(
+        statistics.median(cpu["without the edge border"]), 2
+    )
     return out
 
 
@@ -255,6 +207,8 @@ def measure(args: argparse.Namespace) -> dict:
     sets["fer 192px"] = centred_face_recall(detector, (resized(b, 192) for b in fer), 192)
     pasted = split_images("fairface", args.limit + 200)[args.limit :] or fairface
     sets["scenes 20-40px faces"] = scene_recall(detector, scenes(args.scenes, pasted))
+    cut = split_images("fairface", args.limit + 200 + args.edges)[args.limit + 200 :] or fairface
+    sets["faces cut by the frame edge"] = edge_recall(detector, edge_scenes(args.edges, cut))
     return {
         "sets": sets,
         "face_free": false_faces(detector, args.face_free),
@@ -280,7 +234,7 @@ def markdown(result: dict, before: dict | None) -> str:
         one = f"{s['one_face_pct']:.2f}%" if "one_face_pct" in s else (
             f"{s['false_per_scene']} false/scene")  # fmt: skip
         target = f">= {TARGETS[name]}%" if name in TARGETS else (
-            "not lower" if name.startswith("scenes") else "")  # fmt: skip
+            "not lower" if name.startswith(("scenes", "faces cut")) else "")  # fmt: skip
         lines.append(f"| {name} | {s['n']} | {prev} | {s['recall_pct']:.2f}% | {one} | {target} |")
     ff, old_ff = result["face_free"], (before or {}).get("face_free", {})
     lines.append(
@@ -298,6 +252,11 @@ def markdown(result: dict, before: dict | None) -> str:
         f"| detect() CPU ms per 1280x720 photo, 1 thread ({t['faces']} faces) | {t['repeats']} "
         f"| {old_t.get('cpu_ms_median', '-')} | {t['cpu_ms_median']} | "
         + (f"same run without the close-up pass and check: {same_run} ms" if same_run else "")
+        + (
+            f"; without the edge border: {t['without_edge_border_cpu_ms_median']} ms"
+            if "without_edge_border_cpu_ms_median" in t
+            else ""
+        )  # fmt: skip
         + " | <= +15% |"
     )
     return "\n".join(lines) + "\n"
@@ -315,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=300, help="images per set (300)")
     parser.add_argument("--scenes", type=int, default=40, help="scenes with pasted faces (40)")
+    parser.add_argument("--edges", type=int, default=300, help="faces cut by an edge (300)")
     parser.add_argument("--face-free", type=int, default=300, help="face-free images (300)")
     parser.add_argument("--repeats", type=int, default=20, help="timed detect() runs (20)")
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench"), help="output folder")

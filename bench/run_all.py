@@ -365,7 +365,8 @@ def detection(args: argparse.Namespace, tmp: Path) -> dict:
         return {"skipped": f"{data} not found"}
     command = [sys.executable, str(BENCH / "bench_detection_recall.py"), "--out", str(tmp)]
     if args.quick:
-        command += ["--limit", "20", "--scenes", "3", "--face-free", "30", "--repeats", "3"]
+        command += ["--limit", "20", "--scenes", "3", "--edges", "20", "--face-free", "30"]
+        command += ["--repeats", "3"]
     run(command, 3600)
     result = json.loads((tmp / "detection_recall.json").read_text())
     return {**result, "command": shown(command).replace(str(tmp), "TMP")}

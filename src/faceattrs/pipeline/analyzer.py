@@ -74,6 +74,8 @@ class FaceAnalyzer:
     several threads share the analyzer. ``embeddings=True`` also fills
     ``Face.embedding`` (identity embeddings, biometric data: off by default) with
     ``embedder`` or the packaged :class:`~faceattrs.pipeline.embedding.EmbeddingModel`.
+    ``edge_margin``: the detector's border for faces cut by the frame's edge (None: its
+    default, for photos; video frames use 0, see :func:`faceattrs.video.process.default_analyzer`).
 
     ``attributes`` chooses the heads (see :func:`parse_attributes`; default all): the
     attribute model runs when any of age, gender or race is asked for, the expression
@@ -111,6 +113,7 @@ class FaceAnalyzer:
         embedder: Embedder | None = None,
         tier: str = "fast",
         heads_model_path: str | os.PathLike | None = None,
+        edge_margin: int | None = None,
     ) -> None:
         from faceattrs.pipeline.embedding_heads import EmbeddingHeads
 
@@ -152,6 +155,7 @@ class FaceAnalyzer:
         self.threads = threads
         self.spinning = spinning
         self._detector_arg = detector
+        self._edge_margin = edge_margin  # None: the detector's default
         self._detector: Detector | None = None if isinstance(detector, str) else detector
         self._lock = threading.Lock()
         self.embeddings = embeddings or embedder is not None
@@ -173,6 +177,7 @@ class FaceAnalyzer:
                         threads=self.threads,
                         spinning=self.spinning,
                         providers=self.providers,
+                        **({} if self._edge_margin is None else {"edge_margin": self._edge_margin}),
                     )
         return self._detector
 

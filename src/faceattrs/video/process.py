@@ -179,6 +179,9 @@ def default_analyzer(width: int, height: int, **options: Any) -> Analyzer:
     from faceattrs.pipeline.analyzer import FaceAnalyzer
 
     options.setdefault("min_face", video_min_face(width, height))
+    # no border for faces cut by the frame's edge: it costs 28-60% more detector pixels at
+    # these sizes, and a face entering the frame is found a moment later anyway
+    options.setdefault("edge_margin", 0)
     options.setdefault("threads", 1)
     return FaceAnalyzer(**options)
 

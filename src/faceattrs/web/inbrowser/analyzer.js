@@ -198,16 +198,17 @@ export class InBrowserAnalyzer {
    * Calls made while another runs wait their turn. `options.camera`: a camera's
    * CameraMemory (detection.js), for its frames' fast path; `options.describe(detections)`:
    * which faces to describe (booleans; the others come without attributes); `options.minFace`:
-   * this image's smallest face in px (default: the analyzer's). */
+   * this image's smallest face in px (default: the analyzer's); `options.edgeMargin`: the
+   * detector's border for faces cut by the frame's edge (default: the detector's, 32 px). */
   analyze(image, options = {}) {
     const run = this.queue.then(() => this.analyzeNow(image, options));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  async analyzeNow(image, { camera = null, describe = null, minFace = undefined } = {}) {
+  async analyzeNow(image, { camera = null, describe = null, minFace = undefined, edgeMargin = undefined } = {}) {
     const t0 = performance.now();
-    const detections = await this.detector.detect(image, { camera, minFace });
+    const detections = await this.detector.detect(image, { camera, minFace, edgeMargin });
     const wanted = describe ? describe(detections) : detections.map(() => true);
     const chosen = detections.filter((_, i) => wanted[i]);
     const t1 = performance.now();

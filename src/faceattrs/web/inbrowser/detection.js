@@ -11,6 +11,7 @@ const RAW_SCORE_LIMIT = 80.0;
 const COARSE = 0.6;
 const MAX_SCALE = 1.0;
 const LEVEL_SLACK = 1.3;
+const EDGE_MARGIN = 32; // detection.py: black border around the finer levels (faces cut by an edge)
 const SPAN_OVERLAP = 0.5; // detection.py drop_duplicates
 const NESTED_OVERLAP = 0.8;
 // face_checks.py
@@ -148,6 +149,17 @@ export function downscale(image, width, height) {
 /** The region (x0, y0, w, h) of an image at (dx, dy) in a zero (black) canvas of padW x padH. */
 function padded(image, x0, y0, w, h, padW, padH, dx = 0, dy = 0) {
   return { image, x0, y0, w: Math.min(w, image.width - x0), h: Math.min(h, image.height - y0), padW, padH, dx, dy };
+}
+
+/** An RGBA image with a black border of `margin` px all around (np.pad with zeros). */
+function bordered(image, margin) {
+  const width = image.width + 2 * margin;
+  const data = new Uint8ClampedArray(width * (image.height + 2 * margin) * 4);
+  for (let y = 0; y < image.height; y += 1) {
+    const row = image.data.subarray(y * image.width * 4, (y + 1) * image.width * 4);
+    data.set(row, ((y + margin) * width + margin) * 4);
+  }
+  return { data, width, height: image.height + 2 * margin };
 }
 
 /** The pixels (x0, y0)-(x1, y1) of an RGBA image, as a new image. */
@@ -311,7 +323,7 @@ export class FaceDetector {
   /** `session`: an ort.InferenceSession of the BlazeFace model; `ort`: the runtime module;
    * `otherSession`: one of the other model (short-range for "full"), for the close-up pass
    * and the check (both skipped without it, or with `closeup` / `check` false). */
-  constructor(ort, session, { model = "full", scoreThreshold = 0.5, iouThreshold = 0.3, minFace = 20, pyramid = null, tilePixels = 1024 * 1024, otherSession = null, closeup = true, check = true } = {}) {
+  constructor(ort, session, { model = "full", scoreThreshold = 0.5, iouThreshold = 0.3, minFace = 20, pyramid = null, tilePixels = 1024 * 1024, otherSession = null, closeup = true, check = true, edgeMargin = EDGE_MARGIN } = {}) {
     this.ort = ort;
     this.model = model;
     this.closeup = closeup && otherSession !== null;
@@ -326,6 +338,7 @@ export class FaceDetector {
     this.scoreThreshold = scoreThreshold;
     this.iouThreshold = iouThreshold;
     this.minFace = minFace;
+    this.edgeMargin = edgeMargin;
     this.pyramid = pyramid ?? model === "full";
     this.tilePixels = tilePixels;
     this.anchorCache = new Map();
@@ -429,7 +442,7 @@ export class FaceDetector {
 
   /** Every pyramid level (`fast`: only the finest); candidates in image pixels
    * (detection.py _passes()). */
-  async passes(image, fast = false, minFace = this.minFace) {
+  async passes(image, fast = false, minFace = this.minFace, edgeMargin = this.edgeMargin) {
     const { width: w, height: h } = image;
     const letterboxed = [];
     const tiles = [];
@@ -442,7 +455,10 @@ export class FaceDetector {
         const side = Math.max(this.config.native, ceil32(Math.max(small.width, small.height)));
         letterboxed.push({ scale, ...padded(small, 0, 0, small.width, small.height, side, side) });
       } else {
-        for (const tile of this.tiles(small)) tiles.push({ scale, ...tile });
+        // the camera's fast path goes without the border (its one pass is the finer level:
+        // 50% more pixels at 640x480; README, "In-browser camera")
+        const margin = fast ? 0 : edgeMargin;
+        for (const tile of this.tiles(margin ? bordered(small, margin) : small)) tiles.push({ scale, margin, ...tile });
       }
     }
     const sameSize = new Set(letterboxed.map((t) => t.padW)).size === 1;
@@ -451,11 +467,12 @@ export class FaceDetector {
     const all = { xyxy: [], scores: [], keypoints: [] };
     for (const group of groups) {
       const results = await this.run(group);
-      group.forEach(({ scale, x0, y0 }, n) => {
+      group.forEach(({ scale, x0, y0, margin = 0 }, n) => {
         const found = results[n];
-        found.xyxy.forEach((v, i) => all.xyxy.push((v + (i % 2 ? y0 : x0)) / scale));
+        const [ox, oy] = [x0 - margin, y0 - margin]; // the tile's place in the image
+        found.xyxy.forEach((v, i) => all.xyxy.push((v + (i % 2 ? oy : ox)) / scale));
         all.scores.push(...found.scores);
-        found.keypoints.forEach((v, i) => all.keypoints.push((v + (i % 2 ? y0 : x0)) / scale));
+        found.keypoints.forEach((v, i) => all.keypoints.push((v + (i % 2 ? oy : ox)) / scale));
       });
     }
     return all;
@@ -520,10 +537,11 @@ export class FaceDetector {
   /** Faces in an RGBA image: [{xyxy, score, keypoints (flat, 12)}], best score first.
    * `camera` (a CameraMemory, one per camera): the camera's fast path, see CameraMemory;
    * `minFace`: this call's smallest face (px; default the detector's), as a FaceDetector
-   * made with that min_face. */
-  async detect(image, { camera = null, minFace = this.minFace } = {}) {
+   * made with that min_face; `edgeMargin`: the same for the border for faces cut by the
+   * frame's edge (0 for video frames, as video/process.py default_analyzer). */
+  async detect(image, { camera = null, minFace = this.minFace, edgeMargin = this.edgeMargin } = {}) {
     if (!image.width || !image.height) return [];
-    const candidates = await this.passes(image, camera !== null, minFace);
+    const candidates = await this.passes(image, camera !== null, minFace, edgeMargin);
     const first = dropDuplicates(weightedNms(candidates, this.iouThreshold));
     let faces = first;
     let closeup = null;

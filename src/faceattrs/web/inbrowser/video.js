@@ -76,7 +76,8 @@ export const VIDEO_MAX_SIDE = 1920;
 export function frameAnalyser(analyzer, toImageData, maxSide = VIDEO_MAX_SIDE) {
   return (video) => {
     const image = toImageData(video, video.videoWidth, video.videoHeight, maxSide);
-    return analyzer.analyze(image, { minFace: videoMinFace(image.width, image.height) });
+    // as video/process.py default_analyzer: the video's smallest face, no edge border
+    return analyzer.analyze(image, { minFace: videoMinFace(image.width, image.height), edgeMargin: 0 });
   };
 }
 
