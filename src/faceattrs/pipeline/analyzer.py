@@ -6,6 +6,7 @@ No drawing here (see :mod:`faceattrs.drawing`).
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Sequence
@@ -180,6 +181,19 @@ class FaceAnalyzer:
                         **({} if self._edge_margin is None else {"edge_margin": self._edge_margin}),
                     )
         return self._detector
+
+    def with_detection(self, *, min_face: int, edge_margin: int | None = None) -> FaceAnalyzer:
+        """This analyzer with another detector setting (the smallest face, the border for
+        faces cut by the frame's edge; video frames use both): the same heads and settings,
+        the models shared, not loaded again (the embedding model is loaded now, once, so
+        that both share it); only the detector is made anew, on first use."""
+        if min_face < 0:
+            raise ValueError(f"min_face must be >= 0, got {min_face}")
+        twin = copy.copy(self)
+        twin._embedder = self.embedder
+        twin.min_face, twin._edge_margin = min_face, edge_margin
+        twin._detector = None if isinstance(self._detector_arg, str) else self._detector
+        return twin
 
     @property
     def embedder(self) -> Embedder:

@@ -236,10 +236,10 @@ def video_processor(
         attributes: tuple[str, ...] | None = None,
     ):
         from faceattrs.video.persons import can_identify
-        from faceattrs.video.process import VideoReader, process_video
+        from faceattrs.video.process import VideoReader, frame_analyzer, process_video
 
         with VideoReader(src) as reader:
-            fps = reader.info.fps
+            fps, width, height = reader.info.fps, reader.info.width, reader.info.height
 
         def on_frame(done: int, total: int | None) -> None:
             if cancelled():
@@ -256,7 +256,7 @@ def video_processor(
             video_out=outputs.video,
             timeline_out=outputs.timeline,
             summary_out=outputs.summary,
-            analyzer=analyzer,
+            analyzer=frame_analyzer(analyzer, width, height),  # as `faceattrs video`
             every=every,
             progress=on_frame,
             source_name=name,

@@ -186,6 +186,15 @@ def default_analyzer(width: int, height: int, **options: Any) -> Analyzer:
     return FaceAnalyzer(**options)
 
 
+def frame_analyzer(analyzer: Analyzer, width: int, height: int) -> Analyzer:
+    """``analyzer`` (a server's, made for photos) with :func:`default_analyzer`'s rules for
+    frames of this size, its models shared: what ``faceattrs video`` finds, the server finds
+    in a video job. An analyzer without ``with_detection`` is returned as it is."""
+    if not callable(getattr(analyzer, "with_detection", None)):
+        return analyzer
+    return analyzer.with_detection(min_face=video_min_face(width, height), edge_margin=0)
+
+
 def _timed_frames(source: Iterable, fps: float) -> Iterator[tuple[int, float, np.ndarray]]:
     """(index, time_s, bgr) from BGR arrays (timed by ``fps``) or (time_s, bgr) pairs."""
     for index, item in enumerate(source):
