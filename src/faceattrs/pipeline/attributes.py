@@ -6,7 +6,6 @@ its metadata, so preprocessing and labels are read from the file, never guessed.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -80,18 +79,8 @@ class AttributeModel(ModelHead):
         self._fixed_batch: int | None = None
 
     def _load_spec(self) -> ModelSpec:
-        raw = self.onnx.spec_json(METADATA_KEY)
-        try:
-            spec = ModelSpec.from_json(json.dumps(raw))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{self.path}: invalid {METADATA_KEY!r} metadata ({exc})") from None
-        inputs, outputs = self.onnx.input_names(), set(self.onnx.output_names())
-        missing = [name for name in spec.outputs if name not in outputs]
-        if spec.input_name not in inputs or missing:
-            raise ValueError(
-                f"{self.path}: model signature does not match its spec "
-                f"(inputs {inputs}, missing outputs {missing})"
-            )
+        spec = self._read_spec(ModelSpec, METADATA_KEY, f"invalid {METADATA_KEY!r} metadata")
+        self._check_signature([spec.input_name], spec.outputs)
         batch_dim = self.onnx.session.get_inputs()[0].shape[0]
         self._fixed_batch = batch_dim if isinstance(batch_dim, int) else None
         return spec

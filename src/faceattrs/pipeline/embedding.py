@@ -131,15 +131,8 @@ class EmbeddingModel(ModelHead):
         return self.spec.threshold
 
     def _load_spec(self) -> EmbeddingSpec:
-        raw = self.onnx.spec_json(EMBEDDING_METADATA_KEY)
-        try:
-            spec = EmbeddingSpec.from_json(json.dumps(raw))
-        except (ValueError, TypeError) as exc:
-            raise ModelLoadError(f"{self.path}: invalid embedding spec ({exc})") from None
-        if spec.input_name not in self.onnx.input_names() or spec.output_name not in (
-            self.onnx.output_names()
-        ):
-            raise ModelLoadError(f"{self.path}: model signature does not match its spec")
+        spec = self._read_spec(EmbeddingSpec, EMBEDDING_METADATA_KEY, "invalid embedding spec")
+        self._check_signature([spec.input_name], [spec.output_name])
         return spec
 
     def _checked(self, chips_bgr: np.ndarray) -> np.ndarray:

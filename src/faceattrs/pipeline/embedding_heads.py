@@ -13,8 +13,6 @@ unless embeddings were asked for.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from faceattrs.pipeline.attributes import AttributePredictions, postprocess
@@ -34,14 +32,8 @@ class EmbeddingHeads(ModelHead):
     spec: EmbeddingHeadsSpec
 
     def _load_spec(self) -> EmbeddingHeadsSpec:
-        raw = self.onnx.spec_json(METADATA_KEY)
-        try:
-            spec = EmbeddingHeadsSpec.from_json(json.dumps(raw))
-        except (ValueError, TypeError) as exc:
-            raise ModelLoadError(f"{self.path}: not an accurate-tier heads model ({exc})") from None
-        inputs, outputs = self.onnx.input_names(), set(self.onnx.output_names())
-        if list(spec.inputs) != inputs or not set(spec.outputs) <= outputs:
-            raise ModelLoadError(f"{self.path}: model signature does not match its spec")
+        spec = self._read_spec(EmbeddingHeadsSpec, METADATA_KEY, "not an accurate-tier heads model")
+        self._check_signature(spec.inputs, spec.outputs, exact_inputs=True)
         return spec
 
     def check_compatible(self, model_spec: ModelSpec, embedding_spec) -> None:

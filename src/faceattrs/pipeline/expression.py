@@ -7,11 +7,9 @@ normalisation, grayscale, labels, the FER crop template), read from there, never
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from faceattrs.pipeline.runtime import ModelHead, ModelLoadError
+from faceattrs.pipeline.runtime import ModelHead
 from faceattrs.resources import MODELS_DIR
 from faceattrs.spec import METADATA_KEY, ExpressionSpec
 
@@ -30,15 +28,8 @@ class ExpressionModel(ModelHead):
     default_batch_size = DEFAULT_BATCH_SIZE
 
     def _load_spec(self) -> ExpressionSpec:
-        raw = self.onnx.spec_json(METADATA_KEY)
-        try:
-            spec = ExpressionSpec.from_json(json.dumps(raw))
-        except (ValueError, TypeError) as exc:
-            raise ModelLoadError(f"{self.path}: not an expression model ({exc})") from None
-        if spec.input_name not in self.onnx.input_names() or spec.outputs[0] not in set(
-            self.onnx.output_names()
-        ):
-            raise ModelLoadError(f"{self.path}: model signature does not match its spec")
+        spec = self._read_spec(ExpressionSpec, METADATA_KEY, "not an expression model")
+        self._check_signature([spec.input_name], spec.outputs[:1])
         return spec
 
     def predict(self, crops: np.ndarray) -> np.ndarray:

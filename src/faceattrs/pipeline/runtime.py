@@ -218,3 +218,26 @@ class ModelHead:
 
     def _load_spec(self) -> Any:
         raise NotImplementedError
+
+    def _read_spec(self, spec_type: Any, key: str, invalid: str) -> Any:
+        """The model's ``key`` metadata as a ``spec_type`` (its ``from_json``);
+        ``invalid``: what the one-line error calls a file whose metadata does not parse."""
+        raw = self.onnx.spec_json(key)
+        try:
+            return spec_type.from_json(json.dumps(raw))
+        except (ValueError, TypeError) as exc:
+            raise ModelLoadError(f"{self.path}: {invalid} ({exc})") from None
+
+    def _check_signature(
+        self, inputs: Sequence[str], outputs: Sequence[str], exact_inputs: bool = False
+    ) -> None:
+        """A one-line error unless the model has the spec's ``inputs`` (exactly these, in
+        this order, with ``exact_inputs``) and ``outputs``."""
+        have_inputs, have_outputs = self.onnx.input_names(), set(self.onnx.output_names())
+        missing = [n for n in inputs if n not in have_inputs]
+        missing += [n for n in outputs if n not in have_outputs]
+        if missing or (exact_inputs and list(inputs) != have_inputs):
+            raise ModelLoadError(
+                f"{self.path}: model signature does not match its spec (inputs {have_inputs}, "
+                f"missing {missing})"
+            )
