@@ -183,3 +183,27 @@ def test_video_jobs_run_only_the_heads_asked_for(server, tmp_path):
     assert track["expression_shares"]["happy"] == 1.0
     assert not {"age", "gender", "race"} & set(track)
     assert attributes.calls == 0 and expression.calls > 0
+
+
+def test_camera_frames_get_the_video_rules_for_their_size(tmp_path, monkeypatch):
+    """The stream's frames are analysed with `faceattrs video`'s rules for their size
+    (video.process.frame_analyzer), chosen again when the camera's size changes."""
+    import faceattrs.video.process as process
+
+    sizes, rules = [], process.frame_analyzer
+
+    def spy(analyzer, width, height):
+        sizes.append((width, height))
+        twin = rules(analyzer, width, height)
+        assert twin is not analyzer and twin.min_face == process.video_min_face(width, height)
+        return twin
+
+    monkeypatch.setattr(process, "frame_analyzer", spy)
+    analyzer = FaceAnalyzer(detector=CentreDetector(), model=AttributeHead())
+    settings = ServerSettings(work_dir=str(tmp_path), allowed_hosts="testserver")
+    with TestClient(create_app(settings, analyzer)) as client:
+        with client.websocket_connect(STREAM) as ws:
+            for width, height in ((160, 120), (160, 120), (1920, 1080)):
+                ws.send_bytes(jpeg(width, height))
+                assert len(ws.receive_json()["faces"]) == 1
+    assert sizes == [(160, 120), (1920, 1080)]

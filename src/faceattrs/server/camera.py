@@ -31,17 +31,20 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
 
     from faceattrs.server.attributes import requested_attributes
     from faceattrs.video.persons import PersonRegistry, can_identify
-    from faceattrs.video.process import VideoSession
+    from faceattrs.video.process import VideoSession, frame_analyzer
 
     open_streams = [0]  # this app's count of camera connections
 
     def analyze(
-        data: bytes, session: VideoSession, index: int, closed: threading.Event
+        data: bytes, session: VideoSession, index: int, closed: threading.Event, size: list
     ) -> dict[str, Any] | None:
         started = time.perf_counter()
         bgr = decode_image(data, f"frame {index}", settings.max_pixels)
         if closed.is_set():
             return None
+        if size != [bgr.shape[1], bgr.shape[0]]:  # the first frame, or a new camera size
+            size[:] = bgr.shape[1], bgr.shape[0]
+            session.analyzer = frame_analyzer(analyzer, *size)  # as `faceattrs video`
         detected = session.detect(bgr)
         if closed.is_set():
             return None
@@ -77,7 +80,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             return {"error": exc.code, "detail": exc.detail}
         return {"attributes": list(session.attributes or getattr(analyzer, "attributes", ()))}
 
-    async def answer(data: bytes, session, index: int, closed: threading.Event):
+    async def answer(data: bytes, session, index: int, closed: threading.Event, size: list):
         """The reply to one frame, or None when the client left meanwhile."""
         if len(data) > settings.max_frame_bytes:
             raise ApiError(
@@ -87,7 +90,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             )
         pixels = image_size(data, f"frame {index}", settings.max_pixels)
         ticket = await admission.acquire(pixels)
-        work = asyncio.ensure_future(run_in_threadpool(analyze, data, session, index, closed))
+        work = asyncio.ensure_future(run_in_threadpool(analyze, data, session, index, closed, size))
         work.add_done_callback(lambda _: admission.release(ticket))  # when the thread ends
         return await asyncio.shield(work)
 
@@ -116,6 +119,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
         open_streams[0] += 1
         registry = PersonRegistry() if can_identify(analyzer) else None
         session = VideoSession(analyzer, persons=registry, attributes=heads)  # kept in memory
+        size: list = []  # the frames' width and height, set by the first frame
         closed = threading.Event()
         messages: asyncio.Queue = asyncio.Queue(maxsize=1)
         reader = asyncio.create_task(_receive(ws, messages, closed))
@@ -129,7 +133,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
                     await ws.send_json(configure(session, data))
                     continue
                 try:
-                    reply = await _until_closed(answer(data, session, index, closed), reader)
+                    reply = await _until_closed(answer(data, session, index, closed, size), reader)
                 except ApiError as exc:
                     reply = {"frame": index, "error": exc.code, "detail": exc.detail}
                 except Exception as exc:  # a bug, not the client's fault: log, go on
