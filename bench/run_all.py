@@ -196,6 +196,7 @@ _TIMED = re.compile(
 _RATE = re.compile(r"batch\s+(?P<batch>\d+):\s+(?P<rate>[\d.]+) faces/s")
 _PHOTO = re.compile(r"^photo:\s+(?P<text>.*?(?P<faces>\d+) faces)")
 _ACCURATE_EXTRA = re.compile(r"accurate extra per face .*?: (?P<ms>[\d.]+) ms")
+_CLI = re.compile(r"whole CLI, (?P<photos>\d+) photos .*?: (?P<s>[\d.]+) s")
 
 
 def analyze(args: argparse.Namespace, tmp: Path) -> dict:
@@ -210,6 +211,7 @@ def analyze(args: argparse.Namespace, tmp: Path) -> dict:
     stages = {name: float(t["median"]) for name, t in timings.items() if len(t["indent"]) > 2}
     latency = timings.get("analyze(bgr array)")
     extra = _ACCURATE_EXTRA.search(output)
+    cli = _CLI.search(output)
     return {
         "photo": photo["text"] if photo else None,
         "faces": int(photo["faces"]) if photo else None,
@@ -222,6 +224,8 @@ def analyze(args: argparse.Namespace, tmp: Path) -> dict:
         "faces_per_s_batch_32": rates.get(32),
         "accurate_latency_median_ms": _median(timings.get("accurate analyze(bgr)")),
         "accurate_extra_ms_per_face": float(extra["ms"]) if extra else None,
+        "cli_photos": int(cli["photos"]) if cli else None,
+        "cli_seconds": float(cli["s"]) if cli else None,
         "command": shown(command),
         "output": output,
     }

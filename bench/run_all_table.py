@@ -62,7 +62,12 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 "analyze latency per photo",
                 f"median {a['latency_median_ms']:.1f} ms, p90 {a['latency_p90_ms']:.1f} ms "
                 f"(from JPEG bytes {a['latency_jpeg_median_ms']:.1f} ms, 1 thread "
-                f"{a['latency_1_thread_median_ms']:.1f} ms; {a['photo']}; stages ms: {stages})",
+                f"{a['latency_1_thread_median_ms']:.1f} ms; {a['photo']}; stages ms: {stages})"
+                + (
+                    f"; whole CLI on {a['cli_photos']} such photos {a['cli_seconds']:.2f} s"
+                    if a.get("cli_seconds")
+                    else ""
+                ),  # fmt: skip
                 a["command"],
             )
         )
