@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 from face_free import face_free_images
 
+from faceattrs.pipeline.boxes import box_iou
+
 # detector box side / FairFace image side, median measured on faces pasted at 20-40 px
 # (0.92 on the 160 px images padded): a face "of 30 px" gets a box of about 30 px
 FACE_BOX_RATIO = 0.8
@@ -113,22 +115,13 @@ def edge_scenes(
     return out
 
 
-def iou(xyxy: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of each box of ``xyxy`` (N, 4) with one ``box``."""
-    x0, y0 = np.maximum(xyxy[:, 0], box[0]), np.maximum(xyxy[:, 1], box[1])
-    x1, y1 = np.minimum(xyxy[:, 2], box[2]), np.minimum(xyxy[:, 3], box[3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-    return inter / (areas + (box[2] - box[0]) * (box[3] - box[1]) - inter)
-
-
 def edge_recall(detector, built: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """A cut face is found when a box (clipped to the frame, as detect() gives it) has an
     IoU >= 0.4 with its visible box; other boxes are false."""
     found = false = 0
     for scene, box in built:
         dets = detector.detect(scene)
-        hit = iou(dets.xyxy, box) >= 0.4 if len(dets) else np.zeros(0, bool)
+        hit = box_iou(dets.xyxy, box[None])[:, 0] >= 0.4
         found += bool(hit.any())
         false += int((~hit).sum())
     return {

@@ -23,7 +23,7 @@ from faceattrs.pipeline.attributes import (
     make_face,
     prepare_aligned,
 )
-from faceattrs.pipeline.detection import Detections
+from faceattrs.pipeline.detection import EDGE_MARGIN, Detections
 from faceattrs.pipeline.runtime import resolve_providers
 from faceattrs.results import Face
 from faceattrs.spec import TIERS, ExpressionSpec, ModelSpec, parse_attributes
@@ -75,8 +75,8 @@ class FaceAnalyzer:
     several threads share the analyzer. ``embeddings=True`` also fills
     ``Face.embedding`` (identity embeddings, biometric data: off by default) with
     ``embedder`` or the packaged :class:`~faceattrs.pipeline.embedding.EmbeddingModel`.
-    ``edge_margin``: the detector's border for faces cut by the frame's edge (None: its
-    default, for photos; video frames use 0, see :func:`faceattrs.video.process.default_analyzer`).
+    ``edge_margin``: the detector's border for faces cut by the frame's edge (for photos;
+    video frames use 0, see :func:`faceattrs.video.process.default_analyzer`).
 
     ``attributes`` chooses the heads (see :func:`parse_attributes`; default all): the
     attribute model runs when any of age, gender or race is asked for, the expression
@@ -114,7 +114,7 @@ class FaceAnalyzer:
         embedder: Embedder | None = None,
         tier: str = "fast",
         heads_model_path: str | os.PathLike | None = None,
-        edge_margin: int | None = None,
+        edge_margin: int = EDGE_MARGIN,
     ) -> None:
         from faceattrs.pipeline.embedding_heads import EmbeddingHeads
 
@@ -156,7 +156,8 @@ class FaceAnalyzer:
         self.threads = threads
         self.spinning = spinning
         self._detector_arg = detector
-        self._edge_margin = edge_margin  # None: the detector's default
+        self._edge_margin = edge_margin
+        self._twins: dict[tuple[int, int], FaceAnalyzer] = {}  # see with_detection
         self._detector: Detector | None = None if isinstance(detector, str) else detector
         self._lock = threading.Lock()
         self.embeddings = embeddings or embedder is not None
@@ -178,21 +179,28 @@ class FaceAnalyzer:
                         threads=self.threads,
                         spinning=self.spinning,
                         providers=self.providers,
-                        **({} if self._edge_margin is None else {"edge_margin": self._edge_margin}),
+                        edge_margin=self._edge_margin,
                     )
         return self._detector
 
-    def with_detection(self, *, min_face: int, edge_margin: int | None = None) -> FaceAnalyzer:
+    def with_detection(self, *, min_face: int, edge_margin: int = EDGE_MARGIN) -> FaceAnalyzer:
         """This analyzer with another detector setting (the smallest face, the border for
         faces cut by the frame's edge; video frames use both): the same heads and settings,
         the models shared, not loaded again (the embedding model is loaded now, once, so
-        that both share it); only the detector is made anew, on first use."""
+        that both share it); its detector is made on first use, once per setting (the
+        server's video jobs and camera streams ask again for each)."""
         if min_face < 0:
             raise ValueError(f"min_face must be >= 0, got {min_face}")
-        twin = copy.copy(self)
-        twin._embedder = self.embedder
-        twin.min_face, twin._edge_margin = min_face, edge_margin
-        twin._detector = None if isinstance(self._detector_arg, str) else self._detector
+        with self._lock:
+            twin = self._twins.get((min_face, edge_margin))
+        if twin is None:
+            twin = copy.copy(self)
+            twin._embedder = self.embedder
+            twin.min_face, twin._edge_margin = min_face, edge_margin
+            twin._detector = None if isinstance(self._detector_arg, str) else self._detector
+            twin._lock = threading.Lock()
+            with self._lock:
+                twin = self._twins.setdefault((min_face, edge_margin), twin)
         return twin
 
     @property

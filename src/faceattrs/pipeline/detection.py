@@ -360,7 +360,7 @@ class FaceDetector:
                 letterboxed.append((scale, 0, 0, _pad_to(small, side, side)))
             else:
                 m = self.edge_margin
-                bordered = np.pad(small, ((m, m), (m, m), (0, 0)))
+                bordered = np.pad(small, ((m, m), (m, m), (0, 0))) if m else small
                 tiles.extend((scale, x0 - m, y0 - m, t) for x0, y0, t in self._tiles(bordered))
         groups = [letterboxed[i : i + 1] for i in range(len(letterboxed))]
         if len({t[3].shape for t in letterboxed}) == 1:
