@@ -32,6 +32,9 @@ ImageInput = np.ndarray | str | os.PathLike | bytes
 ATTRIBUTE_MODEL_OUTPUTS = frozenset({"age", "gender", "race"})  # one model gives all three
 
 
+MAX_TWINS = 4  # detector settings kept by FaceAnalyzer.with_detection
+
+
 class Detector(Protocol):
     def detect(self, bgr: np.ndarray) -> Any: ...
 
@@ -188,7 +191,8 @@ class FaceAnalyzer:
         faces cut by the frame's edge; video frames use both): the same heads and settings,
         the models shared, not loaded again (the embedding model is loaded now, once, so
         that both share it); its detector is made on first use, once per setting (the
-        server's video jobs and camera streams ask again for each)."""
+        server's video jobs and camera streams ask again for each; the last ``MAX_TWINS``
+        settings are kept)."""
         if min_face < 0:
             raise ValueError(f"min_face must be >= 0, got {min_face}")
         with self._lock:
@@ -200,6 +204,8 @@ class FaceAnalyzer:
             twin._detector = None if isinstance(self._detector_arg, str) else self._detector
             twin._lock = threading.Lock()
             with self._lock:
+                if len(self._twins) >= MAX_TWINS:  # clients choose frame sizes: bounded
+                    del self._twins[next(iter(self._twins))]
                 twin = self._twins.setdefault((min_face, edge_margin), twin)
         return twin
 
