@@ -130,7 +130,7 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
         text = "; ".join(
             f"{mode} ({br[mode]['threads']} thread{'s' if br[mode]['threads'] > 1 else ''}): "
             f"pipeline {br[mode]['pipeline_fps']:.1f} fps "
-            f"({br[mode]['frame_ms_median']:.0f} ms/frame), "
+            f"({br[mode].get('frame_ms_mean', br[mode]['frame_ms_median']):.0f} ms/frame), "
             f"camera loop {br[mode]['camera_loop_fps']:.1f} fps, first image (models cached) "
             f"{br[mode]['first_image_cached_s']:.2f} s"
             for mode in ("threaded", "single-thread")

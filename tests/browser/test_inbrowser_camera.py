@@ -2,9 +2,10 @@
 (inbrowser/live.js) in headless Chromium, on frames of the shared test clip.
 
 The fast path is a camera-only trade-off (README, "In-browser camera"): one full-range pass
-at the pyramid's finest level instead of three, and check verdicts kept while a face stays
-in view. Its first frame is compared with the same rule run by the Python detector (only
-its finest level), to the in-browser parity tolerances of test_inbrowser.py.
+at the pyramid's finest level instead of three, between full passes a look only around the
+faces of the frame before, and check verdicts kept while a face stays in view. Its first
+frame is compared with the same rule run by the Python detector (only its finest level), to
+the in-browser parity tolerances of test_inbrowser.py.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def test_camera_memory_keeps_check_verdicts_while_a_face_stays(static_page, fram
             const out = [];
             for (const url of urls) {{
                 const image = await ({LOAD})(url);
-                const camera = new CameraMemory();
+                const camera = new CameraMemory({{ fullEvery: 1 }}); // a full pass every frame
                 const calls = [];
                 for (let i = 0; i < 17; i += 1) {{
                     runs = 0;
@@ -138,6 +139,63 @@ def test_camera_memory_keeps_check_verdicts_while_a_face_stays(static_page, fram
             assert calls[15]["runs"] == calls[0]["runs"]  # RECHECK_FRAMES later: again
             reused += 1
     assert reused, "the clip frames have unsure faces"
+
+
+def test_camera_looks_around_known_faces_between_full_passes(static_page, shared_dir):
+    """Between full passes (every ``fullEvery``-th frame of a camera) the fast path runs
+    the models only on small regions around the faces of the frame before, never on the
+    whole frame, and finds there the confident faces a full pass finds in the same frame."""
+    consecutive = clip_frames(11)
+    result = static_page.evaluate(
+        f"""async (urls) => {{
+            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+            const m = await import('./inbrowser/analyzer.js');
+            const detector = (await m.createAnalyzer()).detector;
+            const sessions = [detector.session, detector.helpers.short.session];
+            const runs = sessions.map((s) => s.run.bind(s));
+            let shapes = [];
+            sessions.forEach((s, i) => {{
+                s.run = (feeds) => {{
+                    shapes.push(Object.values(feeds)[0].dims.join('x'));
+                    return runs[i](feeds);
+                }};
+            }});
+            const camera = new CameraMemory();
+            const out = [];
+            for (const url of urls) {{
+                const image = await ({LOAD})(url);
+                shapes = [];
+                const faces = await detector.detect(image, {{ camera }});
+                const seen = shapes;
+                shapes = [];
+                const full = await detector.detect(image, {{ camera: new CameraMemory() }});
+                out.push({{ shapes: seen, faces, full }});
+            }}
+            return {{ out, fullEvery: camera.fullEvery }};
+        }}""",
+        [data_url(bgr) for bgr in consecutive],
+    )
+    every = result["fullEvery"]
+    assert every > 1
+    full_pixels = 320 * 192  # the full pass's input: the frame at half size, on the 32 px grid
+    confident = regions = since = 0
+    for i, frame in enumerate(result["out"]):
+        before = result["out"][i - 1]["faces"] if i else []
+        looks = bool(before) and since + 1 < every and len(before) * 128 * 128 <= full_pixels
+        if not looks:  # a full pass
+            assert frame["shapes"][0] == "1x3x192x320"
+            since = 0
+            continue
+        since += 1
+        regions += 1
+        # regions of 128x128 (and the check's crops of 192x192): never the whole frame
+        sizes = [tuple(int(v) for v in s.split("x")[2:]) for s in frame["shapes"]]
+        assert sizes and all(size in {(128, 128), (192, 192)} for size in sizes)
+        for face in frame["full"]:
+            if face["score"] >= 0.7:
+                confident += 1
+                assert max(iou(face["xyxy"], f["xyxy"]) for f in frame["faces"]) >= 0.5
+    assert regions >= 4 and confident >= 3  # the frames have faces to follow
 
 
 def test_live_camera_describes_a_track_at_most_every_tenth_of_a_second(static_page, frames):
@@ -206,6 +264,7 @@ def test_live_camera_describes_known_tracks_in_the_worker(static_page, frames):
                 return answer;
             }};
             const live = new LiveCamera(analyzer, {{ heads }});
+            live.memory = new CameraMemory({{ fullEvery: 1 }}); // the faces a full pass finds
             const out = [];
             for (const t of [10.0, 10.04, 10.1, 10.13, 10.25]) {{
                 here = 0;
@@ -266,7 +325,11 @@ def test_live_camera_joins_persons_with_the_workers_embeddings(static_page, fram
                 embedded += list.length;
                 return embed(img, list);
             }};
+            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
             const live = new LiveCamera(analyzer, {{ heads }});
+            // a full pass every frame: the same boxes each time, so the count below is the
+            // persons' rule alone (regions move a face's keypoints, and its fallback samples)
+            live.memory = new CameraMemory({{ fullEvery: 1 }});
             live.usePersons(aside);
             const out = [];
             for (const t of [10.0, 10.5, 11.1, 11.5, 12.2, 12.5, 30.0, 30.5, 31.1]) {{

@@ -3,7 +3,8 @@
 // passes, finer levels, tiles), the same resizing (2x area halvings, then one OpenCV-style
 // bilinear step), anchors, decoding, score threshold and weighted NMS, and the same second
 // looks (faceattrs/pipeline/face_checks.py): the short-range close-up pass and the check.
-// Camera frames may take a faster path (CameraMemory): one pass instead of three.
+// Camera frames may take a faster path (CameraMemory): one pass instead of three, and
+// between full passes a look only around the faces of the frame before.
 // Images are plain {data, width, height} RGBA objects (ImageData-like).
 
 const NUM_KEYPOINTS = 6;
@@ -24,6 +25,15 @@ const CHECK_THRESHOLD = 0.5;
 const AGREE_IOU = 0.5;
 // camera frames: a face's check verdict holds while it stays in view, this many frames
 const RECHECK_FRAMES = 15;
+// camera frames between full passes: the full-range model only on a square region around
+// each face of the frame before (MediaPipe's face tracking looks the same way), REGION_SIDE
+// px at the model's input, REGION_MARGIN x the face's side (at least REGION_SIDE image px:
+// no upscaling); a face counts when its centre is within REGION_KEEP x the side of the
+// region's centre. A full pass at least every FULL_EVERY frames finds new faces.
+const FULL_EVERY = 4;
+const REGION_SIDE = 128;
+const REGION_MARGIN = 3.0;
+const REGION_KEEP = 0.3;
 
 export const MODELS = {
   full: { file: "blazeface_full.onnx", native: 192, strides: [4], anchorsPerLayer: 1, minPx: 10, maxPx: 128, levelRatio: 6 },
@@ -295,15 +305,41 @@ export function dropDuplicates(faces) {
 
 /** What the camera's fast path (`detect(image, {camera})`) keeps between the frames of one
  * camera. The fast path is a camera-only speed trade-off (README, "In-browser camera"; its
- * effect on the shared videos' frames: bench/bench_browser.py): one full-range pass, at the
- * pyramid's finest level (the scale where a minFace face is minPx at the model input: 0.5
- * for 640x480 and 20 px), instead of that level and the coarse and native letterbox passes
- * (faces above 128 px at that scale are left to the close-up pass); and an unsure face
- * overlapping (IoU >= AGREE_IOU) one the check judged in the last RECHECK_FRAMES frames
- * keeps that verdict instead of being checked again. */
+ * effect on the shared videos' frames: bench/bench_browser.py):
+ * - a full pass is one full-range pass at the pyramid's finest level (the scale where a
+ *   minFace face is minPx at the model input: 0.5 for 640x480 and 20 px), instead of that
+ *   level and the coarse and native letterbox passes (faces above 128 px at that scale are
+ *   left to the close-up pass);
+ * - between full passes (at most `fullEvery` - 1 frames in a row, while the regions feed
+ *   the model no more pixels than a full pass), the model looks only at a region around each face of
+ *   the frame before (`regions`), without the close-up pass: a new face shows at the next
+ *   full pass;
+ * - an unsure face overlapping (IoU >= AGREE_IOU) one the check judged in the last
+ *   RECHECK_FRAMES frames keeps that verdict instead of being checked again. */
 export class CameraMemory {
-  constructor() {
+  /** `fullEvery`: a full pass at least every this many frames (1: every frame). */
+  constructor({ fullEvery = FULL_EVERY } = {}) {
+    this.fullEvery = fullEvery;
     this.verdicts = []; // [{xyxy, keep, age}]
+    this.boxes = []; // the faces of the frame before
+    this.size = "";
+    this.sinceFull = 0; // frames since the last full pass
+  }
+
+  /** The face boxes to look around in a `width` x `height` frame whose full pass would
+   * feed the model `fullPixels` pixels, or null for a full pass. */
+  regions(width, height, fullPixels) {
+    const size = `${width}x${height}`;
+    const look = this.boxes.length > 0 && size === this.size && this.sinceFull + 1 < this.fullEvery
+      && this.boxes.length * REGION_SIDE ** 2 <= fullPixels;
+    this.size = size;
+    this.sinceFull = look ? this.sinceFull + 1 : 0;
+    return look ? this.boxes : null;
+  }
+
+  /** After a frame: its faces, the regions of the next one. */
+  saw(faces) {
+    this.boxes = faces.map((f) => f.xyxy);
   }
 
   /** The verdict on a face at `xyxy` carried from an earlier frame, or null. */
@@ -499,6 +535,51 @@ export class FaceDetector {
     return out;
   }
 
+  /** The model input pixels of the camera's full pass (its one level) on an image. */
+  fullPassPixels(height, width, minFace) {
+    const [scale] = this.scales(height, width, minFace).at(-1);
+    return ceil32(width * scale) * ceil32(height * scale);
+  }
+
+  /** A look at a square region around each of `boxes` (the camera's frames between full
+   * passes): faces of at least REGION_SIDE / CHECK_MARGINS.short px go to the short-range
+   * model at the check's layout (the close-up pass's model: the full-range one misplaces
+   * large faces), smaller ones to the full-range model at REGION_MARGIN (the region at
+   * least REGION_SIDE image px: no upscaling); one batch per model; candidates whose centre
+   * is within REGION_KEEP x the side of the region's centre, in image pixels. */
+  async regionPasses(image, boxes) {
+    const side = REGION_SIDE;
+    const groups = new Map();
+    for (const box of boxes) {
+      const boxSide = Math.max(box[2] - box[0], box[3] - box[1], 1.0);
+      const short = this.helpers.short && boxSide * CHECK_MARGINS.short >= side;
+      const margin = short ? CHECK_MARGINS.short : Math.max(REGION_MARGIN, side / boxSide);
+      const detector = short ? this.helpers.short : this;
+      if (!groups.has(detector)) groups.set(detector, []);
+      groups.get(detector).push(checkLayout(box, margin, image.height, image.width, side));
+    }
+    const out = { xyxy: [], scores: [], keypoints: [] };
+    const limit = REGION_KEEP * side;
+    for (const [detector, layouts] of groups) {
+      const batch = layouts.map(({ region, w, h, dx, dy }) => padded(downscale(crop(image, ...region), w, h), 0, 0, w, h, side, side, dx, dy));
+      const found = await detector.run(batch);
+      found.forEach(({ xyxy, scores, keypoints }, n) => {
+        const { region: [rx0, ry0, rx1, ry1], w, h, dx, dy } = layouts[n];
+        const [sx, sy] = [(rx1 - rx0) / w, (ry1 - ry0) / h]; // image px per input px
+        const toImage = (v, i) => (i % 2 ? ry0 + (v - dy) * sy : rx0 + (v - dx) * sx);
+        scores.forEach((score, i) => {
+          const [x0, y0, x1, y1] = xyxy.slice(4 * i, 4 * i + 4);
+          if (!(score >= this.scoreThreshold)) return;
+          if (Math.abs((x0 + x1) / 2 - side / 2) >= limit || Math.abs((y0 + y1) / 2 - side / 2) >= limit) return;
+          out.scores.push(score);
+          out.xyxy.push(...[x0, y0, x1, y1].map(toImage));
+          out.keypoints.push(...keypoints.slice(2 * NUM_KEYPOINTS * i, 2 * NUM_KEYPOINTS * (i + 1)).map(toImage));
+        });
+      });
+    }
+    return out;
+  }
+
   /** Drop the faces scoring below CONFIDENT, not agreed on by both passes, that neither
    * model, shown a crop around each, confirms (detection.py _checked, face_checks.confirmed). */
   async checked(image, faces, agreed, camera = null) {
@@ -541,11 +622,12 @@ export class FaceDetector {
    * frame's edge (0 for video frames, as video/process.py default_analyzer). */
   async detect(image, { camera = null, minFace = this.minFace, edgeMargin = this.edgeMargin } = {}) {
     if (!image.width || !image.height) return [];
-    const candidates = await this.passes(image, camera !== null, minFace, edgeMargin);
+    const regions = camera?.regions(image.width, image.height, this.fullPassPixels(image.height, image.width, minFace)) ?? null;
+    const candidates = regions ? await this.regionPasses(image, regions) : await this.passes(image, camera !== null, minFace, edgeMargin);
     const first = dropDuplicates(weightedNms(candidates, this.iouThreshold));
     let faces = first;
     let closeup = null;
-    if (this.closeup && needsCloseup(faces, image.height, image.width)) {
+    if (!regions && this.closeup && needsCloseup(faces, image.height, image.width)) {
       closeup = await this.closeupPasses(image);
       faces = dropDuplicates(weightedNms(concatCandidates([candidates, closeup]), this.iouThreshold));
     }
@@ -558,12 +640,15 @@ export class FaceDetector {
       ];
       if (Math.max(box[2] - box[0], box[3] - box[1]) >= minFace) out.push({ ...face, xyxy: box });
     }
-    if (!this.check || !out.length) {
+    let kept = out;
+    if (this.check && out.length) {
+      const closeupBoxes = closeup ? Array.from({ length: closeup.scores.length }, (_, i) => closeup.xyxy.slice(4 * i, 4 * i + 4)) : [];
+      const agreed = out.map((f) => bothFound(f.xyxy, first.map((g) => g.xyxy), closeupBoxes));
+      kept = await this.checked(image, out, agreed, camera);
+    } else {
       camera?.remember([], []);
-      return out;
     }
-    const closeupBoxes = closeup ? Array.from({ length: closeup.scores.length }, (_, i) => closeup.xyxy.slice(4 * i, 4 * i + 4)) : [];
-    const agreed = out.map((f) => bothFound(f.xyxy, first.map((g) => g.xyxy), closeupBoxes));
-    return this.checked(image, out, agreed, camera);
+    camera?.saw(kept);
+    return kept;
   }
 }
