@@ -2,10 +2,11 @@
 Chromium, multi-threaded and single-threaded, and what the camera's fast path finds.
 
 Prints figures (not a test). The site from ``faceattrs export-web`` is served on
-127.0.0.1 twice, by a static file server like ``python -m http.server``: once with the
-cross-origin isolation headers (COOP/COEP, as ``faceattrs serve`` sends them) and the
-page asked for one WebAssembly thread per core (``?threads=N``, at least 2, at most 4;
-the page's default is half the cores), and once without the headers (one thread). Chromium's fake
+127.0.0.1 three times, by a static file server like ``python -m http.server``: twice with
+the cross-origin isolation headers (COOP/COEP, as ``faceattrs serve`` sends them), once
+with the page asked for one WebAssembly thread per core (``?threads=N``, at least 2, at
+most 4) and once with the page's own choice (half the cores, at most 4: one thread on 2
+cores), and once without the headers (one thread). Chromium's fake
 camera plays 640x480 frames made from the shared test clip (faces in view). Per mode:
 
 - camera pipeline: ms per camera frame through the page's camera pipeline
@@ -26,7 +27,7 @@ and video files get, equal to Python's) on the shared videos' frames at 640 px w
 camera grabs them (the short clip at 15 fps, the 1080p walk at 25 fps): faces each
 finds, faces of the full path the fast one misses, its extra faces, and the ms of each.
 
-    python bench/bench_browser.py                 # about 4-5 minutes
+    python bench/bench_browser.py                 # about 5-6 minutes
     python bench/bench_browser.py --json out.json # also the figures as JSON (run_all.py)
 """
 
@@ -395,9 +396,14 @@ def main() -> int:
             browser = launch_with_camera(pw, camera)
             version = browser.version
             threads = max(2, min(4, os.cpu_count() or 1))  # one per core, at least 2
-            for name, isolated in (("threaded", True), ("single-thread", False)):
+            modes = (
+                ("threaded", True, f"?threads={threads}"),
+                ("isolated, page's default threads", True, ""),  # what `faceattrs serve` gives
+                ("single-thread", False, ""),
+            )
+            for name, isolated, query in modes:
                 server, url = serve(site, isolated)
-                url += f"?threads={threads}" if isolated else ""
+                url += query
                 try:
                     results[name] = measure_mode(browser, url, photo, args.frames,
                                                  args.seconds)  # fmt: skip

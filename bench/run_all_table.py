@@ -133,7 +133,8 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
             f"({br[mode].get('frame_ms_mean', br[mode]['frame_ms_median']):.0f} ms/frame), "
             f"camera loop {br[mode]['camera_loop_fps']:.1f} fps, first image (models cached) "
             f"{br[mode]['first_image_cached_s']:.2f} s"
-            for mode in ("threaded", "single-thread")
+            for mode in ("threaded", "isolated, page's default threads", "single-thread")
+            if mode in br
         )
         table.append(("in-browser mode (Chromium)", f"{text}; {br['chromium']}", br["command"]))
     d = figures.get("detection", {})

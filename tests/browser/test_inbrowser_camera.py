@@ -181,7 +181,7 @@ def test_camera_looks_around_known_faces_between_full_passes(static_page, shared
     confident = regions = since = 0
     for i, frame in enumerate(result["out"]):
         before = result["out"][i - 1]["faces"] if i else []
-        looks = bool(before) and since + 1 < every and len(before) * 128 * 128 <= full_pixels
+        looks = bool(before) and since + 1 < every and len(before) * 128 * 128 <= full_pixels / 2
         if not looks:  # a full pass
             assert frame["shapes"][0] == "1x3x192x320"
             since = 0

@@ -311,7 +311,8 @@ export function dropDuplicates(faces) {
  *   level and the coarse and native letterbox passes (faces above 128 px at that scale are
  *   left to the close-up pass);
  * - between full passes (at most `fullEvery` - 1 frames in a row, while the regions feed
- *   the model no more pixels than a full pass), the model looks only at a region around each face of
+ *   the model at most half a full pass's pixels: in crowds the looks lose more small faces),
+ *   the model looks only at a region around each face of
  *   the frame before (`regions`), without the close-up pass: a new face shows at the next
  *   full pass;
  * - an unsure face overlapping (IoU >= AGREE_IOU) one the check judged in the last
@@ -331,7 +332,7 @@ export class CameraMemory {
   regions(width, height, fullPixels) {
     const size = `${width}x${height}`;
     const look = this.boxes.length > 0 && size === this.size && this.sinceFull + 1 < this.fullEvery
-      && this.boxes.length * REGION_SIDE ** 2 <= fullPixels;
+      && this.boxes.length * REGION_SIDE ** 2 <= fullPixels / 2;
     this.size = size;
     this.sinceFull = look ? this.sinceFull + 1 : 0;
     return look ? this.boxes : null;
