@@ -119,24 +119,31 @@ def build_all(cache: Path, cache_dir: Path) -> None:
         print(f"{out}: {len(names)} images, {int(faces.found.sum())} faces", flush=True)
 
 
-def _tensors(cache: Path, names: list[str]):
+def _load(cache: Path, names: list[str], keys=("embeddings", "labels")) -> dict:
+    """The ``keys`` arrays of the faces found in the ``names`` splits, joined (torch
+    tensors, labels int64), and ``found``: the splits' found masks, joined (numpy)."""
     import torch
 
-    xs, ls = [], []
-    for name in names:
-        z = np.load(cache / f"{name}.npz")
-        xs.append(z["embeddings"][z["found"]])
-        ls.append(z["labels"][z["found"]])
-    return torch.tensor(np.concatenate(xs)), torch.tensor(np.concatenate(ls)).long()
+    zs = [np.load(cache / f"{name}.npz") for name in names]
+    missing = sorted({k for z in zs for k in keys if k not in z.files})
+    if missing:
+        raise SystemExit(f"{cache}: no {', '.join(missing)} in the caches; build them again")
+    joined = {k: np.concatenate([z[k][z["found"]] for z in zs]) for k in keys}
+    out = {k: torch.tensor(v.astype(np.int64 if k == "labels" else np.float32))
+           for k, v in joined.items()}  # fmt: skip
+    out["found"] = np.concatenate([z["found"] for z in zs])
+    return out
 
 
 def train_head(kind: str, cache: Path, epochs: int):
     """Train one head on the train caches, keeping the epoch best on val."""
     from faceattrs.training.embedding_heads import fit_head
 
-    x, labels = _tensors(cache, ["fairface_train", "utkface_train"])
-    x_val, labels_val = _tensors(cache, ["fairface_val", "utkface_val"])
-    return fit_head(kind, x, labels, x_val, labels_val, epochs)
+    train = _load(cache, ["fairface_train", "utkface_train"])
+    val = _load(cache, ["fairface_val", "utkface_val"])
+    return fit_head(
+        kind, train["embeddings"], train["labels"], val["embeddings"], val["labels"], epochs
+    )
 
 
 def _show(name: str, test: str, found, m: dict) -> None:
@@ -144,54 +151,26 @@ def _show(name: str, test: str, found, m: dict) -> None:
     print(f"{name:8s} {test:14s} found {found.mean():.3f} {shown}", flush=True)
 
 
-def _split(cache: Path, name: str):
-    import torch
-
-    z = np.load(cache / f"{name}.npz")
-    found = z["found"]
-    net_probs = torch.tensor(z["net_probs"][found]) if "net_probs" in z.files else None
-    x, labels = torch.tensor(z["embeddings"][found]), torch.tensor(z["labels"][found]).long()
-    return found, x, labels, net_probs
-
-
-def _val(cache: Path):
-    """The val splits' embeddings, shipped-model probabilities and labels, joined."""
-    import torch
-
-    parts = [_split(cache, name) for name in ("fairface_val", "utkface_val")]
-    return [torch.cat([p[i] for p in parts]) for i in (1, 3, 2)]
-
-
 def report(cache: Path, epochs: int, ensemble: bool = False) -> None:
     from faceattrs.training.embedding_heads import head_probs, mix_heads, mix_weights, prob_metrics
 
+    keys = ("embeddings", "labels", "net_probs") if ensemble else ("embeddings", "labels")
     for kind in ("linear", "mlp"):
         net = train_head(kind, cache, epochs)
         weights = None
         if ensemble and kind == "mlp":
-            x_val, shipped_val, labels_val = _val(cache)
-            weights = mix_weights(head_probs(net, x_val), shipped_val, labels_val)
+            val = _load(cache, ["fairface_val", "utkface_val"], keys)
+            probs = head_probs(net, val["embeddings"])
+            weights = mix_weights(probs, val["net_probs"], val["labels"])
         for test in ("fairface_test", "utkface_test"):
-            found, x, labels, shipped = _split(cache, test)
-            _show(kind, test, found, prob_metrics(head_probs(net, x), labels))
+            part = _load(cache, [test], keys)
+            found, labels = part["found"], part["labels"]
+            probs = head_probs(net, part["embeddings"])
+            _show(kind, test, found, prob_metrics(probs, labels))
             if weights is not None:
-                _show("shipped", test, found, prob_metrics(shipped, labels))
-                mixed = mix_heads(head_probs(net, x), shipped, weights)
+                _show("shipped", test, found, prob_metrics(part["net_probs"], labels))
+                mixed = mix_heads(probs, part["net_probs"], weights)
                 _show(f"ens{weights}", test, found, prob_metrics(mixed, labels))
-
-
-def _parts(cache: Path, names: list[str]) -> dict:
-    """Embeddings, features, labels and shipped-model probabilities of the faces found in
-    the ``names`` splits, joined (torch tensors)."""
-    import torch
-
-    zs = [np.load(cache / f"{name}.npz") for name in names]
-    if any("features" not in z.files for z in zs):
-        raise SystemExit(f"{cache}: no features in the caches; build them again (rm {cache})")
-    keys = ("embeddings", "features", "labels", "net_probs")
-    joined = {k: np.concatenate([z[k][z["found"]] for z in zs]) for k in keys}
-    return {k: torch.tensor(v.astype(np.int64 if k == "labels" else np.float32))
-            for k, v in joined.items()}  # fmt: skip
 
 
 def export(cache: Path, epochs: int, out: Path) -> None:
@@ -214,8 +193,9 @@ def export(cache: Path, epochs: int, out: Path) -> None:
         prob_metrics,
     )  # fmt: skip
 
-    train = _parts(cache, ["fairface_train", "utkface_train"])
-    val = _parts(cache, ["fairface_val", "utkface_val"])
+    keys = ("embeddings", "features", "labels", "net_probs")
+    train = _load(cache, ["fairface_train", "utkface_train"], keys)
+    val = _load(cache, ["fairface_val", "utkface_val"], keys)
     mean, std = train["features"].mean(0), train["features"].std(0) + 1e-6
     x, x_val = (compose(p["embeddings"], p["features"], mean, std) for p in (train, val))
     net = fit_head("mlp", x, train["labels"], x_val, val["labels"], epochs)
@@ -235,14 +215,13 @@ def export(cache: Path, epochs: int, out: Path) -> None:
     print(f"wrote {out}: mix {weights}, temperatures {temps}", flush=True)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     for test in ("fairface_test", "utkface_test"):
-        part = _parts(cache, [test])
+        part = _load(cache, [test], keys)
         shipped = part["net_probs"]
         arrays = [part["embeddings"], part["features"], *(shipped[:, lo:hi] for lo, hi in CUTS)]
         feeds = {name: a.numpy() for name, a in zip(spec.inputs, arrays, strict=True)}
         probs = torch.tensor(np.concatenate(session.run(list(spec.outputs), feeds), 1))
-        found = np.load(cache / f"{test}.npz")["found"]
-        _show("shipped", test, found, prob_metrics(shipped, part["labels"]))
-        _show("accurate", test, found, prob_metrics(probs, part["labels"]))
+        _show("shipped", test, part["found"], prob_metrics(shipped, part["labels"]))
+        _show("accurate", test, part["found"], prob_metrics(probs, part["labels"]))
 
 
 def main() -> None:

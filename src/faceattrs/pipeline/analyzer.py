@@ -11,7 +11,6 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,39 +23,16 @@ from faceattrs.pipeline.attributes import (
     prepare_aligned,
 )
 from faceattrs.pipeline.detection import EDGE_MARGIN, Detections
+from faceattrs.pipeline.protocols import Detector, Embedder, ExpressionPredictor, Predictor
 from faceattrs.pipeline.runtime import resolve_providers
 from faceattrs.results import Face
-from faceattrs.spec import TIERS, ExpressionSpec, ModelSpec, parse_attributes
+from faceattrs.spec import TIERS, ModelSpec, parse_attributes
 
 ImageInput = np.ndarray | str | os.PathLike | bytes
 ATTRIBUTE_MODEL_OUTPUTS = frozenset({"age", "gender", "race"})  # one model gives all three
 
 
 MAX_TWINS = 4  # detector settings kept by FaceAnalyzer.with_detection
-
-
-class Detector(Protocol):
-    def detect(self, bgr: np.ndarray) -> Any: ...
-
-
-class Embedder(Protocol):
-    threshold: float
-
-    def chips(self, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray: ...
-
-    def embed_chips(self, chips_bgr: np.ndarray) -> np.ndarray: ...
-
-
-class Predictor(Protocol):
-    spec: ModelSpec
-
-    def predict(self, crops_bgr: np.ndarray) -> AttributePredictions: ...
-
-
-class ExpressionPredictor(Protocol):
-    spec: ExpressionSpec
-
-    def predict(self, crops: np.ndarray) -> np.ndarray: ...
 
 
 class FaceAnalyzer:
