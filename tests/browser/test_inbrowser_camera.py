@@ -143,9 +143,12 @@ def test_camera_memory_keeps_check_verdicts_while_a_face_stays(static_page, fram
 
 def test_camera_looks_around_known_faces_between_full_passes(static_page, shared_dir):
     """Between full passes (every ``fullEvery``-th frame of a camera) the fast path runs
-    the models only on small regions around the faces of the frame before, never on the
-    whole frame, and finds there the confident faces a full pass finds in the same frame."""
-    consecutive = clip_frames(11)
+    the models only on small regions around the faces of the frame before (none when there
+    was none), never on the whole frame, and finds there the confident faces a full pass
+    finds in the same frame."""
+    clip = clip_frames(11)
+    grey = np.full_like(clip[0], 128)  # no face: the looks find none, then look nowhere
+    consecutive = clip[:6] + [grey] * 3 + clip[6:]
     result = static_page.evaluate(
         f"""async (urls) => {{
             const {{ CameraMemory }} = await import('./inbrowser/detection.js');
@@ -178,15 +181,20 @@ def test_camera_looks_around_known_faces_between_full_passes(static_page, shared
     every = result["fullEvery"]
     assert every > 1
     full_pixels = 320 * 192  # the full pass's input: the frame at half size, on the 32 px grid
-    confident = regions = since = 0
+    confident = regions = since = nowhere = 0
     for i, frame in enumerate(result["out"]):
         before = result["out"][i - 1]["faces"] if i else []
-        looks = bool(before) and since + 1 < every and len(before) * 128 * 128 <= full_pixels / 2
+        # the first frame, every fullEvery-th and one after more than two faces: full passes
+        looks = i > 0 and since + 1 < every and len(before) * 128 * 128 <= full_pixels / 2
         if not looks:  # a full pass
             assert frame["shapes"][0] == "1x3x192x320"
             since = 0
             continue
         since += 1
+        if not before:  # no face to look around: no model runs, no face
+            assert frame["shapes"] == [] and frame["faces"] == []
+            nowhere += 1
+            continue
         regions += 1
         # regions of 128x128 (and the check's crops of 192x192): never the whole frame
         sizes = [tuple(int(v) for v in s.split("x")[2:]) for s in frame["shapes"]]
@@ -195,7 +203,7 @@ def test_camera_looks_around_known_faces_between_full_passes(static_page, shared
             if face["score"] >= 0.7:
                 confident += 1
                 assert max(iou(face["xyxy"], f["xyxy"]) for f in frame["faces"]) >= 0.5
-    assert regions >= 4 and confident >= 3  # the frames have faces to follow
+    assert regions >= 4 and confident >= 3 and nowhere >= 1  # faces to follow, then none
 
 
 def test_live_camera_describes_a_track_at_most_every_tenth_of_a_second(static_page, frames):

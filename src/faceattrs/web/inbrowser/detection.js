@@ -312,9 +312,9 @@ export function dropDuplicates(faces) {
  *   left to the close-up pass);
  * - between full passes (at most `fullEvery` - 1 frames in a row, while the regions feed
  *   the model at most half a full pass's pixels: in crowds the looks lose more small faces),
- *   the model looks only at a region around each face of
- *   the frame before (`regions`), without the close-up pass: a new face shows at the next
- *   full pass;
+ *   the model looks only at a region around each face of the frame before (`regions`),
+ *   without the close-up pass, and nowhere when there was none: a new face shows at the
+ *   next full pass;
  * - an unsure face overlapping (IoU >= AGREE_IOU) one the check judged in the last
  *   RECHECK_FRAMES frames keeps that verdict instead of being checked again. */
 export class CameraMemory {
@@ -328,10 +328,10 @@ export class CameraMemory {
   }
 
   /** The face boxes to look around in a `width` x `height` frame whose full pass would
-   * feed the model `fullPixels` pixels, or null for a full pass. */
+   * feed the model `fullPixels` pixels (none: look nowhere), or null for a full pass. */
   regions(width, height, fullPixels) {
     const size = `${width}x${height}`;
-    const look = this.boxes.length > 0 && size === this.size && this.sinceFull + 1 < this.fullEvery
+    const look = size === this.size && this.sinceFull + 1 < this.fullEvery
       && this.boxes.length * REGION_SIDE ** 2 <= fullPixels / 2;
     this.size = size;
     this.sinceFull = look ? this.sinceFull + 1 : 0;
