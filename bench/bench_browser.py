@@ -321,6 +321,15 @@ def compare_report(name: str, c: dict) -> str:
     )
 
 
+def split_by_faces(rows: list[dict]) -> dict[str, list[float]]:
+    """ms per frame of the frames with a face and of those without (the camera looks for
+    faces only around the faces of the frame before, between full passes)."""
+    return {
+        "with a face": [r["frame"] for r in rows if r["faces"]],
+        "without": [r["frame"] for r in rows if not r["faces"]],
+    }
+
+
 def report(name: str, result: dict, seconds: float) -> list[str]:
     rows = result["rows"]
     faces = statistics.mean(r["faces"] for r in rows)
@@ -334,6 +343,12 @@ def report(name: str, result: dict, seconds: float) -> list[str]:
         f"  ({1000 / statistics.mean(frame):.1f} fps by the mean: full passes and region"
         f" looks alternate)",
     ]
+    for label, part in split_by_faces(rows).items():
+        lines.append(
+            f"    frames {label}: {len(part)}"
+            + (f", mean {statistics.mean(part):.1f} ms ({1000 / statistics.mean(part):.1f} fps)"
+               if part else "")
+        )  # fmt: skip
     for stage in ("detect", "align", "predict", "expression"):
         if stage in rows[0]:
             lines.append(f"    {stage:10s} {summary([r[stage] for r in rows])}")
@@ -446,6 +461,15 @@ def main() -> int:
                     r["frame"] for r in result["rowsHere"]
                 ),
                 "frame_ms_mean": statistics.mean(frame),
+                **{
+                    f"frame_ms_mean_{key}": statistics.mean(part) if part else None
+                    for key, part in zip(
+                        ("with_faces", "without_faces"),
+                        split_by_faces(result["rows"]).values(),
+                        strict=True,
+                    )
+                },
+                "frames_with_faces": len(split_by_faces(result["rows"])["with a face"]),
                 # by the mean: the camera's full passes and its cheaper region looks alternate
                 "pipeline_fps": 1000 / statistics.mean(frame),
                 "full_path_frame_ms_median": statistics.median(r["full"] for r in result["rows"]),
