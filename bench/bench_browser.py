@@ -29,6 +29,9 @@ finds, faces of the full path the fast one misses, its extra faces, and the ms o
 
     python bench/bench_browser.py                 # about 5-6 minutes
     python bench/bench_browser.py --json out.json # also the figures as JSON (run_all.py)
+    # one person in front of the camera (a photo drifting slowly), the rest as above
+    python bench/bench_browser.py --compare-frames 0 \
+        --camera-photo ../shared/media/face_recognition/alex_lacamoire1.jpg
 """
 
 from __future__ import annotations
@@ -151,6 +154,25 @@ def camera_frames(count: int) -> list[np.ndarray]:
     if not frames:
         print(f"note: {CLIP} not found; synthetic frames without faces")
         frames = [np.full((SIZE[1], SIZE[0], 3), 90 + i % 50, np.uint8) for i in range(count)]
+    return frames
+
+
+def steady_frames(photo: Path, count: int) -> list[np.ndarray]:
+    """640x480 BGR frames of one photo drifting slowly (at most 2 px per frame, one slow
+    loop): like a person sitting in front of a webcam, the same face in every frame."""
+    bgr = cv2.imread(str(photo))
+    if bgr is None:
+        raise SystemExit(f"{photo}: not an image")
+    h, w = bgr.shape[:2]
+    scale = 1.15 * max(SIZE[0] / w, SIZE[1] / h)  # room to drift
+    big = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    room_x, room_y = big.shape[1] - SIZE[0], big.shape[0] - SIZE[1]
+    frames = []
+    for i in range(count):
+        angle = 2 * np.pi * i / count
+        x = round(room_x * (0.5 + 0.5 * np.sin(angle)))
+        y = round(room_y * (0.5 + 0.5 * np.cos(angle)))
+        frames.append(np.ascontiguousarray(big[y : y + SIZE[1], x : x + SIZE[0]]))
     return frames
 
 
@@ -383,6 +405,11 @@ def main() -> int:
         default=140,
         help="frames per shared video for fast path vs full path (0: skip)",
     )
+    parser.add_argument(
+        "--camera-photo",
+        help="the fake camera shows this photo drifting slowly (one person in front of a "
+        "webcam) instead of the shared clip (scene cuts, faces coming and going)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -396,7 +423,7 @@ def main() -> int:
 
     from faceattrs.server.site import export_web
 
-    frames = camera_frames(75)
+    frames = steady_frames(Path(args.camera_photo), 75) if args.camera_photo else camera_frames(75)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
@@ -440,6 +467,8 @@ def main() -> int:
     load = f"load average before {loads[0]}, after {loads[1]}"
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; {load}")
     print(f"chromium {version} (headless), onnxruntime-web {ORT_VERSION}, wasm")
+    source = f"{args.camera_photo}, drifting" if args.camera_photo else f"{CLIP.name} (cuts)"
+    print(f"fake camera: {source}")
     for name, result in results.items():
         print("\n".join(report(name, result, args.seconds)))
     first = results["threaded"]["rows"]
