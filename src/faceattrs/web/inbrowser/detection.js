@@ -25,11 +25,13 @@ const CHECK_THRESHOLD = 0.5;
 const AGREE_IOU = 0.5;
 // camera frames: a face's check verdict holds while it stays in view, this many frames
 const RECHECK_FRAMES = 15;
-// camera frames between full passes: the full-range model only on a square region around
-// each face of the frame before (MediaPipe's face tracking looks the same way), REGION_SIDE
-// px at the model's input, REGION_MARGIN x the face's side (at least REGION_SIDE image px:
-// no upscaling); a face counts when its centre is within REGION_KEEP x the side of the
-// region's centre. A full pass at least every FULL_EVERY frames finds new faces.
+// camera frames between full passes: the detector only on a square region around each
+// face of the frame before (MediaPipe's face tracking looks the same way), REGION_SIDE px
+// at the model's input; for a small face REGION_MARGIN x its side on the full-range model
+// (at least REGION_SIDE image px: no upscaling), for a large one the check's layout on the
+// short-range model (regionPasses); a face counts when its centre is within REGION_KEEP x
+// the side of the region's centre. A full pass at least every FULL_EVERY frames finds new
+// faces.
 const FULL_EVERY = 4;
 const REGION_SIDE = 128;
 const REGION_MARGIN = 3.0;
