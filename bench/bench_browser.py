@@ -1,5 +1,6 @@
-"""Benchmark: in-browser analysis speed (ONNX Runtime Web, WebAssembly) in headless
-Chromium, multi-threaded and single-threaded, and what the camera's fast path finds.
+"""Benchmark: in-browser analysis speed (ONNX Runtime Web, WebAssembly; ``--backend webgpu``
+on a machine with a GPU) in headless Chromium, multi-threaded and single-threaded, and what
+the camera's fast path finds.
 
 Prints figures (not a test). The site from ``faceattrs export-web`` is served on
 127.0.0.1 three times, by a static file server like ``python -m http.server``: twice with
@@ -32,6 +33,8 @@ finds, faces of the full path the fast one misses, its extra faces, and the ms o
     # one person in front of the camera (a photo drifting slowly), the rest as above
     python bench/bench_browser.py --compare-frames 0 \
         --camera-photo ../shared/media/face_recognition/alex_lacamoire1.jpg
+    # on a machine with a GPU: the same on WebGPU (the page's choice there)
+    python bench/bench_browser.py --backend webgpu --compare-frames 0
 """
 
 from __future__ import annotations
@@ -199,14 +202,15 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
-def launch_with_camera(playwright, camera: Path):
-    """Headless Debian Chromium whose fake camera plays ``camera`` (a .y4m file)."""
+def launch_with_camera(playwright, camera: Path, webgpu: bool = False):
+    """Headless Debian Chromium whose fake camera plays ``camera`` (a .y4m file); with
+    ``webgpu``, its GPU and WebGPU on (on a machine without a GPU: SwiftShader)."""
     return playwright.chromium.launch(
         executable_path=str(CHROMIUM),
         headless=True,
         args=[
             "--no-sandbox",
-            "--disable-gpu",
+            *(["--enable-unsafe-webgpu"] if webgpu else ["--disable-gpu"]),
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={camera}",
@@ -414,6 +418,13 @@ def main() -> int:
         help="the fake camera shows this photo drifting slowly (one person in front of a "
         "webcam) instead of the shared clip (scene cuts, faces coming and going)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("wasm", "webgpu"),
+        default="wasm",
+        help="the page's runtime (?backend=; web/inbrowser/runtime.js): webgpu needs a GPU to "
+        "mean anything (without one Chromium runs WebGPU in software, far slower)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -439,13 +450,14 @@ def main() -> int:
             photo = Path(tmp) / "photo.png"
             cv2.imwrite(str(photo), frames[0])
         with sync_playwright() as pw:
-            browser = launch_with_camera(pw, camera)
+            browser = launch_with_camera(pw, camera, webgpu=args.backend == "webgpu")
             version = browser.version
             threads = max(2, min(4, os.cpu_count() or 1))  # one per core, at least 2
+            backend = f"backend={args.backend}"
             modes = (
-                ("threaded", True, f"?threads={threads}"),
-                ("isolated, page's default threads", True, ""),  # what `faceattrs serve` gives
-                ("single-thread", False, ""),
+                ("threaded", True, f"?threads={threads}&{backend}"),
+                ("isolated, page's default threads", True, f"?{backend}"),  # `faceattrs serve`
+                ("single-thread", False, f"?{backend}"),
             )
             for name, isolated, query in modes:
                 server, url = serve(site, isolated)
@@ -461,7 +473,7 @@ def main() -> int:
                 try:
                     page = browser.new_page()
                     page.set_default_timeout(900_000)
-                    page.goto(url)
+                    page.goto(f"{url}?{backend}")
                     compared = page.evaluate(PAGE_COMPARE, videos)
                     page.close()
                 finally:
@@ -470,7 +482,7 @@ def main() -> int:
     loads = [" ".join(f"{v:.2f}" for v in load) for load in (load_before, os.getloadavg())]
     load = f"load average before {loads[0]}, after {loads[1]}"
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; {load}")
-    print(f"chromium {version} (headless), onnxruntime-web {ORT_VERSION}, wasm")
+    print(f"chromium {version} (headless), onnxruntime-web {ORT_VERSION}, {args.backend}")
     source = f"{args.camera_photo}, drifting" if args.camera_photo else f"{CLIP.name} (cuts)"
     print(f"fake camera: {source}")
     for name, result in results.items():
@@ -484,7 +496,8 @@ def main() -> int:
         for name, c in comparison.items():
             print(compare_report(name, c))
     if args.json:
-        figures = {"cpu": cpu_model(), "cores": os.cpu_count(), "chromium": version}
+        figures = {"cpu": cpu_model(), "cores": os.cpu_count(), "chromium": version,
+                   "backend": args.backend}  # fmt: skip
         for name, result in results.items():
             frame = [r["frame"] for r in result["rows"]]
             with_faces, without_faces = split_by_faces(result["rows"]).values()

@@ -1,5 +1,6 @@
-// Copy the onnxruntime-web files the page needs (single-threaded WebAssembly, ESM
-// bundle) from node_modules into src/faceattrs/web/vendor/. Run: npm ci && npm run build-web
+// Copy the onnxruntime-web files the page needs (ESM bundles) from node_modules into
+// src/faceattrs/web/vendor/: the WebAssembly build and the JSPI build with WebGPU
+// (web/inbrowser/runtime.js loads one of them). Run: npm ci && npm run build-web
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,7 +8,10 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = join(root, "node_modules", "onnxruntime-web");
 const out = join(root, "src", "faceattrs", "web", "vendor");
-const FILES = ["dist/ort.wasm.bundle.min.mjs", "dist/ort-wasm-simd-threaded.wasm"];
+const FILES = [
+  "dist/ort.wasm.bundle.min.mjs", "dist/ort-wasm-simd-threaded.wasm",
+  "dist/ort.jspi.bundle.min.mjs", "dist/ort-wasm-simd-threaded.jspi.wasm",
+];
 // The npm package ships no LICENSE file; its license is the ONNX Runtime repository's.
 const LICENSE = `onnxruntime-web VERSION (https://github.com/microsoft/onnxruntime)
 

@@ -13,6 +13,7 @@ from faceattrs.pipeline.attributes import AttributeModel
 from faceattrs.server.site import (
     ISOLATION_HEADERS,
     MODELS_DIR,
+    RUNTIME_FILES,
     WEB_DIR,
     WEB_EXPRESSION_MODEL,
     WEB_MODEL,
@@ -44,8 +45,11 @@ SITE_FILES = [
     "inbrowser/heads_worker.js",
     "inbrowser/embedding.js",
     "inbrowser/persons.js",
+    "inbrowser/runtime.js",
     "vendor/ort.wasm.bundle.min.mjs",
     "vendor/ort-wasm-simd-threaded.wasm",
+    "vendor/ort.jspi.bundle.min.mjs",
+    "vendor/ort-wasm-simd-threaded.jspi.wasm",
     "vendor/LICENSE-onnxruntime-web",
     "models/blazeface_full.onnx",
     "models/blazeface_short.onnx",
@@ -102,7 +106,7 @@ def test_vendored_runtime_is_the_npm_pinned_version():
 )
 def test_vendored_runtime_equals_the_npm_package_files():
     dist = ROOT / "node_modules" / "onnxruntime-web" / "dist"
-    for name in ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"):
+    for name in RUNTIME_FILES:
         assert (WEB_DIR / "vendor" / name).read_bytes() == (dist / name).read_bytes(), name
 
 

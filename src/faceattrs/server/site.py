@@ -43,7 +43,11 @@ EMBEDDING_FILES = ("face_embedding_fp16.onnx",)
 LICENSE_FILES = (
     "LICENSE-blazeface", "NOTICE", "LICENSE-dlib-face-recognition", "NOTICE-face-embedding",
 )  # fmt: skip
-RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+# web/inbrowser/runtime.js loads the WebAssembly build, or the JSPI build with WebGPU
+RUNTIME_FILES = (
+    "ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm",
+    "ort.jspi.bundle.min.mjs", "ort-wasm-simd-threaded.jspi.wasm",
+)  # fmt: skip
 SKIP_SUFFIXES = (".map",)
 SKIP_FOLDERS = ("vendor/docs",)  # the server's API docs assets: a static site has no API
 # What makes the page cross-origin isolated (SharedArrayBuffer, so WebAssembly threads).

@@ -65,9 +65,11 @@ function localPipeline() {
         const analyzer = await pipeline.createAnalyzer({ onProgress: showModelLoad });
         $("model-load").hidden = true;
         mode.loading = null;
-        const threads = plural(analyzer.threads, "WebAssembly thread");
-        $("footer-threads").textContent = ` · in-browser mode: ${threads}${analyzer.threads === 1 && !crossOriginIsolated ? " (this host sends no cross-origin isolation headers)" : ""}`;
+        const runsOn = analyzer.backend === "webgpu" ? "WebGPU (this device's GPU)" : plural(analyzer.threads, "WebAssembly thread");
+        const unisolated = analyzer.backend === "wasm" && analyzer.threads === 1 && !crossOriginIsolated;
+        $("footer-threads").textContent = ` · in-browser mode: ${runsOn}${unisolated ? " (this host sends no cross-origin isolation headers)" : ""}`;
         document.body.dataset.threads = String(analyzer.threads);
+        document.body.dataset.backend = analyzer.backend;
         document.body.dataset.models = analyzer.modelsFrom;
         return { pipeline, video, analyzer };
       })

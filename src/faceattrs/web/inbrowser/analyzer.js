@@ -1,32 +1,19 @@
 // The whole pipeline inside the page (faceattrs/analyzer.py): detect, align, predict,
-// with ONNX Runtime Web on WebAssembly: multi-threaded when the page is cross-origin
-// isolated (served with COOP/COEP headers, as `faceattrs serve` does), else one thread
-// (any static server). The runtime and the models are fetched from ../vendor/ and
-// ../models/ with progress and kept in the browser's Cache API (revalidated, so a new
-// model replaces the old); the attribute model's spec is read from its own ONNX
-// metadata (faceattrs_spec), never guessed. Nothing leaves the page.
+// with ONNX Runtime Web (runtime.js: WebGPU where the browser has a GPU for it, else
+// WebAssembly, multi-threaded when the page is cross-origin isolated, as under `faceattrs
+// serve`, else one thread, as on any static server). The runtime and the models are
+// fetched from ../vendor/ and ../models/ with progress and kept in the browser's Cache API
+// (revalidated, so a new model replaces the old); the attribute model's spec is read from
+// its own ONNX metadata (faceattrs_spec), never guessed. Nothing leaves the page.
 
-import * as ort from "../vendor/ort.wasm.bundle.min.mjs";
 import { align } from "./alignment.js";
 import { AttributeModel } from "./attributes.js";
 import { FaceDetector, MODELS } from "./detection.js";
 import { ExpressionModel, expressionSpec } from "./expression.js";
+import { BACKEND, openSession, ort, THREADS, WASM_URL } from "./runtime.js";
 
-/** WebAssembly threads when SharedArrayBuffer is allowed (cross-origin isolated), else 1:
- * half the cores, at most 4 (onnxruntime-web's own rule; on 2 cores one thread was faster,
- * see README), or the page URL's ?threads=N (1-16) to measure. */
-function wasmThreads() {
-  if (!globalThis.crossOriginIsolated) return 1;
-  const asked = Number(new URLSearchParams(globalThis.location?.search || "").get("threads"));
-  if (Number.isInteger(asked) && asked >= 1 && asked <= 16) return asked;
-  return Math.max(1, Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)));
-}
-export const THREADS = wasmThreads();
-ort.env.wasm.numThreads = THREADS;
-ort.env.wasm.proxy = false;
-export const WASM_URL = new URL("../vendor/ort-wasm-simd-threaded.wasm", import.meta.url);
-// only the .wasm: the bundle carries its own loader (ort-wasm-simd-threaded.mjs)
-ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
+export { openSession, WASM_URL };
+
 const CACHE_NAME = "faceattrs-models-v1";
 
 export const MODELS_URL = new URL("../models/", import.meta.url);
@@ -162,14 +149,6 @@ export async function fetchAll(urls, onProgress) {
   return { bytes: results.map((r) => r.bytes), from };
 }
 
-// Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
-// server's sessions do: spinning threads slow everything down when the cores are busy.
-export const openSession = (bytes) => ort.InferenceSession.create(bytes, {
-  executionProviders: ["wasm"],
-  graphOptimizationLevel: "all",
-  extra: { session: { intra_op: { allow_spinning: "0" } } },
-});
-
 /** An RGBA image (ImageData) of a drawable source, at most `maxSide` px on its long side,
  * on white (transparent pixels composited like faceattrs.media does). */
 export function toImageData(source, width, height, maxSide = Infinity) {
@@ -273,6 +252,7 @@ export async function createAnalyzer({ detector = "full", minFace = 20, scoreThr
   const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold, otherSession });
   const analyzer = new InBrowserAnalyzer(faceDetector, model, expression);
   analyzer.threads = THREADS;
+  analyzer.backend = BACKEND;
   analyzer.modelsFrom = from;
   return analyzer;
 }

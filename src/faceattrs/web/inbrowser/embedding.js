@@ -8,9 +8,9 @@
 // Loaded only when the video mode joins tracks into persons (loadEmbeddingModel); the
 // embeddings are biometric data and stay in this page's memory.
 
-import * as ort from "../vendor/ort.wasm.bundle.min.mjs";
 import { align } from "./alignment.js";
 import { fetchAll, MODELS_URL, onnxMetadata, openSession, WASM_URL } from "./analyzer.js";
+import { ort } from "./runtime.js";
 
 export const EMBEDDING_FILE = "face_embedding_fp16.onnx";
 export const EMBEDDING_METADATA_KEY = "faceattrs_embedding_spec";

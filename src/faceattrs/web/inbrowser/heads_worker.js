@@ -1,25 +1,26 @@
 // The in-browser camera's heads in a worker (live.js HeadsWorker): the attribute and
 // expression models on a WebAssembly instance of their own (one thread), so that the faces
 // of one camera frame are described while the page detects the next frame on another core.
-// The same model files (the page's, from the browser's cache) and the same code
-// (attributes.js, expression.js) as the page's own heads: the same numbers.
+// The same model files (the page's, from the browser's cache), the same code
+// (attributes.js, expression.js) and the same runtime build (runtime.js: the page passes its
+// choice in this worker's URL, ?backend=) as the page's own heads: the same numbers.
 //
 // With persons, the camera's face embeddings too (embedding.js, the model loaded here on the
 // first `embedder` message): they stay in this worker's memory only for the call.
 //
 // Messages in: {id, image (RGBA: width, height, data), keypoints: [flat keypoints of a face...]}
 // (describe), {id, embedder: true} (load the embedding model), {id, embed: true, image,
-// keypoints}; out: {ready: true} or {ready: false, error} once, then per message {id,
+// keypoints}; out: {ready: true, backend} or {ready: false, error} once, then per message {id,
 // attributes: [...], expressions: [...]} (one per face), {id, threshold}, {id, embeddings:
 // [...]}, or {id, error}. The faces are aligned here too (alignment.js), each head's crop on its
 // own template, as InBrowserAnalyzer does.
 
-import * as ort from "../vendor/ort.wasm.bundle.min.mjs";
 import { align } from "./alignment.js";
 import { fetchAll, HEAD_FILES, headsFrom, MODELS_URL, WASM_URL } from "./analyzer.js";
 import { loadEmbeddingModel } from "./embedding.js";
+import { BACKEND, ort } from "./runtime.js";
 
-ort.env.wasm.numThreads = 1; // the page's instance keeps the other threads
+ort.env.wasm.numThreads = 1; // the page's instance keeps the other threads (set before any session)
 
 const loaded = (async () => {
   const urls = [WASM_URL, ...HEAD_FILES.map((name) => new URL(name, MODELS_URL))];
@@ -29,7 +30,7 @@ const loaded = (async () => {
 })();
 
 loaded.then(
-  () => postMessage({ ready: true }),
+  () => postMessage({ ready: true, backend: BACKEND }),
   (error) => postMessage({ ready: false, error: String(error.message || error) }),
 );
 

@@ -16,6 +16,7 @@
 
 import { CameraMemory } from "./detection.js";
 import { PersonRegistry } from "./persons.js";
+import { BACKEND } from "./runtime.js";
 import { FaceTracker, Smoothed } from "./tracking.js";
 
 export const ATTRIBUTES_EVERY_S = 0.1; // session.py VideoSession attributes_every_s
@@ -28,7 +29,7 @@ const imageMessage = ({ width, height, data }) => ({ width, height, data });
  * expressions}, one per face, as the page's own alignment and heads give them. */
 export class HeadsWorker {
   /** A started worker whose models are loaded (rejects when they cannot be). */
-  static async start(url = new URL("./heads_worker.js", import.meta.url)) {
+  static async start(url = new URL(`./heads_worker.js?backend=${BACKEND}`, import.meta.url)) {
     const heads = new HeadsWorker(new Worker(url, { type: "module" }));
     try {
       await heads.ready;
@@ -54,6 +55,7 @@ export class HeadsWorker {
     };
     worker.onmessage = ({ data }) => {
       if ("ready" in data) {
+        this.backend = data.backend; // the worker's runtime build (runtime.js)
         if (data.ready) settle.resolve();
         else fail(new Error(data.error));
         return;

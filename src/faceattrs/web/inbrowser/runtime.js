@@ -1,0 +1,67 @@
+// The ONNX Runtime Web build this page (or worker) runs on, chosen once per JavaScript context:
+//
+// - "webgpu": the models run on the GPU through onnxruntime-web's WebGPU execution provider
+//   (operators it lacks fall back to WebAssembly inside the same session). Chosen when the
+//   browser offers a hardware WebGPU adapter and JavaScript Promise Integration
+//   (WebAssembly.Suspending, Chromium 137+), which the runtime's smallest WebGPU build needs
+//   (ort.jspi.bundle.min.mjs + ort-wasm-simd-threaded.jspi.wasm, 16 MB; the build for other
+//   browsers, asyncify, is 27 MB and is not shipped).
+// - "wasm": WebAssembly on the CPU (ort.wasm.bundle.min.mjs + ort-wasm-simd-threaded.wasm,
+//   14 MB), everywhere else: no WebGPU, a software adapter (SwiftShader, a "fallback"
+//   adapter: slower than WebAssembly) or no JSPI. A browser downloads one build, never both.
+//
+// The page URL's ?backend=wasm|webgpu overrides the choice (to compare the two; "webgpu" then
+// takes any adapter, a software one included, as the tests do). A worker is started with the
+// page's choice in its own URL (live.js HeadsWorker), so both contexts run the same build.
+//
+// WebAssembly threads when SharedArrayBuffer is allowed (cross-origin isolated), else 1:
+// half the cores, at most 4 (onnxruntime-web's own rule; on 2 cores one thread was faster,
+// see README), or the page URL's ?threads=N (1-16) to measure.
+
+const params = new URLSearchParams(globalThis.location?.search || "");
+
+/** True for an adapter that runs on the CPU (SwiftShader and other fallback adapters). */
+function isSoftware(adapter) {
+  const info = adapter.info || {};
+  return Boolean(adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(`${info.architecture} ${info.vendor} ${info.description}`));
+}
+
+/** "webgpu" or "wasm" (see above). */
+async function chooseBackend(asked) {
+  if (asked === "wasm") return "wasm";
+  if (typeof WebAssembly.Suspending !== "function" || !globalThis.navigator?.gpu) return "wasm";
+  try {
+    const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+    if (!adapter) return "wasm";
+    return asked === "webgpu" || !isSoftware(adapter) ? "webgpu" : "wasm";
+  } catch {
+    return "wasm";
+  }
+}
+
+function wasmThreads() {
+  if (!globalThis.crossOriginIsolated) return 1;
+  const asked = Number(params.get("threads"));
+  if (Number.isInteger(asked) && asked >= 1 && asked <= 16) return asked;
+  return Math.max(1, Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)));
+}
+
+export const BACKEND = await chooseBackend(params.get("backend"));
+const BUILD = BACKEND === "webgpu"
+  ? { bundle: "../vendor/ort.jspi.bundle.min.mjs", wasm: "../vendor/ort-wasm-simd-threaded.jspi.wasm" }
+  : { bundle: "../vendor/ort.wasm.bundle.min.mjs", wasm: "../vendor/ort-wasm-simd-threaded.wasm" };
+export const ort = await import(BUILD.bundle);
+export const THREADS = wasmThreads();
+export const WASM_URL = new URL(BUILD.wasm, import.meta.url);
+ort.env.wasm.numThreads = THREADS;
+ort.env.wasm.proxy = false;
+// only the .wasm: the bundle carries its own loader
+ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
+
+// Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
+// server's sessions do: spinning threads slow everything down when the cores are busy.
+export const openSession = (bytes) => ort.InferenceSession.create(bytes, {
+  executionProviders: [BACKEND],
+  graphOptimizationLevel: "all",
+  extra: { session: { intra_op: { allow_spinning: "0" } } },
+});
