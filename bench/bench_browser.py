@@ -109,7 +109,8 @@ PAGE_PIPELINE = """async (count) => {
                              fullDetect: full.ms.detect });
   }
   return { load, width: video.videoWidth, height: video.videoHeight, rows,
-           rowsHere: here.rows, threads: m.THREADS, isolated: crossOriginIsolated };
+           rowsHere: here.rows, threads: m.THREADS, backend: m.BACKEND,
+           isolated: crossOriginIsolated };
 }"""
 
 # The camera's fast path against the full path, frame by frame, each video in order.
@@ -365,8 +366,8 @@ def report(name: str, result: dict, seconds: float) -> list[str]:
     faces = statistics.mean(r["faces"] for r in rows)
     frame = [r["frame"] for r in rows]
     lines = [
-        f"[{name}] {result['threads']} WebAssembly thread(s), cross-origin isolated: "
-        f"{result['isolated']}",
+        f"[{name}] {result['backend']}, {result['threads']} WebAssembly thread(s), "
+        f"cross-origin isolated: {result['isolated']}",
         f"  camera {result['width']}x{result['height']}, {len(rows)} frames, "
         f"{faces:.1f} faces/frame; models loaded in {result['load']:.0f} ms",
         f"  in-browser ms per camera frame: {summary(frame)}  mean {statistics.mean(frame):6.1f}"

@@ -12,7 +12,7 @@ import { FaceDetector, MODELS } from "./detection.js";
 import { ExpressionModel, expressionSpec } from "./expression.js";
 import { BACKEND, openSession, ort, THREADS, WASM_URL } from "./runtime.js";
 
-export { openSession, WASM_URL };
+export { BACKEND, openSession, THREADS, WASM_URL };
 
 const CACHE_NAME = "faceattrs-models-v1";
 

@@ -20,10 +20,12 @@
 
 const params = new URLSearchParams(globalThis.location?.search || "");
 
-/** True for an adapter that runs on the CPU (SwiftShader and other fallback adapters). */
+/** True for an adapter that runs on the CPU (SwiftShader and other fallback adapters;
+ * `adapter.info.isFallbackAdapter` exists in every browser with JSPI). */
 function isSoftware(adapter) {
   const info = adapter.info || {};
-  return Boolean(adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(`${info.architecture} ${info.vendor} ${info.description}`));
+  const names = `${info.architecture} ${info.vendor} ${info.description}`;
+  return Boolean(info.isFallbackAdapter) || /swiftshader|llvmpipe|software/i.test(names);
 }
 
 /** "webgpu" or "wasm" (see above). */
