@@ -57,6 +57,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine_info import cpu_model  # noqa: E402
 
+from faceattrs.pipeline.boxes import box_iou  # noqa: E402
 from faceattrs.server.site import ISOLATION_HEADERS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ PAGE_PIPELINE = """async (count) => {
                              fullDetect: full.ms.detect });
   }
   return { load, width: video.videoWidth, height: video.videoHeight, rows,
-           rowsHere: here.rows, threads: m.THREADS, backend: m.BACKEND,
+           rowsHere: here.rows, threads: m.THREADS, backend: analyzer.backend,
            isolated: crossOriginIsolated };
 }"""
 
@@ -304,24 +305,17 @@ def video_frames(site: Path, limit: int) -> dict[str, list[str]]:
     return out
 
 
-def box_iou(a: list[float], b: list[float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
-
-
 def compare_paths(rows: list[dict]) -> dict:
     """Faces of the full path and the fast one over a video's frames: matched (IoU >= 0.5,
     greedy by IoU), missed by the fast path, extra in it; the matched pairs' mean IoU."""
     full = fast = matched = 0
     ious = []
     for row in rows:
-        pairs = [
-            (box_iou(a, b), i, j)
-            for i, a in enumerate(row["full"])
-            for j, b in enumerate(row["fast"])
-        ]
+        overlaps = box_iou(
+            np.asarray(row["full"], np.float64).reshape(-1, 4),
+            np.asarray(row["fast"], np.float64).reshape(-1, 4),
+        )
+        pairs = [(float(overlaps[i, j]), i, j) for i, j in np.ndindex(overlaps.shape)]
         used_full, used_fast = set(), set()
         for overlap, i, j in sorted(pairs, reverse=True):
             if overlap >= 0.5 and i not in used_full and j not in used_fast:

@@ -10,7 +10,7 @@ import { align } from "./alignment.js";
 import { AttributeModel } from "./attributes.js";
 import { FaceDetector, MODELS } from "./detection.js";
 import { ExpressionModel, expressionSpec } from "./expression.js";
-import { BACKEND, openSession, ort, THREADS, WASM_URL } from "./runtime.js";
+import { BACKEND, openSession, ort, runsOn, THREADS, WASM_URL } from "./runtime.js";
 
 export { BACKEND, openSession, THREADS, WASM_URL };
 
@@ -252,7 +252,7 @@ export async function createAnalyzer({ detector = "full", minFace = 20, scoreThr
   const faceDetector = new FaceDetector(ort, detectorSession, { model: detector, minFace, scoreThreshold, otherSession });
   const analyzer = new InBrowserAnalyzer(faceDetector, model, expression);
   analyzer.threads = THREADS;
-  analyzer.backend = BACKEND;
+  analyzer.backend = runsOn();
   analyzer.modelsFrom = from;
   return analyzer;
 }

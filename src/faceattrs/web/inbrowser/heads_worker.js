@@ -18,7 +18,7 @@
 import { align } from "./alignment.js";
 import { fetchAll, HEAD_FILES, headsFrom, MODELS_URL, WASM_URL } from "./analyzer.js";
 import { loadEmbeddingModel } from "./embedding.js";
-import { BACKEND, ort } from "./runtime.js";
+import { ort, runsOn } from "./runtime.js";
 
 ort.env.wasm.numThreads = 1; // the page's instance keeps the other threads (set before any session)
 
@@ -30,7 +30,7 @@ const loaded = (async () => {
 })();
 
 loaded.then(
-  () => postMessage({ ready: true, backend: BACKEND }),
+  () => postMessage({ ready: true, backend: runsOn() }),
   (error) => postMessage({ ready: false, error: String(error.message || error) }),
 );
 

@@ -62,8 +62,14 @@ ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
 
 // Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
 // server's sessions do: spinning threads slow everything down when the cores are busy.
+// With WebGPU, "wasm" after it: should the GPU device fail to start, onnxruntime-web drops
+// "webgpu" and the sessions run on WebAssembly (runsOn() then says so).
 export const openSession = (bytes) => ort.InferenceSession.create(bytes, {
-  executionProviders: [BACKEND],
+  executionProviders: BACKEND === "webgpu" ? ["webgpu", "wasm"] : ["wasm"],
   graphOptimizationLevel: "all",
   extra: { session: { intra_op: { allow_spinning: "0" } } },
 });
+
+/** What the sessions opened so far run on: "webgpu" once the runtime holds a GPU device,
+ * else "wasm". */
+export const runsOn = () => (ort.env.webgpu?.device ? "webgpu" : "wasm");
