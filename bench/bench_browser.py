@@ -311,9 +311,9 @@ def compare_paths(rows: list[dict]) -> dict:
     full = fast = matched = 0
     ious = []
     for row in rows:
-        overlaps = box_iou(
-            np.asarray(row["full"], np.float64).reshape(-1, 4),
-            np.asarray(row["fast"], np.float64).reshape(-1, 4),
+        overlaps = box_iou(  # each face: x0, y0, x1, y1, score
+            np.asarray(row["full"], np.float64).reshape(-1, 5)[:, :4],
+            np.asarray(row["fast"], np.float64).reshape(-1, 5)[:, :4],
         )
         pairs = [(float(overlaps[i, j]), i, j) for i, j in np.ndindex(overlaps.shape)]
         used_full, used_fast = set(), set()
