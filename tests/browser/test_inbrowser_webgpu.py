@@ -124,3 +124,43 @@ def test_webgpu_backend_matches_the_python_pipeline(
         assert np.abs(np.asarray(got["embedded"], np.float32) - expected).max() <= 1e-3
     finally:
         page.context.close()
+
+
+def test_backend_choice_takes_hardware_adapters_only(static_page):
+    """runtime.js chooseBackend with stand-in adapters: a hardware adapter gives WebGPU; a
+    fallback or SwiftShader adapter, no adapter, a failing request, no JSPI or ?backend=wasm
+    give WebAssembly; ?backend=webgpu takes a software adapter too."""
+    chosen = static_page.evaluate(
+        """async () => {
+            const { chooseBackend } = await import('./inbrowser/runtime.js');
+            const gpu = (info) => ({ requestAdapter: async () => (info ? { info } : null) });
+            const nvidia = gpu({ vendor: 'nvidia', architecture: 'ampere',
+                                 isFallbackAdapter: false });
+            const swiftshader = gpu({ vendor: 'google', architecture: 'swiftshader' });
+            const fallback = gpu({ vendor: 'apple', architecture: 'common-3',
+                                   isFallbackAdapter: true });
+            const failing = { requestAdapter: async () => { throw new Error('blocked'); } };
+            return {
+                hardware: await chooseBackend(null, nvidia, true),
+                hardwareNoJspi: await chooseBackend(null, nvidia, false),
+                hardwareAskedWasm: await chooseBackend('wasm', nvidia, true),
+                swiftshader: await chooseBackend(null, swiftshader, true),
+                fallback: await chooseBackend(null, fallback, true),
+                swiftshaderAskedWebgpu: await chooseBackend('webgpu', swiftshader, true),
+                noAdapter: await chooseBackend('webgpu', gpu(null), true),
+                failing: await chooseBackend(null, failing, true),
+                noGpu: await chooseBackend(null, undefined, true),
+            };
+        }"""
+    )
+    assert chosen == {
+        "hardware": "webgpu",
+        "hardwareNoJspi": "wasm",
+        "hardwareAskedWasm": "wasm",
+        "swiftshader": "wasm",
+        "fallback": "wasm",
+        "swiftshaderAskedWebgpu": "webgpu",
+        "noAdapter": "wasm",
+        "failing": "wasm",
+        "noGpu": "wasm",
+    }

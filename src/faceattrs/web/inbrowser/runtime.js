@@ -28,12 +28,12 @@ function isSoftware(adapter) {
   return Boolean(info.isFallbackAdapter) || /swiftshader|llvmpipe|software/i.test(names);
 }
 
-/** "webgpu" or "wasm" (see above). */
-async function chooseBackend(asked) {
-  if (asked === "wasm") return "wasm";
-  if (typeof WebAssembly.Suspending !== "function" || !globalThis.navigator?.gpu) return "wasm";
+/** "webgpu" or "wasm" (see above): `asked` the URL's ?backend=, `gpu` the browser's
+ * navigator.gpu, `jspi` whether WebAssembly.Suspending exists. */
+export async function chooseBackend(asked, gpu = globalThis.navigator?.gpu, jspi = typeof WebAssembly.Suspending === "function") {
+  if (asked === "wasm" || !jspi || !gpu) return "wasm";
   try {
-    const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+    const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
     if (!adapter) return "wasm";
     return asked === "webgpu" || !isSoftware(adapter) ? "webgpu" : "wasm";
   } catch {
