@@ -110,7 +110,7 @@ PAGE_PIPELINE = """async (count) => {
                              fullDetect: full.ms.detect });
   }
   return { load, width: video.videoWidth, height: video.videoHeight, rows,
-           rowsHere: here.rows, threads: m.THREADS, backend: analyzer.backend,
+           rowsHere: here.rows, threads: analyzer.threads, backend: analyzer.backend,
            isolated: crossOriginIsolated };
 }"""
 

@@ -10,9 +10,7 @@ import { align } from "./alignment.js";
 import { AttributeModel } from "./attributes.js";
 import { FaceDetector, MODELS } from "./detection.js";
 import { ExpressionModel, expressionSpec } from "./expression.js";
-import { BACKEND, openSession, ort, runsOn, THREADS, WASM_URL } from "./runtime.js";
-
-export { BACKEND, openSession, THREADS, WASM_URL };
+import { openSession, ort, runsOn, THREADS, WASM_URL } from "./runtime.js";
 
 const CACHE_NAME = "faceattrs-models-v1";
 

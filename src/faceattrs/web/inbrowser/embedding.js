@@ -9,8 +9,8 @@
 // embeddings are biometric data and stay in this page's memory.
 
 import { align } from "./alignment.js";
-import { fetchAll, MODELS_URL, onnxMetadata, openSession, WASM_URL } from "./analyzer.js";
-import { ort } from "./runtime.js";
+import { fetchAll, MODELS_URL, onnxMetadata } from "./analyzer.js";
+import { openSession, ort, WASM_URL } from "./runtime.js";
 
 export const EMBEDDING_FILE = "face_embedding_fp16.onnx";
 export const EMBEDDING_METADATA_KEY = "faceattrs_embedding_spec";

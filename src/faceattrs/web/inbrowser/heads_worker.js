@@ -16,9 +16,9 @@
 // own template, as InBrowserAnalyzer does.
 
 import { align } from "./alignment.js";
-import { fetchAll, HEAD_FILES, headsFrom, MODELS_URL, WASM_URL } from "./analyzer.js";
+import { fetchAll, HEAD_FILES, headsFrom, MODELS_URL } from "./analyzer.js";
 import { loadEmbeddingModel } from "./embedding.js";
-import { ort, runsOn } from "./runtime.js";
+import { ort, runsOn, WASM_URL } from "./runtime.js";
 
 ort.env.wasm.numThreads = 1; // the page's instance keeps the other threads (set before any session)
 

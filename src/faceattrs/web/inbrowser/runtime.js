@@ -19,6 +19,7 @@
 // see README), or the page URL's ?threads=N (1-16) to measure.
 
 const params = new URLSearchParams(globalThis.location?.search || "");
+const HAS_JSPI = typeof WebAssembly.Suspending === "function";
 
 /** True for an adapter that runs on the CPU (SwiftShader and other fallback adapters;
  * `adapter.info.isFallbackAdapter` exists in every browser with JSPI). */
@@ -28,17 +29,22 @@ function isSoftware(adapter) {
   return Boolean(info.isFallbackAdapter) || /swiftshader|llvmpipe|software/i.test(names);
 }
 
-/** "webgpu" or "wasm" (see above): `asked` the URL's ?backend=, `gpu` the browser's
- * navigator.gpu, `jspi` whether WebAssembly.Suspending exists. */
-export async function chooseBackend(asked, gpu = globalThis.navigator?.gpu, jspi = typeof WebAssembly.Suspending === "function") {
-  if (asked === "wasm" || !jspi || !gpu) return "wasm";
+/** The WebGPU adapter to run on (see above), or null for WebAssembly. */
+async function pickAdapter(asked, gpu, jspi) {
+  if (asked === "wasm" || !jspi || !gpu) return null;
   try {
     const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-    if (!adapter) return "wasm";
-    return asked === "webgpu" || !isSoftware(adapter) ? "webgpu" : "wasm";
+    if (!adapter) return null;
+    return asked === "webgpu" || !isSoftware(adapter) ? adapter : null;
   } catch {
-    return "wasm";
+    return null;
   }
+}
+
+/** "webgpu" or "wasm" (see above): `asked` the URL's ?backend=, `gpu` the browser's
+ * navigator.gpu, `jspi` whether WebAssembly.Suspending exists. */
+export async function chooseBackend(asked, gpu = globalThis.navigator?.gpu, jspi = HAS_JSPI) {
+  return (await pickAdapter(asked, gpu, jspi)) ? "webgpu" : "wasm";
 }
 
 function wasmThreads() {
@@ -48,7 +54,8 @@ function wasmThreads() {
   return Math.max(1, Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)));
 }
 
-export const BACKEND = await chooseBackend(params.get("backend"));
+const ADAPTER = await pickAdapter(params.get("backend"), globalThis.navigator?.gpu, HAS_JSPI);
+export const BACKEND = ADAPTER ? "webgpu" : "wasm";
 const BUILD = BACKEND === "webgpu"
   ? { bundle: "../vendor/ort.jspi.bundle.min.mjs", wasm: "../vendor/ort-wasm-simd-threaded.jspi.wasm" }
   : { bundle: "../vendor/ort.wasm.bundle.min.mjs", wasm: "../vendor/ort-wasm-simd-threaded.wasm" };
@@ -59,6 +66,8 @@ ort.env.wasm.numThreads = THREADS;
 ort.env.wasm.proxy = false;
 // only the .wasm: the bundle carries its own loader
 ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
+// the adapter chosen above, not another one the runtime would request for itself
+if (ADAPTER) ort.env.webgpu.adapter = ADAPTER;
 
 // Threads wait without spinning (session.intra_op.allow_spinning = 0), as the Python
 // server's sessions do: spinning threads slow everything down when the cores are busy.
