@@ -247,6 +247,9 @@ def python_reference(frames: list[np.ndarray]) -> list[float]:
     return times
 
 
+MODE_KEYS = ("threaded", "isolated", "single")  # --modes names of the three serving modes
+
+
 def measure_mode(browser, url: str, photo: Path, frames: int, seconds: float) -> dict:
     """One serving mode: the pipeline per camera frame, the page's camera loop and the
     first image after the models are cached, in a fresh browser profile."""
@@ -420,8 +423,16 @@ def main() -> int:
         help="the page's runtime (?backend=; web/inbrowser/runtime.js): webgpu needs a GPU to "
         "mean anything (without one Chromium runs WebGPU in software, far slower)",
     )
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODE_KEYS),
+        help="serving modes to measure, comma-separated (default: %(default)s)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    wanted = args.modes.split(",")
+    if unknown := set(wanted) - set(MODE_KEYS):
+        parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODE_KEYS)}")
     load_before = os.getloadavg()
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found"
@@ -454,7 +465,9 @@ def main() -> int:
                 ("isolated, page's default threads", True, f"?{backend}"),  # `faceattrs serve`
                 ("single-thread", False, f"?{backend}"),
             )
-            for name, isolated, query in modes:
+            for (name, isolated, query), key in zip(modes, MODE_KEYS, strict=True):
+                if key not in wanted:
+                    continue
                 server, url = serve(site, isolated)
                 url += query
                 try:
@@ -482,7 +495,7 @@ def main() -> int:
     print(f"fake camera: {source}")
     for name, result in results.items():
         print("\n".join(report(name, result, args.seconds)))
-    first = results["threaded"]["rows"]
+    first = next(iter(results.values()))["rows"]
     reference = python_reference(frames[: len(first)])
     print(f"python pipeline, 1 thread, same frames: {summary(reference)} ms")
     comparison = {name: compare_paths(rows) for name, rows in compared.items()} if videos else {}

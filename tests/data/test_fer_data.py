@@ -40,3 +40,24 @@ def test_shared_fer_split_lists_every_class(shared_dir):
     assert labels == set(range(len(EXPRESSIONS)))
     small = load_fer_split(shared_dir / "data" / "fer2013", "val", limit=20)
     assert small.gray.shape == (20, 48, 48) and small.gray.dtype == np.uint8
+
+
+@pytest.mark.shared
+def test_pipeline_crops_are_the_faces_as_the_product_frames_them(shared_dir, tmp_path):
+    """Each FER face through the detector and the expression template comes back as an
+    upright crop, mostly face (the black pad shows only in the corners of turned faces),
+    cached for training."""
+    from faceattrs.data.fer import load_fer_pipeline_crops
+    from faceattrs.pipeline.detection import FaceDetector
+    from faceattrs.pipeline.expression import ExpressionModel
+
+    fer = load_fer_split(shared_dir / "data" / "fer2013", "val", limit=8)
+    detector, spec = FaceDetector("full", threads=1), ExpressionModel().spec
+    gray, found = load_fer_pipeline_crops(fer, "val", detector, spec, tmp_path)
+    assert gray.shape == (8, 48, 48) and gray.dtype == np.uint8 and found.sum() >= 6
+    for crop in gray[found]:
+        assert (crop == 0).mean() < 0.3 and crop[16:32, 16:32].std() > 5
+    assert not gray[~found].any()  # a missed face is left blank, never a guess
+    cached, cached_found = load_fer_pipeline_crops(fer, "val", None, spec, tmp_path)
+    np.testing.assert_array_equal(cached, gray)
+    np.testing.assert_array_equal(cached_found, found)

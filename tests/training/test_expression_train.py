@@ -117,6 +117,48 @@ def test_train_resume_export_and_quantize(tmp_path):
     assert ExpressionSpec.from_json(meta8[METADATA_KEY]) == spec
 
 
+def test_a_run_starts_from_an_exported_model(tmp_path):
+    from faceattrs.training.expression import _warm_start
+
+    torch.manual_seed(3)
+    source = ExpressionNet(ExpressionNetConfig.from_dict(TINY_NET))
+    with torch.no_grad():  # batch norms that are not the identity, as after training
+        for module in source.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.3, 0.3)
+    spec = ExpressionSpec()
+    path = export_expression_onnx(source.eval(), spec, tmp_path / "src.onnx", flip=False)
+    gray = np.random.default_rng(4).integers(0, 256, (600, 48, 48), dtype=np.uint8)
+    cfg = ExpressionTrainConfig(init_onnx=str(path), net=TINY_NET, bf16=False)
+    net = ExpressionNet(ExpressionNetConfig.from_dict(TINY_NET))
+    _warm_start(net, cfg, gray)
+    x = torch.from_numpy(spec.preprocess(gray[:9]))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {spec.input_name: x.numpy()})[0]
+    with torch.no_grad():
+        got = net.eval()(x).softmax(1).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_pipeline_crops_join_training_when_asked(tmp_path):
+    data = write_fake_fer(tmp_path / "fer", per_class=2)
+    cfg = ExpressionTrainConfig(
+        data=str(data), cache_dir=str(tmp_path / "cache"), epochs=1, batch_size=8,
+        net=TINY_NET, bf16=False, pipeline_prob=0.5,
+    )  # fmt: skip
+    run = train_expression(cfg, tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*pipeline*")) == [
+        "fer_train_pipeline_48.npz",
+        "fer_val_pipeline_48.npz",
+    ]
+    with np.load(tmp_path / "cache" / "fer_train_pipeline_48.npz") as raw:
+        assert raw["gray"].shape == (14, 48, 48) and raw["found"].shape == (14,)
+    assert json.loads((run / "epochs.jsonl").read_text())["epoch"] == 0
+
+
 def test_net_output_shape():
     net = ExpressionNet(ExpressionNetConfig(**{**TINY_NET, "widths": (4, 8)})).eval()
     assert net(torch.zeros(3, 1, 48, 48)).shape == (3, len(EXPRESSIONS))

@@ -13,7 +13,7 @@ import numpy as np
 
 from faceattrs.spec import EXPRESSIONS
 
-__all__ = ["EXPRESSIONS", "FER_SIZE", "FerSplit", "load_fer_split"]
+__all__ = ["EXPRESSIONS", "FER_SIZE", "FerSplit", "load_fer_split", "pipeline_crops"]
 FER_SIZE = 48
 
 
@@ -120,3 +120,57 @@ def central_face(xyxy: np.ndarray, photo_side: int, crop_side: int, upscale: int
     dist = np.linalg.norm(centres - photo_side / 2, axis=1)
     best = int(np.argmin(dist))
     return best if dist[best] <= crop_side * upscale * 0.25 else None
+
+
+def pipeline_crops(
+    gray: np.ndarray,
+    detector,
+    spec,
+    border: str = "constant",
+    upscale: int = 4,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """FER crops as the product sees them: each padded and upscaled, detected, and aligned on
+    ``spec``'s template (the expression model's). Returns the aligned BGR crops (N, S, S, 3)
+    uint8, zeros where no central face was found, and the (N,) bool mask of found faces."""
+    from tqdm import tqdm
+
+    from faceattrs.pipeline.alignment import align
+
+    crops = np.zeros((len(gray), spec.input_size, spec.input_size, 3), np.uint8)
+    found = np.zeros(len(gray), bool)
+    for i in tqdm(range(len(gray)), desc="fer pipeline", unit="face", disable=not progress):
+        photo = pad_and_upscale(gray[i], upscale, border)
+        dets = detector.detect(photo)
+        best = central_face(dets.xyxy, photo.shape[0], gray.shape[1], upscale)
+        if best is not None:
+            crops[i] = align(photo, dets.keypoints[best : best + 1], spec)[0]
+            found[i] = True
+    return crops, found
+
+
+def load_fer_pipeline_crops(
+    split: FerSplit,
+    name: str,
+    detector,
+    spec,
+    cache_dir: str | Path | None = None,
+    border: str = "constant",
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pipeline_crops` of ``split`` as grayscale (N, S, S) uint8 with the found mask,
+    cached as ``fer_<name>_pipeline_<S>.npz`` (``..._<S>_replicate.npz`` for that border)
+    under ``cache_dir`` when given. The detector and template are not part of the file name:
+    delete the cache after changing either."""
+    suffix = "" if border == "constant" else f"_{border}"
+    file = f"fer_{name}_pipeline_{spec.input_size}{suffix}.npz"
+    cache = Path(cache_dir) / file if cache_dir else None
+    if cache is not None and cache.exists():
+        with np.load(cache) as raw:
+            if len(raw["found"]) == len(split):
+                return raw["gray"], raw["found"]
+    crops, found = pipeline_crops(split.gray, detector, spec, border)
+    gray = np.ascontiguousarray(crops[..., 1])  # the photo is gray: B = G = R
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, gray=gray, found=found)
+    return gray, found

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.data.fer import central_face, load_fer_split, pad_and_upscale
+from faceattrs.data.fer import load_fer_split, pipeline_crops
 from faceattrs.spec import EXPRESSIONS
 
 DEFAULT_FER = "../shared/data/fer2013"
@@ -70,22 +70,9 @@ def evaluate_fer_pipeline(
     progress: bool = True,
 ) -> dict:
     """Metrics through detection and alignment; the crop's own prediction where missed."""
-    from tqdm import tqdm
-
-    from faceattrs.pipeline.alignment import align
-
     fer = load_fer_split(data, split, limit=limit)
-    spec = model.spec
-    crops = np.zeros((len(fer), spec.input_size, spec.input_size, 3), np.uint8)
-    found = np.zeros(len(fer), bool)
     start = time.perf_counter()
-    for i in tqdm(range(len(fer)), desc="fer pipeline", unit="face", disable=not progress):
-        photo = pad_and_upscale(fer.gray[i], upscale, border)
-        dets = detector.detect(photo)
-        best = central_face(dets.xyxy, photo.shape[0], fer.gray.shape[1], upscale)
-        if best is not None:
-            crops[i] = align(photo, dets.keypoints[best : best + 1], spec)[0]
-            found[i] = True
+    crops, found = pipeline_crops(fer.gray, detector, model.spec, border, upscale, progress)
     detect_s = time.perf_counter() - start
     probs = model.predict(crops[found])
     metrics = expression_metrics(fer.labels[found], probs.argmax(1), total=len(fer))

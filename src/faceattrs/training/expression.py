@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceattrs.data.fer import FerSplit, load_fer_split
+from faceattrs.data.fer import FerSplit, load_fer_pipeline_crops, load_fer_split
 from faceattrs.evaluation.fer import expression_metrics
 from faceattrs.training.expression_model import (
     ExpressionNet,
@@ -52,6 +52,8 @@ class ExpressionTrainConfig:
     seed: int = 0
     threads: int = 1
     limit: int = 0  # use only N training / N//4 val samples (smoke tests)
+    init_onnx: str = ""  # start from this exported float model instead of random weights
+    pipeline_prob: float = 0.0  # chance a training face is its crop through detect + align
     net: dict = field(default_factory=lambda: ExpressionNetConfig().to_dict())
 
 
@@ -161,6 +163,33 @@ def _subset(data: FerSplit, n: int, seed: int) -> FerSplit:
     return FerSplit(data.gray[idx], data.labels[idx], tuple(data.paths[i] for i in idx))
 
 
+def _pipeline_splits(
+    cfg: ExpressionTrainConfig, train_set: FerSplit, val_set: FerSplit
+) -> tuple[np.ndarray, np.ndarray, FerSplit]:
+    """The training faces' crops through the product's detector and alignment (the shipped
+    expression model's template) with their found mask, and the val faces found that way,
+    so that training sees the crops inference sees (``pipeline_prob``)."""
+    from faceattrs.pipeline.detection import FaceDetector
+    from faceattrs.pipeline.expression import ExpressionModel
+
+    detector = FaceDetector("full", threads=cfg.threads)
+    spec = ExpressionModel(cfg.init_onnx or None).spec
+    cache = None if cfg.limit else (cfg.cache_dir or None)
+    train_gray, train_found = load_fer_pipeline_crops(train_set, "train", detector, spec, cache)
+    val_gray, val_found = load_fer_pipeline_crops(val_set, "val", detector, spec, cache)
+    paths = tuple(p for p, f in zip(val_set.paths, val_found, strict=True) if f)
+    return train_gray, train_found, FerSplit(val_gray[val_found], val_set.labels[val_found], paths)
+
+
+def _warm_start(net: ExpressionNet, cfg: ExpressionTrainConfig, gray: np.ndarray) -> None:
+    """Load ``cfg.init_onnx`` into ``net``, batch norms re-derived on 512 training faces."""
+    from faceattrs.training.warmstart import load_exported
+
+    picked = np.sort(np.random.default_rng(cfg.seed).permutation(len(gray))[:512])
+    calibration = (to_input(gray[picked]) - cfg.mean) / cfg.std
+    load_exported(net, cfg.init_onnx, calibration, head_names=("head",))
+
+
 def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     """Train (or resume) a run in ``out_dir``; returns the folder."""
     out = Path(out_dir)
@@ -175,6 +204,12 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
     net = ExpressionNet(ExpressionNetConfig.from_dict(cfg.net)).to(
         memory_format=torch.channels_last
     )
+    if cfg.init_onnx:
+        _warm_start(net, cfg, train_set.gray)
+    pipe_gray = pipe_found = val_pipe = None
+    if cfg.pipeline_prob > 0:
+        pipe_gray, pipe_found, val_pipe = _pipeline_splits(cfg, train_set, val_set)
+        pipe_gray, pipe_found = torch.from_numpy(pipe_gray), torch.from_numpy(pipe_found)
     opt = torch.optim.SGD(
         net.parameters(),
         lr=cfg.lr,
@@ -207,7 +242,11 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, cfg.lr)
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            x = augment_batch(to_input(gray[idx]), cfg, gen)
+            batch = gray[idx]
+            if pipe_gray is not None:
+                draw = torch.rand(len(idx), generator=gen) < cfg.pipeline_prob
+                batch = torch.where((draw & pipe_found[idx])[:, None, None], pipe_gray[idx], batch)
+            x = augment_batch(to_input(batch), cfg, gen)
             x = ((x - cfg.mean) / cfg.std).contiguous(memory_format=torch.channels_last)
             y = labels[idx]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -236,6 +275,12 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
             "train_s": round(train_s, 1),
             "best": improved,
         }
+        if val_pipe is not None and len(val_pipe):  # logged; best.pt is chosen on the crops
+            pipe = evaluate_split(ema.net, val_pipe, cfg)
+            record["val_pipeline_acc"], record["val_pipeline_macro_f1"] = (
+                pipe["accuracy"],
+                pipe["macro_f1"],
+            )
         with open(out / "epochs.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
         print(

@@ -33,6 +33,9 @@ def _train_expression(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         limit=args.limit,
+        init_onnx=args.init,
+        pipeline_prob=args.pipeline_prob,
+        bf16=args.bf16,
     )
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
@@ -91,6 +94,17 @@ def register_expression(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=int)
     train.add_argument("--limit", type=int, help="use only N training images (smoke tests)")
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
+    train.add_argument("--init", help="start from this exported float model (expression_fp32.onnx)")
+    train.add_argument(
+        "--pipeline-prob",
+        type=float,
+        help="chance a training face is taken as the product's detector and alignment crop it",
+    )
+    train.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bfloat16 autocast (fast on CPUs with AMX; very slow without: --no-bf16)",
+    )
     train.set_defaults(func=_train_expression)
 
     export = sub.add_parser(

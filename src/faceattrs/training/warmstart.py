@@ -17,7 +17,6 @@ from torch import nn
 
 from faceattrs.spec import ModelSpec
 from faceattrs.training.dataset import to_input
-from faceattrs.training.model import FaceAttrNet
 
 
 class WarmStartError(ValueError):
@@ -55,7 +54,7 @@ def calibration_batch(
     return to_input(torch.from_numpy(images[picked]), spec.input_size, spec.mean, spec.std)
 
 
-def _conv_bn_pairs(net: FaceAttrNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+def _conv_bn_pairs(net: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     modules = list(net.modules())
     return [
         (m, modules[i + 1])
@@ -64,7 +63,7 @@ def _conv_bn_pairs(net: FaceAttrNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     ]
 
 
-def _output_of(conv: nn.Conv2d, net: FaceAttrNet, x: torch.Tensor) -> torch.Tensor:
+def _output_of(conv: nn.Conv2d, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """What ``conv`` outputs when ``net`` runs on ``x`` (earlier layers as they are now)."""
     captured: list[torch.Tensor] = []
     hook = conv.register_forward_hook(lambda _m, _i, out: captured.append(out))
@@ -76,12 +75,18 @@ def _output_of(conv: nn.Conv2d, net: FaceAttrNet, x: torch.Tensor) -> torch.Tens
 
 
 @torch.no_grad()
-def load_exported(net: FaceAttrNet, onnx_path: str | Path, calibration: torch.Tensor) -> None:
-    """Copy an exported model's weights into ``net`` (same :class:`NetConfig`), with batch
-    norms re-derived on ``calibration`` (a normalised NCHW batch of faces, a few hundred)."""
+def load_exported(
+    net: nn.Module,
+    onnx_path: str | Path,
+    calibration: torch.Tensor,
+    head_names: tuple[str, ...] = ("age_head", "gender_head", "race_head"),
+) -> None:
+    """Copy an exported model's weights into ``net`` (a :class:`FaceAttrNet` of the same
+    :class:`NetConfig`, or any conv-BN network whose linear layers are ``head_names``), with
+    batch norms re-derived on ``calibration`` (a normalised NCHW batch of faces, a few hundred)."""
     convs, heads = _onnx_weights(onnx_path)
     pairs = _conv_bn_pairs(net)
-    if len(convs) != len(pairs) or set(heads) != {"age_head", "gender_head", "race_head"}:
+    if len(convs) != len(pairs) or set(heads) != set(head_names):
         raise WarmStartError(
             f"{onnx_path} has {len(convs)} convolutions and heads {sorted(heads)}; "
             f"the network has {len(pairs)}: not the same architecture"
