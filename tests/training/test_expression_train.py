@@ -159,6 +159,19 @@ def test_pipeline_crops_join_training_when_asked(tmp_path):
     assert json.loads((run / "epochs.jsonl").read_text())["epoch"] == 0
 
 
+def test_bfloat16_only_where_the_cpu_has_it(tmp_path):
+    from faceattrs.training.expression import cpu_has_fast_bf16
+
+    assert cpu_has_fast_bf16("flags : fpu sse avx2 amx_bf16 amx_tile")
+    assert cpu_has_fast_bf16("flags : fpu avx512f avx512_bf16")
+    assert not cpu_has_fast_bf16("flags : fpu sse avx2 avx512f fma")
+    data = write_fake_fer(tmp_path / "fer", per_class=1)
+    cfg = ExpressionTrainConfig(data=str(data), cache_dir="", epochs=1, batch_size=8, net=TINY_NET)
+    run = train_expression(cfg, tmp_path / "run")
+    saved = json.loads((run / "config.json").read_text())["bf16"]
+    assert saved is cpu_has_fast_bf16()  # the run records what it used, never None
+
+
 def test_net_output_shape():
     net = ExpressionNet(ExpressionNetConfig(**{**TINY_NET, "widths": (4, 8)})).eval()
     assert net(torch.zeros(3, 1, 48, 48)).shape == (3, len(EXPRESSIONS))

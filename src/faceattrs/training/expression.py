@@ -48,13 +48,26 @@ class ExpressionTrainConfig:
     erase_prob: float = 0.25
     mean: float = 0.5
     std: float = 0.5
-    bf16: bool = True
+    bf16: bool | None = None  # None: where the CPU has bfloat16 units (cpu_has_fast_bf16)
     seed: int = 0
     threads: int = 1
     limit: int = 0  # use only N training / N//4 val samples (smoke tests)
     init_onnx: str = ""  # start from this exported float model instead of random weights
     pipeline_prob: float = 0.0  # chance a training face is its crop through detect + align
     net: dict = field(default_factory=lambda: ExpressionNetConfig().to_dict())
+
+
+def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bfloat16 natively (AMX or AVX-512 BF16, from /proc/cpuinfo's
+    flags). Elsewhere bfloat16 autocast is emulated: 13x slower than float32 on an AMD EPYC
+    (Zen 3), against about 4x faster on the Xeon with AMX the model was trained on."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set(cpuinfo.split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
@@ -122,7 +135,7 @@ def predict_probs(
     out = []
     for i in range(0, len(gray), batch):
         x = (to_input(gray[i : i + batch]) - cfg.mean) / cfg.std
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(cfg.bf16)):
             out.append(model(x.contiguous(memory_format=torch.channels_last)).float())
     return torch.cat(out).numpy()
 
@@ -195,6 +208,8 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
+    if cfg.bf16 is None:
+        cfg = replace(cfg, bf16=cpu_has_fast_bf16())
     train_set = load_fer_split(cfg.data, "train", cfg.cache_dir or None)
     val_set = load_fer_split(cfg.data, "val", cfg.cache_dir or None)
     if cfg.limit:

@@ -103,7 +103,8 @@ def register_expression(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--bf16",
         action=argparse.BooleanOptionalAction,
-        help="bfloat16 autocast (fast on CPUs with AMX; very slow without: --no-bf16)",
+        help="bfloat16 autocast (default: where the CPU has AMX or AVX-512 BF16; elsewhere "
+        "it is emulated and many times slower than float32)",
     )
     train.set_defaults(func=_train_expression)
 
