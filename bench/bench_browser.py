@@ -460,14 +460,12 @@ def main() -> int:
             version = browser.version
             threads = max(2, min(4, os.cpu_count() or 1))  # one per core, at least 2
             backend = f"backend={args.backend}"
-            modes = (
-                ("threaded", True, f"?threads={threads}&{backend}"),
-                ("isolated, page's default threads", True, f"?{backend}"),  # `faceattrs serve`
-                ("single-thread", False, f"?{backend}"),
-            )
-            for (name, isolated, query), key in zip(modes, MODE_KEYS, strict=True):
-                if key not in wanted:
-                    continue
+            modes = {  # --modes key: report name, cross-origin isolated, page query
+                "threaded": ("threaded", True, f"?threads={threads}&{backend}"),
+                "isolated": ("isolated, page's default threads", True, f"?{backend}"),  # serve
+                "single": ("single-thread", False, f"?{backend}"),
+            }
+            for name, isolated, query in (modes[key] for key in MODE_KEYS if key in wanted):
                 server, url = serve(site, isolated)
                 url += query
                 try:

@@ -118,6 +118,7 @@ def test_train_resume_export_and_quantize(tmp_path):
 
 
 def test_a_run_starts_from_an_exported_model(tmp_path):
+    from faceattrs.data.fer import FerSplit
     from faceattrs.training.expression import _warm_start
 
     torch.manual_seed(3)
@@ -134,7 +135,7 @@ def test_a_run_starts_from_an_exported_model(tmp_path):
     gray = np.random.default_rng(4).integers(0, 256, (600, 48, 48), dtype=np.uint8)
     cfg = ExpressionTrainConfig(init_onnx=str(path), net=TINY_NET, bf16=False)
     net = ExpressionNet(ExpressionNetConfig.from_dict(TINY_NET))
-    _warm_start(net, cfg, gray)
+    _warm_start(net, cfg, FerSplit(gray, np.zeros(len(gray), np.int64), ("",) * len(gray)))
     x = torch.from_numpy(spec.preprocess(gray[:9]))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {spec.input_name: x.numpy()})[0]

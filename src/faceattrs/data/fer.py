@@ -13,7 +13,10 @@ import numpy as np
 
 from faceattrs.spec import EXPRESSIONS
 
-__all__ = ["EXPRESSIONS", "FER_SIZE", "FerSplit", "load_fer_split", "pipeline_crops"]
+__all__ = [
+    "EXPRESSIONS", "FER_SIZE", "FerSplit", "load_fer_pipeline_crops", "load_fer_split",
+    "pipeline_crops",
+]  # fmt: skip
 FER_SIZE = 48
 
 

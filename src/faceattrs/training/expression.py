@@ -194,13 +194,12 @@ def _pipeline_splits(
     return train_gray, train_found, FerSplit(val_gray[val_found], val_set.labels[val_found], paths)
 
 
-def _warm_start(net: ExpressionNet, cfg: ExpressionTrainConfig, gray: np.ndarray) -> None:
+def _warm_start(net: ExpressionNet, cfg: ExpressionTrainConfig, train_set: FerSplit) -> None:
     """Load ``cfg.init_onnx`` into ``net``, batch norms re-derived on 512 training faces."""
     from faceattrs.training.warmstart import load_exported
 
-    picked = np.sort(np.random.default_rng(cfg.seed).permutation(len(gray))[:512])
-    calibration = (to_input(gray[picked]) - cfg.mean) / cfg.std
-    load_exported(net, cfg.init_onnx, calibration, head_names=("head",))
+    calibration = (to_input(_subset(train_set, 512, cfg.seed).gray) - cfg.mean) / cfg.std
+    load_exported(net, cfg.init_onnx, calibration)
 
 
 def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
@@ -220,7 +219,7 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
         memory_format=torch.channels_last
     )
     if cfg.init_onnx:
-        _warm_start(net, cfg, train_set.gray)
+        _warm_start(net, cfg, train_set)
     pipe_gray = pipe_found = val_pipe = None
     if cfg.pipeline_prob > 0:
         pipe_gray, pipe_found, val_pipe = _pipeline_splits(cfg, train_set, val_set)
@@ -292,10 +291,7 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
         }
         if val_pipe is not None and len(val_pipe):  # logged; best.pt is chosen on the crops
             pipe = evaluate_split(ema.net, val_pipe, cfg)
-            record["val_pipeline_acc"], record["val_pipeline_macro_f1"] = (
-                pipe["accuracy"],
-                pipe["macro_f1"],
-            )
+            record.update(val_pipeline_acc=pipe["accuracy"], val_pipeline_macro_f1=pipe["macro_f1"])
         with open(out / "epochs.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
         print(

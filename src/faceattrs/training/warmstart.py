@@ -75,18 +75,15 @@ def _output_of(conv: nn.Conv2d, net: nn.Module, x: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
-def load_exported(
-    net: nn.Module,
-    onnx_path: str | Path,
-    calibration: torch.Tensor,
-    head_names: tuple[str, ...] = ("age_head", "gender_head", "race_head"),
-) -> None:
-    """Copy an exported model's weights into ``net`` (a :class:`FaceAttrNet` of the same
-    :class:`NetConfig`, or any conv-BN network whose linear layers are ``head_names``), with
-    batch norms re-derived on ``calibration`` (a normalised NCHW batch of faces, a few hundred)."""
+def load_exported(net: nn.Module, onnx_path: str | Path, calibration: torch.Tensor) -> None:
+    """Copy an exported model's weights into ``net`` (a conv-BN network whose linear layers
+    are its heads: :class:`FaceAttrNet` of the same :class:`NetConfig`, ``ExpressionNet``),
+    with batch norms re-derived on ``calibration`` (a normalised NCHW batch of faces, a few
+    hundred)."""
     convs, heads = _onnx_weights(onnx_path)
     pairs = _conv_bn_pairs(net)
-    if len(convs) != len(pairs) or set(heads) != set(head_names):
+    head_names = {name for name, m in net.named_modules() if isinstance(m, nn.Linear)}
+    if len(convs) != len(pairs) or set(heads) != head_names:
         raise WarmStartError(
             f"{onnx_path} has {len(convs)} convolutions and heads {sorted(heads)}; "
             f"the network has {len(pairs)}: not the same architecture"
