@@ -166,6 +166,9 @@ def read_fer_metrics(path: Path = FER_REPORT) -> dict:
         pipe = raw["pipeline"]
         found["pipeline"] = {k: pipe["detected_faces"][k] for k in keep}
         found["pipeline"]["detection_rate"] = pipe["detection_rate"]
+        found["pipeline"]["align_border"] = pipe.get("align_border", pipe.get("border"))
+        for border, other in pipe.get("other_alignments", {}).items():
+            found[f"pipeline_aligned_on_{border}"] = {k: other["detected_faces"][k] for k in keep}
     return {**found, "report": _relative(path), "command": raw.get("command", FER_COMMAND)}
 
 

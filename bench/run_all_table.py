@@ -51,6 +51,12 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 f", through detection + alignment {100 * pipe['accuracy']:.1f}% (macro-F1 "
                 f"{pipe['macro_f1']:.3f}, {100 * pipe['detection_rate']:.1f}% detected)"
             )
+        black = fer.get("pipeline_aligned_on_constant")
+        if black:
+            text += (
+                f"; aligned from black padding {100 * black['accuracy']:.1f}% (macro-F1 "
+                f"{black['macro_f1']:.3f})"
+            )
         table.append(("FER val, expression", text, f"{fer['command']}  [{fer['report']}]"))
     elif fer:
         table.append(("FER val, expression", f"missing {fer['missing']}", fer["command"]))

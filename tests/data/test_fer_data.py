@@ -45,7 +45,7 @@ def test_shared_fer_split_lists_every_class(shared_dir):
 @pytest.mark.shared
 def test_pipeline_crops_are_the_faces_as_the_product_frames_them(shared_dir, tmp_path):
     """Each FER face through the detector and the expression template comes back as an
-    upright crop, mostly face (the black pad shows only in the corners of turned faces),
+    upright crop, mostly face (black where it reaches past the FER crop: bands, corners),
     cached for training."""
     from faceattrs.data.fer import load_fer_pipeline_crops
     from faceattrs.pipeline.detection import FaceDetector
@@ -61,3 +61,22 @@ def test_pipeline_crops_are_the_faces_as_the_product_frames_them(shared_dir, tmp
     cached, cached_found = load_fer_pipeline_crops(fer, "val", None, spec, tmp_path)
     np.testing.assert_array_equal(cached, gray)
     np.testing.assert_array_equal(cached_found, found)
+
+
+@pytest.mark.shared
+def test_alignment_from_replicated_edges_has_the_same_geometry_without_black(shared_dir):
+    """Keypoints found on the black-padded crop align the replicated-edge one: the same
+    face in the middle, and no black where the aligned crop reaches past the FER crop."""
+    from faceattrs.data.fer import align_pipeline, pipeline_keypoints
+    from faceattrs.pipeline.detection import FaceDetector
+    from faceattrs.pipeline.expression import ExpressionModel
+
+    fer = load_fer_split(shared_dir / "data" / "fer2013", "val", limit=24)
+    detector, spec = FaceDetector("full", threads=1), ExpressionModel().spec
+    keypoints, found = pipeline_keypoints(fer.gray, detector, "constant", progress=False)
+    black = align_pipeline(fer.gray, keypoints, found, spec, "constant")[found, ..., 1]
+    edges = align_pipeline(fer.gray, keypoints, found, spec, "replicate")[found, ..., 1]
+    assert found.sum() >= 18
+    np.testing.assert_array_equal(black[:, 16:32, 16:32], edges[:, 16:32, 16:32])
+    assert (black == 0).mean() > 0.1  # the black pad fills a tenth of these crops or more
+    assert (edges == 0).mean() < (fer.gray == 0).mean() + 0.02  # only the photos' own black

@@ -152,10 +152,10 @@ def test_pipeline_crops_join_training_when_asked(tmp_path):
     )  # fmt: skip
     run = train_expression(cfg, tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "cache").glob("*pipeline*")) == [
-        "fer_train_pipeline_48.npz",
-        "fer_val_pipeline_48.npz",
-    ]
-    with np.load(tmp_path / "cache" / "fer_train_pipeline_48.npz") as raw:
+        "fer_train_pipeline_48_constant_align-replicate.npz",
+        "fer_val_pipeline_48_constant_align-replicate.npz",
+    ]  # detected on black padding, aligned from replicated edges (no black corners)
+    with np.load(tmp_path / "cache" / "fer_train_pipeline_48_constant_align-replicate.npz") as raw:
         assert raw["gray"].shape == (14, 48, 48) and raw["found"].shape == (14,)
     assert json.loads((run / "epochs.jsonl").read_text())["epoch"] == 0
 

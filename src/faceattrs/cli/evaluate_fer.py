@@ -56,6 +56,11 @@ def evaluate_fer_command(args: argparse.Namespace) -> int:
             **{k: pipe["detected_faces"][k] for k in ("n", "accuracy", "macro_f1")},
             "end_to_end_accuracy": pipe["detected_faces"]["end_to_end_accuracy"],
             "with_crop_fallback_accuracy": pipe["with_crop_fallback"]["accuracy"],
+            "align_border": pipe["align_border"],
         }
+        for border, other in pipe["other_alignments"].items():
+            summary[f"pipeline_aligned_on_{border}"] = {
+                k: other["detected_faces"][k] for k in ("accuracy", "macro_f1")
+            }
     print(json.dumps(summary, indent=1))
     return 0

@@ -54,6 +54,7 @@ class ExpressionTrainConfig:
     limit: int = 0  # use only N training / N//4 val samples (smoke tests)
     init_onnx: str = ""  # start from this exported float model instead of random weights
     pipeline_prob: float = 0.0  # chance a training face is its crop through detect + align
+    pipeline_align_border: str = "replicate"  # those crops aligned from this padding
     net: dict = field(default_factory=lambda: ExpressionNetConfig().to_dict())
 
 
@@ -188,8 +189,9 @@ def _pipeline_splits(
     detector = FaceDetector("full", threads=cfg.threads)
     spec = ExpressionModel(cfg.init_onnx or None).spec
     cache = None if cfg.limit else (cfg.cache_dir or None)
-    train_gray, train_found = load_fer_pipeline_crops(train_set, "train", detector, spec, cache)
-    val_gray, val_found = load_fer_pipeline_crops(val_set, "val", detector, spec, cache)
+    crops = {"cache_dir": cache, "align_border": cfg.pipeline_align_border}
+    train_gray, train_found = load_fer_pipeline_crops(train_set, "train", detector, spec, **crops)
+    val_gray, val_found = load_fer_pipeline_crops(val_set, "val", detector, spec, **crops)
     paths = tuple(p for p, f in zip(val_set.paths, val_found, strict=True) if f)
     return train_gray, train_found, FerSplit(val_gray[val_found], val_set.labels[val_found], paths)
 

@@ -35,6 +35,7 @@ def _train_expression(args: argparse.Namespace) -> int:
         limit=args.limit,
         init_onnx=args.init,
         pipeline_prob=args.pipeline_prob,
+        pipeline_align_border=args.pipeline_align_border,
         bf16=args.bf16,
     )
     if not Path(cfg.data).is_dir():
@@ -99,6 +100,12 @@ def register_expression(sub: argparse._SubParsersAction) -> None:
         "--pipeline-prob",
         type=float,
         help="chance a training face is taken as the product's detector and alignment crop it",
+    )
+    train.add_argument(
+        "--pipeline-align-border",
+        choices=("replicate", "constant"),
+        help="the padding those crops are aligned from (default replicate; constant = black, "
+        "which gives turned faces black corners, as the evaluation did before 2026-11-30)",
     )
     train.add_argument(
         "--bf16",
