@@ -40,3 +40,25 @@ def test_report_lists_every_section():
     text = markdown_fer_report(result, "FER")
     assert "detected faces" in text and "where missed" in text and "surprise" in text
     assert f"{100 * m['accuracy']:.1f}%" in text
+
+
+@pytest.mark.shared
+def test_pipeline_evaluation_aligns_the_same_faces_both_ways(shared_dir):
+    """``evaluate --dataset fer``: one detection pass, the found faces aligned from
+    replicated edges (the figures) and from black (reported beside), misses counted."""
+    from faceattrs.evaluation.fer import evaluate_fer_pipeline
+    from faceattrs.pipeline.detection import FaceDetector
+    from faceattrs.pipeline.expression import ExpressionModel
+
+    model, detector = ExpressionModel(threads=1), FaceDetector("full", threads=1)
+    data = shared_dir / "data" / "fer2013"
+    pipe = evaluate_fer_pipeline(model, detector, data, "val", limit=30, progress=False)
+    black = pipe["other_alignments"]["constant"]
+    assert pipe["align_border"] == "replicate" and list(pipe["other_alignments"]) == ["constant"]
+    assert pipe["images"] == 30 and 24 <= pipe["detected"] <= 30
+    assert pipe["detected_faces"]["n"] == black["detected_faces"]["n"] == pipe["detected"]
+    assert pipe["with_crop_fallback"]["n"] == black["with_crop_fallback"]["n"] == 30
+    result = {"model": "m", "split": "val", "crops": pipe["detected_faces"], "pipeline": pipe}
+    text = markdown_fer_report(result, "FER")
+    assert "padded with black; aligned from the crop padded with its edges replicated" in text
+    assert "Detected faces aligned from the crop padded with black" in text

@@ -88,12 +88,12 @@ def evaluate_fer_pipeline(
         preds = np.zeros(len(fer), np.int64)
         preds[found], preds[~found] = model.predict(crops[found]).argmax(1), direct
         return {
-            "align_border": align_border,
             "detected_faces": expression_metrics(fer.labels[found], preds[found], len(fer)),
             "with_crop_fallback": expression_metrics(fer.labels, preds),
         }
 
-    main, *others = [metrics_aligned_on(b) for b in align_borders]
+    main = {"align_border": align_borders[0], **metrics_aligned_on(align_borders[0])}
+    others = {b: metrics_aligned_on(b) for b in align_borders[1:]}
     per_class = [round(float(found[fer.labels == k].mean()), 4) for k in range(len(EXPRESSIONS))]
     return {
         "images": len(fer),
@@ -101,7 +101,7 @@ def evaluate_fer_pipeline(
         "detection_rate": float(found.mean()),
         "detection_rate_per_class": dict(zip(EXPRESSIONS, per_class, strict=True)),
         **main,
-        "other_alignments": {m.pop("align_border"): m for m in others},
+        "other_alignments": others,
         "border": border,
         "upscale": upscale,
         "detect_align_seconds": round(time.perf_counter() - start, 1),
