@@ -33,6 +33,9 @@ from faceattrs.pipeline.expression import ExpressionModel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from machine_info import cpu_model  # noqa: E402
 
+BLACK = "pipeline, aligned from black padding"
+EDGES = "pipeline, aligned from replicated edges (evaluate's)"
+
 
 def mcnemar_p(gained: int, lost: int) -> float:
     """Two-sided exact McNemar test: the chance of a split at least this uneven of the faces
@@ -61,30 +64,26 @@ def main() -> int:
     args = parser.parse_args()
     val = load_fer_split(args.data, "val", args.cache_dir)
     detector, spec = FaceDetector("full", threads=1), ExpressionModel(args.models[0]).spec
-    views = {"crops as given": (val.gray, val.labels)}
-    columns, first_found = [val.gray], None  # the sheet's: given, black, replicated edges
-    framings = {
-        "pipeline, aligned from black padding": ("constant", "constant"),
-        "pipeline, aligned from replicated edges (evaluate's)": ("constant", "replicate"),
+    framings = {  # view: (border for detection, border to align from)
+        BLACK: ("constant", "constant"),
+        EDGES: ("constant", "replicate"),
         "pipeline, replicated edges for detection too": ("replicate", "replicate"),
     }
-    for view, (border, align_border) in framings.items():
-        gray, found = load_fer_pipeline_crops(
-            val, "val", detector, spec, args.cache_dir, border, align_border
-        )
-        views[view] = (gray[found], val.labels[found])
-        if border == "constant":
-            columns.append(gray)
-            first_found = found
+    crops = {
+        view: load_fer_pipeline_crops(val, "val", detector, spec, args.cache_dir, *borders)
+        for view, borders in framings.items()
+    }
+    views = {"crops as given": (val.gray, val.labels)}
+    views.update({view: (gray[found], val.labels[found]) for view, (gray, found) in crops.items()})
     # faces whose aligned crop stays inside FER's crop: the padding does not show at all
-    black, edges = columns[1], columns[2]
-    unpadded = first_found & ((black != edges).mean(axis=(1, 2)) <= 0.01)
+    (black, found), (edges, _) = crops[BLACK], crops[EDGES]  # the same detections
+    unpadded = found & ((black != edges).mean(axis=(1, 2)) <= 0.01)
     views["pipeline, no padding in the crop (<= 1% of pixels)"] = (
         edges[unpadded],
         val.labels[unpadded],
     )
     if args.sheet:
-        write_sheet(columns, np.flatnonzero(first_found)[:12], args.sheet)
+        write_sheet([val.gray, black, edges], np.flatnonzero(found)[:12], args.sheet)
     print(f"machine: {cpu_model()}; FER val ({len(val)} faces)")
     header = "| model | framing | n | accuracy | macro-F1 | fear | lowest recall but disgust |"
     print(header + " right where the first model is wrong / wrong where right (McNemar p) |")
@@ -97,11 +96,8 @@ def main() -> int:
             m, right = expression_metrics(labels, preds), preds == labels
             low = min(v for k, v in m["recall"].items() if k != "disgust")
             paired = ""
-            if view in first_right:
-                gained, lost = (
-                    (right & ~first_right[view]).sum(),
-                    (~right & first_right[view]).sum(),
-                )
+            if view in first_right:  # right here and wrong there, and the reverse
+                gained, lost = (right > first_right[view]).sum(), (right < first_right[view]).sum()
                 paired = f"{gained} / {lost} (p={mcnemar_p(gained, lost):.2g})"
             first_right.setdefault(view, right)
             print(f"| {path} | {view} | {len(labels)} | {m['accuracy']:.1%} | "
