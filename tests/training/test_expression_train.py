@@ -50,6 +50,20 @@ def write_fake_fer(root: Path, per_class: int = 6) -> Path:
     return root
 
 
+def trained_like(config: ExpressionNetConfig, seed: int = 0) -> ExpressionNet:
+    """A network whose batch norms are not the identity, as after training (eval mode)."""
+    torch.manual_seed(seed)
+    net = ExpressionNet(config)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.3, 0.3)
+    return net.eval()
+
+
 def test_augment_keeps_shape_and_range():
     x = torch.rand(16, 1, 48, 48)
     gen = torch.Generator().manual_seed(0)
@@ -121,21 +135,13 @@ def test_a_run_starts_from_an_exported_model(tmp_path):
     from faceattrs.data.fer import FerSplit
     from faceattrs.training.expression import _warm_start
 
-    torch.manual_seed(3)
-    source = ExpressionNet(ExpressionNetConfig.from_dict(TINY_NET))
-    with torch.no_grad():  # batch norms that are not the identity, as after training
-        for module in source.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.3, 0.3)
+    source = trained_like(ExpressionNetConfig.from_dict(TINY_NET), seed=3)
     spec = ExpressionSpec()
     path = export_expression_onnx(source.eval(), spec, tmp_path / "src.onnx", flip=False)
     gray = np.random.default_rng(4).integers(0, 256, (600, 48, 48), dtype=np.uint8)
     cfg = ExpressionTrainConfig(init_onnx=str(path), net=TINY_NET, bf16=False)
     net = ExpressionNet(ExpressionNetConfig.from_dict(TINY_NET))
-    _warm_start(net, cfg, FerSplit(gray, np.zeros(len(gray), np.int64), ("",) * len(gray)))
+    net = _warm_start(net, cfg, FerSplit(gray, np.zeros(len(gray), np.int64), ("",) * len(gray)))
     x = torch.from_numpy(spec.preprocess(gray[:9]))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {spec.input_name: x.numpy()})[0]

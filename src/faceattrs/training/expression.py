@@ -55,6 +55,9 @@ class ExpressionTrainConfig:
     init_onnx: str = ""  # start from this exported float model instead of random weights
     pipeline_prob: float = 0.0  # chance a training face is its crop through detect + align
     pipeline_align_border: str = "replicate"  # those crops aligned from this padding
+    teacher_onnx: str = ""  # distil this exported float model's probabilities (with labels)
+    distill_weight: float = 0.5  # the teacher's share of the loss
+    distill_temperature: float = 2.0
     net: dict = field(default_factory=lambda: ExpressionNetConfig().to_dict())
 
 
@@ -196,12 +199,38 @@ def _pipeline_splits(
     return train_gray, train_found, FerSplit(val_gray[val_found], val_set.labels[val_found], paths)
 
 
-def _warm_start(net: ExpressionNet, cfg: ExpressionTrainConfig, train_set: FerSplit) -> None:
-    """Load ``cfg.init_onnx`` into ``net``, batch norms re-derived on 512 training faces."""
+def _calibration(cfg: ExpressionTrainConfig, train_set: FerSplit) -> torch.Tensor:
+    """512 training faces, normalised: the batch norms of a loaded model are derived on it."""
+    return (to_input(_subset(train_set, 512, cfg.seed).gray) - cfg.mean) / cfg.std
+
+
+def _load_onnx_net(path: str, calibration: torch.Tensor, base: ExpressionNetConfig):
+    """An exported float model as a network of its own widths."""
+    from faceattrs.training.slim import exported_config
     from faceattrs.training.warmstart import load_exported
 
-    calibration = (to_input(_subset(train_set, 512, cfg.seed).gray) - cfg.mean) / cfg.std
-    load_exported(net, cfg.init_onnx, calibration)
+    net = ExpressionNet(exported_config(path, base))
+    load_exported(net, path, calibration)
+    return net
+
+
+def _warm_start(net: ExpressionNet, cfg: ExpressionTrainConfig, train_set: FerSplit):
+    """``net`` started from ``cfg.init_onnx``: its weights, or, when ``net`` is narrower,
+    its most important channels (:mod:`faceattrs.training.slim`)."""
+    from faceattrs.training.slim import slim_expression_net
+
+    calibration = _calibration(cfg, train_set)
+    full = _load_onnx_net(cfg.init_onnx, calibration, net.config)
+    if full.config == net.config:
+        return full
+    return slim_expression_net(full, net.config.widths, calibration)
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float):
+    """KL divergence from the teacher's softened probabilities, times T^2 (Hinton et al.)."""
+    t = temperature
+    target = F.softmax(teacher / t, 1)
+    return F.kl_div(F.log_softmax(student / t, 1), target, reduction="batchmean") * t * t
 
 
 def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
@@ -221,7 +250,11 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
         memory_format=torch.channels_last
     )
     if cfg.init_onnx:
-        _warm_start(net, cfg, train_set)
+        net = _warm_start(net, cfg, train_set).to(memory_format=torch.channels_last)
+    teacher = None
+    if cfg.teacher_onnx:
+        teacher = _load_onnx_net(cfg.teacher_onnx, _calibration(cfg, train_set), net.config)
+        teacher = teacher.eval().to(memory_format=torch.channels_last)
     pipe_gray = pipe_found = val_pipe = None
     if cfg.pipeline_prob > 0:
         pipe_gray, pipe_found, val_pipe = _pipeline_splits(cfg, train_set, val_set)
@@ -270,6 +303,11 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
             loss = F.cross_entropy(
                 logits.float(), y, weight=weights, label_smoothing=cfg.label_smoothing
             )
+            if teacher is not None:
+                with torch.no_grad():
+                    taught = teacher(x).float()
+                soft = distill_loss(logits.float(), taught, cfg.distill_temperature)
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -37,7 +38,13 @@ def _train_expression(args: argparse.Namespace) -> int:
         pipeline_prob=args.pipeline_prob,
         pipeline_align_border=args.pipeline_align_border,
         bf16=args.bf16,
+        teacher_onnx=args.teacher,
+        distill_weight=args.distill_weight,
     )
+    if args.widths:
+        from faceattrs.training.slim import parse_widths
+
+        cfg = replace(cfg, net={**cfg.net, "widths": parse_widths(args.widths)})
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
     out = train_expression(cfg, args.out, resume=not args.restart)
@@ -106,6 +113,19 @@ def register_expression(sub: argparse._SubParsersAction) -> None:
         choices=("replicate", "constant"),
         help="the padding those crops are aligned from (default replicate; constant = black, "
         "which gives turned faces black corners, as the evaluation did before 2026-11-30)",
+    )
+    train.add_argument(
+        "--widths",
+        help="channels per stage, e.g. 24,48,96,192; with --init from a wider model, each "
+        "convolution keeps its most important channels (training/slim.py)",
+    )
+    train.add_argument(
+        "--teacher",
+        help="distil this exported float model's probabilities beside the labels "
+        "(expression_fp32.onnx)",
+    )
+    train.add_argument(
+        "--distill-weight", type=float, help="the teacher's share of the loss (default 0.5)"
     )
     train.add_argument(
         "--bf16",

@@ -96,8 +96,31 @@ def load_exported(net: nn.Module, onnx_path: str | Path, calibration: torch.Tens
     for name, (weight, bias) in heads.items():
         getattr(net, name).weight.copy_(torch.from_numpy(weight))
         getattr(net, name).bias.copy_(torch.from_numpy(bias))
+    set_folded(net, convs, calibration)
+
+
+def folded(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each conv-BN pair of ``net`` (eval mode) as one convolution's (weight, bias), the
+    batch norm folded in as export folds it."""
+    out = []
+    for conv, bn in _conv_bn_pairs(net):
+        scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach()
+        weight = conv.weight.detach() * scale[:, None, None, None]
+        bias = bn.bias.detach() - bn.running_mean * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias.detach() * scale
+        out.append((weight.numpy().copy(), bias.numpy().copy()))
+    return out
+
+
+@torch.no_grad()
+def set_folded(
+    net: nn.Module, convs: list[tuple[np.ndarray, np.ndarray]], calibration: torch.Tensor
+) -> None:
+    """Give ``net``'s conv-BN pairs the folded (weight, bias) of ``convs``, in order, with
+    each batch norm re-derived on ``calibration`` so that both modes compute that function."""
     net.eval()
-    for (conv, bn), (weight, bias) in zip(pairs, convs, strict=True):
+    for (conv, bn), (weight, bias) in zip(_conv_bn_pairs(net), convs, strict=True):
         conv.weight.copy_(torch.from_numpy(weight))
         out = _output_of(conv, net, calibration)
         mean = out.mean((0, 2, 3))
