@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from faceattrs.training.expression_model import ExpressionNet, ExpressionNetConfig
-from faceattrs.training.warmstart import _conv_bn_pairs, _onnx_weights, folded, set_folded
+from faceattrs.training.warmstart import conv_bn_pairs, folded, onnx_weights, set_folded
 
 
 def exported_config(onnx_path: str | Path, base: ExpressionNetConfig) -> ExpressionNetConfig:
     """``base`` with the widths and convolutions per stage of an exported expression model."""
-    channels = [weight.shape[0] for weight, _ in _onnx_weights(onnx_path)[0]]
+    channels = [weight.shape[0] for weight, _ in onnx_weights(onnx_path)[0]]
     widths = tuple(dict.fromkeys(channels))
     per_stage = len(channels) // max(1, len(widths))
     if [w for w in widths for _ in range(per_stage)] != channels:
@@ -36,7 +36,7 @@ def exported_config(onnx_path: str | Path, base: ExpressionNetConfig) -> Express
 def channel_importance(net: ExpressionNet, calibration: torch.Tensor) -> list[np.ndarray]:
     """Per conv-BN pair, each output channel's mean activation on ``calibration`` times the
     absolute weight the next layer gives it."""
-    pairs = _conv_bn_pairs(net)
+    pairs = conv_bn_pairs(net)
     means: list[torch.Tensor] = []
     hooks = [
         bn.register_forward_hook(lambda _m, _i, out: means.append(out.relu().mean((0, 2, 3))))
@@ -70,7 +70,7 @@ def slim_expression_net(
     keep_in = np.arange(1)  # the grey input
     cut = []
     for (weight, bias), scores, conv in zip(
-        folded(net), importance, (c for c, _ in _conv_bn_pairs(slim)), strict=True
+        folded(net), importance, (c for c, _ in conv_bn_pairs(slim)), strict=True
     ):
         keep = np.sort(np.argsort(-scores, kind="stable")[: conv.out_channels])
         cut.append((weight[keep][:, keep_in].copy(), bias[keep].copy()))

@@ -23,7 +23,7 @@ class WarmStartError(ValueError):
     """The ONNX model does not have the network's layers."""
 
 
-def _onnx_weights(path: str | Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict]:
+def onnx_weights(path: str | Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict]:
     """(weight, bias) of the first trace's convolutions in graph order, and the heads' Gemms."""
     import onnx
     from onnx import numpy_helper
@@ -54,7 +54,7 @@ def calibration_batch(
     return to_input(torch.from_numpy(images[picked]), spec.input_size, spec.mean, spec.std)
 
 
-def _conv_bn_pairs(net: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+def conv_bn_pairs(net: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     modules = list(net.modules())
     return [
         (m, modules[i + 1])
@@ -80,8 +80,8 @@ def load_exported(net: nn.Module, onnx_path: str | Path, calibration: torch.Tens
     are its heads: :class:`FaceAttrNet` of the same :class:`NetConfig`, ``ExpressionNet``),
     with batch norms re-derived on ``calibration`` (a normalised NCHW batch of faces, a few
     hundred)."""
-    convs, heads = _onnx_weights(onnx_path)
-    pairs = _conv_bn_pairs(net)
+    convs, heads = onnx_weights(onnx_path)
+    pairs = conv_bn_pairs(net)
     head_names = {name for name, m in net.named_modules() if isinstance(m, nn.Linear)}
     if len(convs) != len(pairs) or set(heads) != head_names:
         raise WarmStartError(
@@ -103,7 +103,7 @@ def folded(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each conv-BN pair of ``net`` (eval mode) as one convolution's (weight, bias), the
     batch norm folded in as export folds it."""
     out = []
-    for conv, bn in _conv_bn_pairs(net):
+    for conv, bn in conv_bn_pairs(net):
         scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach()
         weight = conv.weight.detach() * scale[:, None, None, None]
         bias = bn.bias.detach() - bn.running_mean * scale
@@ -120,7 +120,7 @@ def set_folded(
     """Give ``net``'s conv-BN pairs the folded (weight, bias) of ``convs``, in order, with
     each batch norm re-derived on ``calibration`` so that both modes compute that function."""
     net.eval()
-    for (conv, bn), (weight, bias) in zip(_conv_bn_pairs(net), convs, strict=True):
+    for (conv, bn), (weight, bias) in zip(conv_bn_pairs(net), convs, strict=True):
         conv.weight.copy_(torch.from_numpy(weight))
         out = _output_of(conv, net, calibration)
         mean = out.mean((0, 2, 3))
