@@ -350,6 +350,26 @@ def video_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("video-")]
 
 
+@pytest.mark.parametrize("name", ["video-decode", "video-detect", "video-encode"])
+def test_an_interrupt_while_a_thread_starts_stops_it(squares_video, tmp_path, monkeypatch, name):
+    """Ctrl-C or SIGTERM can land while ``Thread.start`` waits for the new thread; that
+    thread must still be stopped and joined (one left in native code when the interpreter
+    exits aborts the process: seen as exit status -6 of ``faceattrs video`` killed early)."""
+    start = threading.Thread.start
+
+    def start_then_interrupt(thread):
+        start(thread)
+        if thread.name == name:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        process_video(squares_video, tmp_path / "v.mp4", analyzer=SquareAnalyzer())
+    monkeypatch.undo()
+    assert video_threads() == []
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_video_without_faces_gives_an_empty_timeline(tmp_path):
     rng = np.random.default_rng(3)
     path = write_video(

@@ -50,7 +50,11 @@ class Background:
     """Runs ``produce(put, stopped)`` in a daemon thread; iterate for what it puts.
 
     Its exceptions are raised in the consumer; ``close`` stops it (iteration
-    then ends, and a producer blocked on a full queue gives up).
+    then ends, and a producer blocked on a full queue gives up). Create it, then
+    ``start`` it inside the ``try`` whose ``finally`` closes it: an interrupt (Ctrl-C,
+    SIGTERM) can arrive while ``Thread.start`` waits for the thread, and a thread left
+    running in native code (decoding, ONNX Runtime) when the interpreter exits aborts
+    the process ("terminate called without an active exception").
     """
 
     _END = object()
@@ -59,7 +63,10 @@ class Background:
         self._queue: queue.Queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+
+    def start(self) -> Background:
         self._thread.start()
+        return self
 
     @property
     def stopped(self) -> bool:
@@ -93,7 +100,8 @@ class Background:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started (perhaps interrupted while starting)
+            self._thread.join(timeout=10)
 
 
 class VideoLimitError(VideoError):
@@ -201,6 +209,7 @@ class VideoReader:
         first, self._first = self._first, None
         self._background = Background(self._decode, PREFETCH, "video-decode")
         try:  # the decoding thread stops when iteration does, even unfinished
+            self._background.start()
             self.frames_read = 1
             yield 0, 0.0, first
             for bgr in self._background:
@@ -291,7 +300,11 @@ class VideoWriter:
         self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="video-encode", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # interrupted while starting: the caller never gets to close
+            self.close()
+            raise
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -315,7 +328,8 @@ class VideoWriter:
     def close(self) -> None:
         """Finish encoding (raises what went wrong in the thread)."""
         self._queue.put(None)
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         self._writer.release()
         if self._error is not None:
             raise self._error

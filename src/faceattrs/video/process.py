@@ -255,7 +255,7 @@ def _track(
 
         ahead = Background(detect_ahead, 2, "video-detect")
         try:
-            for t, bgr, detected in ahead:
+            for t, bgr, detected in ahead.start():
                 yield from session.push(bgr, t, bgr, detected)
         finally:
             ahead.close()
