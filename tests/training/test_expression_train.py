@@ -133,7 +133,7 @@ def test_train_resume_export_and_quantize(tmp_path):
 
 def test_a_run_starts_from_an_exported_model(tmp_path):
     from faceattrs.data.fer import FerSplit
-    from faceattrs.training.expression import _warm_start
+    from faceattrs.training.expression import _calibration, _warm_start
 
     source = trained_like(ExpressionNetConfig.from_dict(TINY_NET), seed=3)
     spec = ExpressionSpec()
@@ -141,7 +141,8 @@ def test_a_run_starts_from_an_exported_model(tmp_path):
     gray = np.random.default_rng(4).integers(0, 256, (600, 48, 48), dtype=np.uint8)
     cfg = ExpressionTrainConfig(init_onnx=str(path), net=TINY_NET, bf16=False)
     net = ExpressionNet(ExpressionNetConfig.from_dict(TINY_NET))
-    net = _warm_start(net, cfg, FerSplit(gray, np.zeros(len(gray), np.int64), ("",) * len(gray)))
+    split = FerSplit(gray, np.zeros(len(gray), np.int64), ("",) * len(gray))
+    net = _warm_start(net, cfg, _calibration(cfg, split))
     x = torch.from_numpy(spec.preprocess(gray[:9]))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {spec.input_name: x.numpy()})[0]

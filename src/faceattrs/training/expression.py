@@ -214,12 +214,11 @@ def _load_onnx_net(path: str, calibration: torch.Tensor, base: ExpressionNetConf
     return net
 
 
-def _warm_start(net: ExpressionNet, cfg: ExpressionTrainConfig, train_set: FerSplit):
+def _warm_start(net: ExpressionNet, cfg: ExpressionTrainConfig, calibration: torch.Tensor):
     """``net`` started from ``cfg.init_onnx``: its weights, or, when ``net`` is narrower,
     its most important channels (:mod:`faceattrs.training.slim`)."""
     from faceattrs.training.slim import slim_expression_net
 
-    calibration = _calibration(cfg, train_set)
     full = _load_onnx_net(cfg.init_onnx, calibration, net.config)
     if full.config == net.config:
         return full
@@ -249,11 +248,14 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
     net = ExpressionNet(ExpressionNetConfig.from_dict(cfg.net)).to(
         memory_format=torch.channels_last
     )
-    if cfg.init_onnx:
-        net = _warm_start(net, cfg, train_set).to(memory_format=torch.channels_last)
+    last = out / "last.pt"
+    resuming = resume and last.exists()  # then last.pt's weights replace any start
+    calibration = _calibration(cfg, train_set) if cfg.init_onnx or cfg.teacher_onnx else None
+    if cfg.init_onnx and not resuming:
+        net = _warm_start(net, cfg, calibration).to(memory_format=torch.channels_last)
     teacher = None
     if cfg.teacher_onnx:
-        teacher = _load_onnx_net(cfg.teacher_onnx, _calibration(cfg, train_set), net.config)
+        teacher = _load_onnx_net(cfg.teacher_onnx, calibration, net.config)
         teacher = teacher.eval().to(memory_format=torch.channels_last)
     pipe_gray = pipe_found = val_pipe = None
     if cfg.pipeline_prob > 0:
@@ -271,8 +273,7 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     total, warmup = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
     start_epoch, best = 0, -1.0
-    last = out / "last.pt"
-    if resume and last.exists():
+    if resuming:
         state = torch.load(last, weights_only=False)
         net.load_state_dict(state["net"])
         ema.net.load_state_dict(state["ema"])
