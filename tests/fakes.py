@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from faceattrs.pipeline.detection import Detections
+from faceattrs.pipeline.detections import Detections
 from faceattrs.results import Face
 
 

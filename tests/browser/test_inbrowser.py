@@ -295,7 +295,7 @@ def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, a
 def test_js_drop_duplicates_matches_python(static_page):
     """detection.js dropDuplicates keeps the same boxes as detection.py drop_duplicates on
     random clusters of overlapping boxes (nested, spanning and side-by-side)."""
-    from faceattrs.pipeline.detection import Detections, drop_duplicates
+    from faceattrs.pipeline.detections import Detections, drop_duplicates
 
     rng = np.random.default_rng(0)
     dropped = 0

@@ -14,7 +14,7 @@ from faceattrs.cli import main
 from faceattrs.data import aligned_cache as ac
 from faceattrs.data.cache_commands import load_spec
 from faceattrs.pipeline.alignment import template_points
-from faceattrs.pipeline.detection import Detections
+from faceattrs.pipeline.detections import Detections
 from faceattrs.spec import ModelSpec
 
 SPEC = ModelSpec()

@@ -17,7 +17,7 @@ from faceattrs.evaluation.faces import (
     locate_faces,
     miss_summary,
 )
-from faceattrs.pipeline.detection import Detections
+from faceattrs.pipeline.detections import Detections
 from faceattrs.spec import ModelSpec
 
 SPEC = ModelSpec()

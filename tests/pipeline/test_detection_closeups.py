@@ -14,7 +14,8 @@ import pytest
 
 from faceattrs.pipeline import face_checks
 from faceattrs.pipeline.boxes import box_iou
-from faceattrs.pipeline.detection import Detections, FaceDetector
+from faceattrs.pipeline.detection import FaceDetector
+from faceattrs.pipeline.detections import Detections
 
 ROOT = Path(__file__).resolve().parents[2]
 

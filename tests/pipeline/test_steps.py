@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceattrs.pipeline.analyzer import FaceAnalyzer
-from faceattrs.pipeline.detection import Detections
+from faceattrs.pipeline.detections import Detections
 from faceattrs.pipeline.runtime import ProviderError, resolve_providers
 from model_helpers import random_model_path  # noqa: F401 (fixture)
 

@@ -133,7 +133,7 @@ def pipeline_keypoints(
     none was found) and the (N,) bool mask of found faces."""
     from tqdm import tqdm
 
-    from faceattrs.pipeline.detection import NUM_KEYPOINTS
+    from faceattrs.pipeline.detections import NUM_KEYPOINTS
 
     keypoints = np.zeros((len(gray), NUM_KEYPOINTS, 2), np.float32)
     found = np.zeros(len(gray), bool)

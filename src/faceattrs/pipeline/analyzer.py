@@ -22,7 +22,8 @@ from faceattrs.pipeline.attributes import (
     make_face,
     prepare_aligned,
 )
-from faceattrs.pipeline.detection import EDGE_MARGIN, Detections
+from faceattrs.pipeline.detection import EDGE_MARGIN
+from faceattrs.pipeline.detections import Detections
 from faceattrs.pipeline.protocols import Detector, Embedder, ExpressionPredictor, Predictor
 from faceattrs.pipeline.runtime import resolve_providers
 from faceattrs.results import Face

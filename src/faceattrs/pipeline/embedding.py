@@ -24,7 +24,7 @@ from faceattrs.spec import ModelSpec
 DEFAULT_EMBEDDING_PATH = model_path("face_embedding.onnx")
 EMBEDDING_METADATA_KEY = "faceattrs_embedding_spec"
 DEFAULT_BATCH_SIZE = 32
-# the detector's keypoints, in its order (faceattrs.pipeline.detection.Detections)
+# the detector's keypoints, in its order (faceattrs.pipeline.detections.Detections)
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
 
 

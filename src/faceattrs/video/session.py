@@ -20,7 +20,7 @@ from faceattrs.video.persons import PersonRegistry
 from faceattrs.video.tracking import FaceTracker, FrameResult, interpolate_faces
 
 if TYPE_CHECKING:  # no ONNX Runtime import for the session itself
-    from faceattrs.pipeline.detection import Detections
+    from faceattrs.pipeline.detections import Detections
 
 
 class SceneCuts:
@@ -152,7 +152,7 @@ class VideoSession:
         wanted = self.persons.wanted(faces, t)
         if not wanted:
             return
-        from faceattrs.pipeline.detection import Detections
+        from faceattrs.pipeline.detections import Detections
 
         chosen = [faces[i] for i in wanted]
         detections = Detections.from_arrays(
