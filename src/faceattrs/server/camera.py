@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from faceattrs.server.budget import Admission
@@ -35,18 +36,17 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
 
     open_streams = [0]  # this app's count of camera connections
 
-    def analyze(
-        data: bytes, session: VideoSession, index: int, closed: threading.Event, size: list
-    ) -> dict[str, Any] | None:
+    def analyze(data: bytes, conn: _Stream, index: int) -> dict[str, Any] | None:
         started = time.perf_counter()
         bgr = decode_image(data, f"frame {index}", settings.max_pixels)
-        if closed.is_set():
+        if conn.closed.is_set():
             return None
-        if size != [bgr.shape[1], bgr.shape[0]]:  # the first frame, or a new camera size
-            size[:] = bgr.shape[1], bgr.shape[0]
-            session.analyzer = frame_analyzer(analyzer, *size)  # as `faceattrs video`
+        session = conn.session
+        if conn.size != (bgr.shape[1], bgr.shape[0]):  # the first frame, or a new camera size
+            conn.size = (bgr.shape[1], bgr.shape[0])
+            session.analyzer = frame_analyzer(analyzer, *conn.size)  # as `faceattrs video`
         detected = session.detect(bgr)
-        if closed.is_set():
+        if conn.closed.is_set():
             return None
         faces = session.process(bgr, detected=detected).faces  # tracked, smoothed over time
         return {
@@ -80,7 +80,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             return {"error": exc.code, "detail": exc.detail}
         return {"attributes": list(session.attributes or getattr(analyzer, "attributes", ()))}
 
-    async def answer(data: bytes, session, index: int, closed: threading.Event, size: list):
+    async def answer(data: bytes, conn: _Stream, index: int):
         """The reply to one frame, or None when the client left meanwhile."""
         if len(data) > settings.max_frame_bytes:
             raise ApiError(
@@ -90,7 +90,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             )
         pixels = image_size(data, f"frame {index}", settings.max_pixels)
         ticket = await admission.acquire(pixels)
-        work = asyncio.ensure_future(run_in_threadpool(analyze, data, session, index, closed, size))
+        work = asyncio.ensure_future(run_in_threadpool(analyze, data, conn, index))
         work.add_done_callback(lambda _: admission.release(ticket))  # when the thread ends
         return await asyncio.shield(work)
 
@@ -119,8 +119,8 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
         open_streams[0] += 1
         registry = PersonRegistry() if can_identify(analyzer) else None
         session = VideoSession(analyzer, persons=registry, attributes=heads)  # kept in memory
-        size: list = []  # the frames' width and height, set by the first frame
-        closed = threading.Event()
+        conn = _Stream(session)
+        closed = conn.closed
         messages: asyncio.Queue = asyncio.Queue(maxsize=1)
         reader = asyncio.create_task(_receive(ws, messages, closed))
         index = 0
@@ -133,7 +133,7 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
                     await ws.send_json(configure(session, data))
                     continue
                 try:
-                    reply = await _until_closed(answer(data, session, index, closed, size), reader)
+                    reply = await _until_closed(answer(data, conn, index), reader)
                 except ApiError as exc:
                     reply = {"frame": index, "error": exc.code, "detail": exc.detail}
                 except Exception as exc:  # a bug, not the client's fault: log, go on
@@ -149,6 +149,17 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
             closed.set()  # a frame still in a thread stops after its current step
             open_streams[0] -= 1
             reader.cancel()
+
+
+@dataclass
+class _Stream:
+    """One camera connection's state: its tracking session, the size of its frames (set
+    by the first frame; a new size gets a new frame analyzer) and whether the client left
+    (set from the event loop, read by the frame's worker thread)."""
+
+    session: Any  # faceattrs.video.process.VideoSession, imported lazily
+    size: tuple[int, int] | None = None
+    closed: threading.Event = field(default_factory=threading.Event)
 
 
 async def _receive(ws, messages: asyncio.Queue, closed: threading.Event) -> None:
