@@ -234,30 +234,33 @@ def face_crop(bgr: np.ndarray, xyxy: Sequence[float], size: int, margin: float =
     return cv2.warpAffine(bgr, matrix, (size, size), flags=interp, borderValue=(0, 0, 0))
 
 
+SHEET_CAPTION = (
+    "Perceived attributes, averaged over each person's faces: estimates with "
+    "probabilities, not facts about a person ('?': under 60%)."
+)
+
+
 def contact_sheet(
     people: Sequence[dict[str, Any]],
     crops: dict[tuple[str, tuple[float, ...]], np.ndarray],
     max_faces: int = 10,
     tile: int = 96,
 ) -> np.ndarray:
-    """A BGR image, one row per person: a label, then up to ``max_faces`` face crops
-    (``crops`` maps (path, box) to a ``tile`` px crop)."""
-    label_w, pad = 220, 6
+    """A BGR image: :data:`SHEET_CAPTION`, then one row per person: a label (gender, age
+    and interval, race, expression, each top class with its probability, "?" when unsure),
+    then up to ``max_faces`` face crops (``crops`` maps (path, box) to a ``tile`` px crop)."""
+    label_w, pad, line_h = 220, 6, 19
     columns = max([min(len(p["faces"]), max_faces) for p in people], default=1)
     width = label_w + columns * (tile + pad) + pad
-    rows = []
+    rows = [_caption(SHEET_CAPTION, width, pad), np.full((1, width, 3), 200, np.uint8)]
+    if not people:
+        rows.append(np.full((tile // 2, width, 3), 255, np.uint8))
+        _text(rows[-1], "no faces", (pad, pad + 16))
+        return np.vstack(rows)
     for person in people:
         row = np.full((tile + 2 * pad, width, 3), 255, np.uint8)
-        lines = [
-            f"person {person['person_id']}",
-            f"{_plural(person['n_faces'], 'face')}, {_plural(person['n_photos'], 'photo')}",
-            f"{person['gender']}, {person['age']:.0f} "
-            f"[{person['age_interval'][0]}-{person['age_interval'][1]}]",
-            f"{person['race']}",
-        ]
-        for k, text in enumerate(lines):
-            cv2.putText(row, text, (pad, pad + 18 + 22 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (40, 40, 40), 1, cv2.LINE_AA)  # fmt: skip
+        for k, text in enumerate(_person_lines(person)):
+            _text(row, text, (pad, pad + 14 + line_h * k))
         for k, face in enumerate(person["faces"][:max_faces]):
             crop = crops.get((face["path"], tuple(face["box"])))
             if crop is not None:
@@ -265,8 +268,40 @@ def contact_sheet(
                 row[pad : pad + tile, x : x + tile] = crop
         rows.append(row)
         rows.append(np.full((1, width, 3), 200, np.uint8))
-    if not rows:
-        blank = np.full((60, width, 3), 255, np.uint8)
-        cv2.putText(blank, "no faces", (pad, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (40, 40, 40), 1)
-        return blank
     return np.vstack(rows)
+
+
+def _person_lines(person: dict[str, Any]) -> list[str]:
+    """A person's label on the sheet, e.g. ["person 2", "3 faces, 2 photos",
+    "female 97%, 31 [26-37]", "white? 55%", "happy 71%"]."""
+    gender, race = person["gender"], person["race"]
+    low, high = person["age_interval"]
+    lines = [
+        f"person {person['person_id']}",
+        f"{_plural(person['n_faces'], 'face')}, {_plural(person['n_photos'], 'photo')}",
+        f"{sure(gender, person['gender_probs'][gender])}, {person['age']:.0f} [{low}-{high}]",
+        sure(race, person["race_probs"][race]),
+    ]
+    if person.get("expression_probs"):
+        lines.append(sure(person["expression"], person["expression_probs"][person["expression"]]))
+    return lines
+
+
+def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.5) -> None:
+    cv2.putText(canvas, text, origin, FONT, scale, (40, 40, 40), 1, cv2.LINE_AA)
+
+
+def _caption(text: str, width: int, pad: int, scale: float = 0.45) -> np.ndarray:
+    """``text`` word-wrapped to ``width`` px, dark on white."""
+    lines: list[str] = []
+    for word in text.split():
+        wider = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(wider, FONT, scale, 1)[0][0] <= width - 2 * pad:
+            lines[-1] = wider
+        else:
+            lines.append(word)
+    line_h = 18
+    canvas = np.full((len(lines) * line_h + 2 * pad, width, 3), 255, np.uint8)
+    for k, line in enumerate(lines):
+        _text(canvas, line, (pad, pad + 13 + line_h * k), scale)
+    return canvas

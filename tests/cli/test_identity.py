@@ -68,6 +68,7 @@ def test_people_groups_the_same_person(capsys, photos, tmp_path):
     assert ["obama.jpg", "obama_and_biden.jpg"] in by_photos
     assert all(p["n_photos"] == p["n_faces"] for p in people)
     assert {"person_id", "age", "age_interval", "gender_probs", "race_probs"} <= set(people[0])
+    assert all(sum(p["expression_probs"].values()) == pytest.approx(1, abs=1e-3) for p in people)
     image = cv2.imread(str(sheet))
     assert image is not None and image.shape[0] >= 96 * len(people)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceattrs.drawing import contact_sheet
+from faceattrs.drawing import SHEET_CAPTION, _person_lines, contact_sheet
 from faceattrs.pipeline.people import FaceRef, cluster_faces, group_people
 from faceattrs.results import Face
 
@@ -37,11 +37,12 @@ def test_empty_input():
     assert group_people([], 0.4) == []
 
 
-def _face(age, male, embedding):
+def _face(age, male, embedding, expression=None):
     return Face(
         xyxy=(0.0, 0.0, 10.0, 10.0), score=0.9, keypoints=(), age=age,
         age_interval=(age - 5, age + 5), gender_probs={"male": male, "female": 1 - male},
         race_probs={"white": 0.5, "black": 0.5}, embedding=embedding,
+        expression_probs=expression,
     )  # fmt: skip
 
 
@@ -65,3 +66,34 @@ def test_person_records_average_the_faces():
 def test_faces_without_embedding_are_refused():
     with pytest.raises(ValueError, match="embedding"):
         group_people([FaceRef("a.jpg", _face(30, 0.5, None))], 0.4)
+
+
+def test_person_records_average_expressions_when_every_face_has_one():
+    rng = np.random.default_rng(3)
+    a = _unit(rng, 2)
+    happy, sad = {"happy": 0.8, "sad": 0.2}, {"happy": 0.3, "sad": 0.7}
+    refs = [
+        FaceRef("0.jpg", _face(30, 0.9, a[0], happy)),
+        FaceRef("1.jpg", _face(30, 0.9, a[1], sad)),
+    ]
+    (person,) = group_people(refs, threshold=0.6)
+    assert person["expression"] == "happy"
+    assert person["expression_probs"] == pytest.approx({"happy": 0.55, "sad": 0.45})
+    assert _person_lines(person)[2:] == ["male 90%, 30 [25-35]", "white? 50%", "happy? 55%"]
+    partly = [refs[0], FaceRef("1.jpg", _face(30, 0.9, a[1]))]  # a face without the head
+    (person,) = group_people(partly, threshold=0.6)
+    assert "expression" not in person and "expression_probs" not in person
+    assert len(_person_lines(person)) == 4
+
+
+def test_the_sheet_says_the_attributes_are_perceived():
+    """The caption is drawn above the rows, wrapped to the sheet's width."""
+    embedding = _unit(np.random.default_rng(4), 1)[0]
+    people = group_people([FaceRef("0.jpg", _face(30, 0.9, embedding))], 0.6)
+    sheet = contact_sheet(people, {}, tile=96)
+    row = 96 + 2 * 6  # a person's row: the tile and its padding
+    caption = sheet[: sheet.shape[0] - row - 2]  # less the row and the two rules under them
+    assert "perceived" in SHEET_CAPTION.lower() and "not facts" in SHEET_CAPTION
+    assert sheet.shape[1] == 328 and caption.shape[0] >= 3 * 18  # wrapped on several lines
+    assert (caption < 128).any(), "caption text drawn"
+    assert contact_sheet([], {}).shape[0] > caption.shape[0]  # "no faces" under the caption

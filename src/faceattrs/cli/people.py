@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Find every face in the images (folders are searched recursively), group the "
             "faces into persons by face embedding, and write one JSON Lines record per "
             "person: person_id, faces (path and box), number of photos, median perceived "
-            "age with interval, gender and race probabilities averaged over the faces. "
+            "age with interval, gender, race and expression probabilities averaged over the "
+            "faces. "
             "Unreadable files are reported and skipped (exit code 1)."
         ),
     )

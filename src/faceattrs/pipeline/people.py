@@ -4,8 +4,9 @@
 whose mean pairwise embedding distance is smallest are merged, until no two groups
 are closer than the same-person threshold. Faces of one photo are never merged (one
 person appears once per photo). :func:`summarize_person` gives a person's record:
-median perceived age with the median interval, gender and race probabilities
-averaged over their faces (:func:`faceattrs.drawing.contact_sheet` draws them).
+median perceived age with the median interval, gender, race and (when the expression
+head ran) expression probabilities averaged over their faces
+(:func:`faceattrs.drawing.contact_sheet` draws them).
 """
 
 from __future__ import annotations
@@ -75,13 +76,14 @@ def cluster_faces(
 
 
 def summarize_person(person_id: int, refs: Sequence[FaceRef]) -> dict[str, Any]:
-    """The record of one person: their faces, photos and averaged perceived attributes."""
+    """The record of one person: their faces, photos and averaged perceived attributes
+    (``expression`` and ``expression_probs`` only when every face has an expression)."""
     faces = [ref.face for ref in refs]
     gender = _mean_probs([f.gender_probs for f in faces])
     race = _mean_probs([f.race_probs for f in faces])
     lows = [f.age_interval[0] for f in faces]
     highs = [f.age_interval[1] for f in faces]
-    return {
+    record: dict[str, Any] = {
         "person_id": person_id,
         "n_faces": len(faces),
         "n_photos": len({ref.path for ref in refs}),
@@ -91,10 +93,15 @@ def summarize_person(person_id: int, refs: Sequence[FaceRef]) -> dict[str, Any]:
         "gender_probs": gender,
         "race": top_label(race),
         "race_probs": race,
-        "faces": [
-            {"path": ref.path, "box": [round(float(v), 1) for v in ref.face.xyxy]} for ref in refs
-        ],
     }
+    if all(f.expression_probs for f in faces):
+        expression = _mean_probs([f.expression_probs for f in faces])
+        record["expression"] = top_label(expression)
+        record["expression_probs"] = expression
+    record["faces"] = [
+        {"path": ref.path, "box": [round(float(v), 1) for v in ref.face.xyxy]} for ref in refs
+    ]
+    return record
 
 
 def _mean_probs(probs: Sequence[dict[str, float]]) -> dict[str, float]:
