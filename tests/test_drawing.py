@@ -133,3 +133,16 @@ def test_label_shows_the_expression():
     assert face_label(only) == "#2 happy 70%"
     out = annotate(np.full((240, 320, 3), 128, np.uint8), [face])
     assert (out != 128).any()
+
+
+def test_the_bottom_edge_says_the_estimates_are_perceived():
+    image = np.full((240, 320, 3), 128, np.uint8)
+    low = _face((40.0, 5.0, 120.0, 212.0))  # no room above; below is where the band goes
+    out = annotate(image, [low], keypoints=False)
+    band = out[-14:, :200]
+    assert (band < 128).any() and (band > 200).any(), "light text on a darkened band"
+    layout = label_layout([low], 320, 240, bottom=17)
+    assert layout[0][0][1] + layout[0][0][3] <= 240 - 17, "the label stays above the band"
+    assert label_layout([low], 320, 240) != layout  # without the band it would go below
+    thumb = np.full((50, 60, 3), 128, np.uint8)
+    assert (annotate(thumb, [_face((10.0, 5.0, 40.0, 35.0))])[-4:] == 128).all(), "too small"

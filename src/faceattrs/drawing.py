@@ -36,11 +36,20 @@ MIN_LABEL_PX = 10
 Rect = tuple[float, float, float, float]  # x, y, width, height
 
 
+PERCEIVED = "perceived attributes: estimates, not facts about a person"
+PERCEIVED_SHORT = "perceived estimates, not facts"  # for narrow pictures
+CAPTION_SIZE = 0.75  # the caption's text height relative to the labels'
+MIN_CAPTION_PX = 7  # its smallest text height (narrower pictures than that text: none)
+
+
 def annotate(bgr: np.ndarray, faces: Sequence[Face], keypoints: bool = True) -> np.ndarray:
-    """A copy of ``bgr`` with each face's box, keypoints and label drawn."""
+    """A copy of ``bgr`` with each face's box, keypoints and label drawn, and, when a label
+    shows an estimate, :data:`PERCEIVED` along the bottom edge (labels are kept above it;
+    none on a picture too small for it)."""
     canvas = np.ascontiguousarray(bgr).copy()
     height, width = canvas.shape[:2]
     font = _Font(label_text_px(width, height))
+    caption = _caption_band(canvas, font.px) if any(map(_estimates, faces)) else 0
     thickness = max(1, round(font.px / 8))
     for index, face in enumerate(faces):
         colour = _colour(face, index)
@@ -50,7 +59,7 @@ def annotate(bgr: np.ndarray, faces: Sequence[Face], keypoints: bool = True) -> 
             radius = max(1, thickness)
             for x, y in face.keypoints:
                 cv2.circle(canvas, (round(x), round(y)), radius, colour, -1, cv2.LINE_AA)
-    for index, ((x, y, w, h), text) in enumerate(label_layout(faces, width, height)):
+    for index, ((x, y, w, h), text) in enumerate(label_layout(faces, width, height, caption)):
         colour = _colour(faces[index], index)
         left, top = round(x), round(y)
         cv2.rectangle(canvas, (left, top), (left + round(w) - 1, top + round(h) - 1), colour, -1)
@@ -75,9 +84,12 @@ class _Font:
         return cv2.getTextSize(text, FONT, self.scale, self.thickness)[0][0] + 2 * self.pad
 
 
-def label_layout(faces: Sequence[Face], width: int, height: int) -> list[tuple[Rect, str]]:
+def label_layout(
+    faces: Sequence[Face], width: int, height: int, bottom: int = 0
+) -> list[tuple[Rect, str]]:
     """Each face's label rectangle (x, y, w, h) and text on a ``width`` x ``height``
-    picture, as :func:`annotate` draws them: the full label, or the face's number in a chip."""
+    picture, as :func:`annotate` draws them: the full label, or the face's number in a chip;
+    none in the ``bottom`` px (the caption's band)."""
     font = _Font(label_text_px(width, height))
     names = [face_number(face, i) for i, face in enumerate(faces)]
     texts = [
@@ -90,9 +102,32 @@ def label_layout(faces: Sequence[Face], width: int, height: int) -> list[tuple[R
         [font.width(n) for n in names],
         font.height,
         width,
-        height,
+        height - bottom,
     )
     return [(rect, names[i] if chip else texts[i]) for i, (rect, chip) in enumerate(placed)]
+
+
+def _estimates(face: Face) -> bool:
+    """Does the face's label show a perceived attribute?"""
+    probs = (face.gender_probs, face.race_probs, face.expression_probs)
+    return face.age is not None or any(p is not None for p in probs)
+
+
+def _caption_band(canvas: np.ndarray, label_px: int) -> int:
+    """Draw :data:`PERCEIVED` (or :data:`PERCEIVED_SHORT` where it would not fit) in a
+    darkened band along the bottom of ``canvas`` (in place); return the band's height (0:
+    the picture is too small for it)."""
+    height, width = canvas.shape[:2]
+    font = _Font(max(MIN_CAPTION_PX, round(CAPTION_SIZE * label_px)))
+    text = PERCEIVED if font.width(PERCEIVED) <= width else PERCEIVED_SHORT
+    if font.width(text) > width or font.height >= height // 4:
+        return 0
+    band = canvas[height - font.height :]
+    band[:] = (band * 0.4).astype(np.uint8)
+    origin = (font.pad, font.pad + font.text_h)  # as the labels' text
+    cv2.putText(band, text, origin, FONT, font.scale, (255, 255, 255), font.thickness,
+                cv2.LINE_AA)  # fmt: skip
+    return font.height
 
 
 def _colour(face: Face, index: int) -> tuple[int, int, int]:
