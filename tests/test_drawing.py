@@ -146,3 +146,5 @@ def test_the_bottom_edge_says_the_estimates_are_perceived():
     assert label_layout([low], 320, 240) != layout  # without the band it would go below
     thumb = np.full((50, 60, 3), 128, np.uint8)
     assert (annotate(thumb, [_face((10.0, 5.0, 40.0, 35.0))])[-4:] == 128).all(), "too small"
+    assert (annotate(image, [], caption=True)[-14:] < 128).any(), "a video frame without faces"
+    assert (annotate(image, [low], caption=False)[-14:, :35] == 128).all(), "left of the box"

@@ -42,14 +42,19 @@ CAPTION_SIZE = 0.75  # the caption's text height relative to the labels'
 MIN_CAPTION_PX = 7  # its smallest text height (narrower pictures than that text: none)
 
 
-def annotate(bgr: np.ndarray, faces: Sequence[Face], keypoints: bool = True) -> np.ndarray:
-    """A copy of ``bgr`` with each face's box, keypoints and label drawn, and, when a label
-    shows an estimate, :data:`PERCEIVED` along the bottom edge (labels are kept above it;
-    none on a picture too small for it)."""
+def annotate(
+    bgr: np.ndarray, faces: Sequence[Face], keypoints: bool = True, caption: bool | None = None
+) -> np.ndarray:
+    """A copy of ``bgr`` with each face's box, keypoints and label drawn, and
+    :data:`PERCEIVED` along the bottom edge (labels are kept above it; none on a picture
+    too small for it): always with ``caption=True`` (a video's frames: it does not come and
+    go), never with ``False``, by default when a label shows an estimate."""
     canvas = np.ascontiguousarray(bgr).copy()
     height, width = canvas.shape[:2]
     font = _Font(label_text_px(width, height))
-    caption = _caption_band(canvas, font.px) if any(map(_estimates, faces)) else 0
+    if caption is None:
+        caption = any(map(_estimates, faces))
+    band = _caption_band(canvas, font.px) if caption else 0
     thickness = max(1, round(font.px / 8))
     for index, face in enumerate(faces):
         colour = _colour(face, index)
@@ -59,7 +64,7 @@ def annotate(bgr: np.ndarray, faces: Sequence[Face], keypoints: bool = True) -> 
             radius = max(1, thickness)
             for x, y in face.keypoints:
                 cv2.circle(canvas, (round(x), round(y)), radius, colour, -1, cv2.LINE_AA)
-    for index, ((x, y, w, h), text) in enumerate(label_layout(faces, width, height, caption)):
+    for index, ((x, y, w, h), text) in enumerate(label_layout(faces, width, height, band)):
         colour = _colour(faces[index], index)
         left, top = round(x), round(y)
         cv2.rectangle(canvas, (left, top), (left + round(w) - 1, top + round(h) - 1), colour, -1)
