@@ -198,6 +198,11 @@ def test_known_paths_answer_405_with_allow(make_client):
         assert response.status_code == 405, (method, path)
         assert allow in response.headers["allow"]
     assert client.get("/no/such/page").status_code == 404
+    for method in ("GET", "POST", "PUT"):  # a mistyped endpoint is not there, whatever the method
+        response = client.request(method, "/api/v1/faces")
+        assert response.status_code == 404, method
+        assert response.json()["error"] == "not_found" and "/docs" in response.json()["detail"]
+    assert client.post("/index.html").status_code == 405  # the page's files are GET only
 
 
 def test_api_docs_load_nothing_from_other_sites(make_client):

@@ -8,7 +8,9 @@ header/idle timeouts.
   are refused (403 / close 1008) unless their ``Origin`` is listed; requests without an
   ``Origin`` (curl, scripts) and same-origin ones pass;
 * :class:`MethodNotAllowed`: 405 with ``Allow`` for a known API path and another method
-  (the page's static files would otherwise answer 404);
+  (the page's static files would otherwise answer 404), and 404 for any method on an
+  unknown path under ``/api/`` (the static files would answer a POST there 405, as if the
+  endpoint existed);
 * :func:`guarded_h11_protocol`: uvicorn's h11 protocol that closes a connection whose
   request headers are not complete within ``header_timeout_s`` (idle, slow-loris).
 """
@@ -88,14 +90,19 @@ class OriginCheck:
 
 
 class MethodNotAllowed:
-    """405 (with ``Allow``) when a route has this path but not this method."""
+    """405 (with ``Allow``) when a route has this path but not this method; 404 when no
+    route has a path under ``api_root``."""
 
-    def __init__(self, app, routes) -> None:
-        self.app, self.routes = app, routes
+    def __init__(self, app, routes, api_root: str = "/api/") -> None:
+        self.app, self.routes, self.api_root = app, routes, api_root
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             allowed = self._allowed(scope["path"], scope["method"])
+            if allowed is None and scope["path"].startswith(self.api_root):
+                return await _json(
+                    send, 404, "not_found", f"no endpoint {scope['path']}; see /docs"
+                )
             if allowed:
                 header = ", ".join(sorted(allowed)).encode()
                 return await _json(
@@ -107,9 +114,10 @@ class MethodNotAllowed:
                 )
         return await self.app(scope, receive, send)
 
-    def _allowed(self, path: str, method: str) -> set[str]:
-        """The methods of the routes matching ``path``; empty when ``method`` is one."""
-        methods: set[str] = set()
+    def _allowed(self, path: str, method: str) -> set[str] | None:
+        """The methods of the routes matching ``path``; empty when ``method`` is one; None
+        when no route (but a mount) matches."""
+        methods: set[str] | None = None
         for route in self.routes:
             regex, route_methods = (
                 getattr(route, "path_regex", None),
@@ -119,7 +127,7 @@ class MethodNotAllowed:
                 continue
             if method in route_methods:
                 return set()
-            methods |= set(route_methods)
+            methods = (methods or set()) | set(route_methods)
         return methods
 
 
