@@ -117,7 +117,7 @@ PAGE_PIPELINE = """async (count) => {
 # The camera's fast path against the full path, frame by frame, each video in order.
 PAGE_COMPARE = """async (videos) => {
   const m = await import('./inbrowser/analyzer.js');
-  const { CameraMemory } = await import('./inbrowser/detection.js');
+  const { CameraMemory } = await import('./inbrowser/camera_memory.js');
   const detector = (await m.createAnalyzer()).detector;
   const boxes = (faces) => faces.map((f) => [...f.xyxy, f.score]);
   const out = {};

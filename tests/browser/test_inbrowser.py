@@ -293,7 +293,7 @@ def test_served_page_can_analyse_in_the_browser(page, live_server, shared_dir, a
 
 
 def test_js_drop_duplicates_matches_python(static_page):
-    """detection.js dropDuplicates keeps the same boxes as detection.py drop_duplicates on
+    """detections.js dropDuplicates keeps the same boxes as detections.py drop_duplicates on
     random clusters of overlapping boxes (nested, spanning and side-by-side)."""
     from faceattrs.pipeline.detections import Detections, drop_duplicates
 
@@ -311,7 +311,7 @@ def test_js_drop_duplicates_matches_python(static_page):
                  for b, s in zip(xyxy, scores, strict=True)]  # fmt: skip
         got = static_page.evaluate(
             """async (faces) => {
-                const m = await import("./inbrowser/detection.js");
+                const m = await import("./inbrowser/detections.js");
                 return m.dropDuplicates(faces).map((f) => f.score);
             }""",
             faces,
@@ -393,7 +393,7 @@ def _raw_dict(face) -> dict:
 
 
 def test_js_both_found_and_check_layout_match_python(static_page):
-    """detection.js bothFound / checkLayout / closeupLayout give face_checks' answers on
+    """face_checks.js bothFound / checkLayout / closeupLayout give face_checks' answers on
     random boxes (the agreement rule and the crops of the check)."""
     from faceattrs.pipeline import face_checks
 
@@ -406,7 +406,7 @@ def test_js_both_found_and_check_layout_match_python(static_page):
         cases.append({"box": box, "full": near[:2], "closeup": near[2:]})
     got = static_page.evaluate(
         """async (cases) => {
-            const m = await import("./inbrowser/detection.js");
+            const m = await import("./inbrowser/face_checks.js");
             return cases.map((c) => [m.bothFound(c.box, c.full, c.closeup),
                                      m.checkLayout(c.box, 2.2, 400, 500, 128),
                                      m.closeupLayout(400, 500, 128)]);

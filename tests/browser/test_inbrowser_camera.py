@@ -1,4 +1,4 @@
-"""The in-browser camera's fast path (detection.js CameraMemory) and its frame loop
+"""The in-browser camera's fast path (camera_memory.js CameraMemory) and its frame loop
 (inbrowser/live.js) in headless Chromium, on frames of the shared test clip.
 
 The fast path is a camera-only trade-off (README, "In-browser camera"): one full-range pass
@@ -70,7 +70,7 @@ def test_camera_fast_path_is_the_finest_pyramid_level(static_page, frames):
         got = static_page.evaluate(
             f"""async (url) => {{
                 const image = await ({LOAD})(url);
-                const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+                const {{ CameraMemory }} = await import('./inbrowser/camera_memory.js');
                 const detector = globalThis.detector;
                 const shapes = [];
                 const run = detector.session.run.bind(detector.session);
@@ -106,7 +106,7 @@ def test_camera_memory_keeps_check_verdicts_while_a_face_stays(static_page, fram
     result = static_page.evaluate(
         f"""async (urls) => {{
             const m = await import('./inbrowser/analyzer.js');
-            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+            const {{ CameraMemory }} = await import('./inbrowser/camera_memory.js');
             const detector = (await m.createAnalyzer()).detector;
             let runs = 0;
             for (const session of [detector.session, detector.helpers.short.session]) {{
@@ -151,7 +151,7 @@ def test_camera_looks_around_known_faces_between_full_passes(static_page, shared
     consecutive = clip[:6] + [grey] * 3 + clip[6:]
     result = static_page.evaluate(
         f"""async (urls) => {{
-            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+            const {{ CameraMemory }} = await import('./inbrowser/camera_memory.js');
             const m = await import('./inbrowser/analyzer.js');
             const detector = (await m.createAnalyzer()).detector;
             const sessions = [detector.session, detector.helpers.short.session];
@@ -252,7 +252,7 @@ def test_live_camera_describes_known_tracks_in_the_worker(static_page, frames):
         f"""async (url) => {{
             const image = await ({LOAD})(url);
             const m = await import('./inbrowser/analyzer.js');
-            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+            const {{ CameraMemory }} = await import('./inbrowser/camera_memory.js');
             const {{ LiveCamera, HeadsWorker }} = await import('./inbrowser/live.js');
             const analyzer = await m.createAnalyzer();
             const heads = await HeadsWorker.start();
@@ -333,7 +333,7 @@ def test_live_camera_joins_persons_with_the_workers_embeddings(static_page, fram
                 embedded += list.length;
                 return embed(img, list);
             }};
-            const {{ CameraMemory }} = await import('./inbrowser/detection.js');
+            const {{ CameraMemory }} = await import('./inbrowser/camera_memory.js');
             const live = new LiveCamera(analyzer, {{ heads }});
             // a full pass every frame: the same boxes each time, so the count below is the
             // persons' rule alone (regions move a face's keypoints, and its fallback samples)

@@ -173,7 +173,7 @@ export class InBrowserAnalyzer {
 
   /** Faces in an RGBA image, in the server's JSON schema; `ms` holds the stage times.
    * Calls made while another runs wait their turn. `options.camera`: a camera's
-   * CameraMemory (detection.js), for its frames' fast path; `options.describe(detections)`:
+   * CameraMemory (camera_memory.js), for its frames' fast path; `options.describe(detections)`:
    * which faces to describe (booleans; the others come without attributes); `options.minFace`:
    * this image's smallest face in px (default: the analyzer's); `options.edgeMargin`: the
    * detector's border for faces cut by the frame's edge (default: the detector's, 32 px). */
@@ -235,7 +235,7 @@ export async function headsFrom(modelBytes, expressionBytes) {
  * short-range, the attribute and the expression model) and return a ready analyzer; `onProgress` follows the
  * downloads. `analyzer.threads` and `.modelsFrom` ("cache" or "network") say how it runs and
  * where the models came from. The other BlazeFace model serves the close-up pass and the
- * check (detection.js). */
+ * check (detection.js, face_checks.js). */
 export async function createAnalyzer({ detector = "full", minFace = 20, scoreThreshold = 0.5, onProgress = () => {} } = {}) {
   const other = detector === "full" ? "short" : "full";
   const urls = [

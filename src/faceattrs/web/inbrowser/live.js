@@ -2,7 +2,7 @@
 // runs a camera in Python: detect, track, and describe a track's face (attributes) at most
 // every `attributesEveryS` seconds (the same rule, the same 0.1 s: consecutive frames hardly
 // differ and the smoothing averages the samples); between two descriptions the track keeps
-// its smoothed attributes. Detection takes the camera's fast path (detection.js CameraMemory).
+// its smoothed attributes. Detection takes the camera's fast path (camera_memory.js).
 // With a HeadsWorker (the page's camera), a known track's new description is computed in a
 // worker while the page detects the next frame (the camera's one difference from session.py:
 // it joins the track's smoothing at its frame's time, and shows from the next frame on); a
@@ -14,7 +14,7 @@
 // embeddings stay in this page's memory. With the HeadsWorker's embedder (the page's camera)
 // they are computed in the worker and observed when they come back, a frame or two later.
 
-import { CameraMemory } from "./detection.js";
+import { CameraMemory } from "./camera_memory.js";
 import { PersonRegistry } from "./persons.js";
 import { BACKEND } from "./runtime.js";
 import { FaceTracker, Smoothed } from "./tracking.js";
