@@ -7,6 +7,13 @@ from typing import Any
 
 import numpy as np
 
+# Said wherever predictions are handed over as data (the server's answers, video summaries,
+# Parquet files); pictures carry faceattrs.drawing.PERCEIVED.
+NOTICE = (
+    "Predictions are estimates of perceived attributes (how a face looks to a model), "
+    "not facts about a person."
+)
+
 
 def _round(value: float, digits: int = 4) -> float:
     return round(float(value), digits)

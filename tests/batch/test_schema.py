@@ -110,7 +110,9 @@ def test_cli_parquet_holds_the_jsonl_records(tmp_path, capsys, random_model_path
     assert main([*args, "--format", "parquet", "-o", str(tmp_path / "faces.parquet")]) == 1
     assert main([*args, "-o", str(tmp_path / "faces.jsonl")]) == 1
     records = [json.loads(line) for line in (tmp_path / "faces.jsonl").read_text().splitlines()]
-    rows = pq.read_table(tmp_path / "faces.parquet").to_pylist()
+    table = pq.read_table(tmp_path / "faces.parquet")
+    assert b"not facts" in table.schema.metadata[b"faceattrs_notice"]  # said in the file itself
+    rows = table.to_pylist()
     assert [r["path"] for r in rows] == [r["path"] for r in records]
     for row, record in zip(rows, records, strict=True):
         assert row["error"] == record["error"]

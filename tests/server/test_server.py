@@ -214,6 +214,7 @@ def test_images_return_faces_per_image_in_the_cli_schema(client):
     response = client.post("/api/v1/images", files=files)
     assert response.status_code == 200, response.text
     images = response.json()["images"]
+    assert "not facts about a person" in response.json()["notice"]
     assert [(i["path"], i["width"], i["height"]) for i in images] == [
         ("a.jpg", 160, 120),
         ("b.png", 90, 60),

@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from faceattrs.results import Face
+from faceattrs.results import NOTICE, Face
 
 SCHEMA_VERSION = "1"
 KEYPOINT_VALUES = 12  # BlazeFace: 6 keypoints, x and y
@@ -110,7 +110,8 @@ def face_schema(
         pa.field("file_mtime", pa.timestamp("ns", tz="UTC")),
         pa.field("model_sha256", pa.string()),
     ]
-    return pa.schema(fields, metadata={b"faceattrs_schema": SCHEMA_VERSION.encode()})
+    metadata = {b"faceattrs_schema": SCHEMA_VERSION.encode(), b"faceattrs_notice": NOTICE.encode()}
+    return pa.schema(fields, metadata=metadata)
 
 
 def labels_of(schema: pa.Schema, name: str) -> list[str]:

@@ -14,6 +14,7 @@ import os
 from typing import Annotated, Any
 
 from faceattrs.resources import WEB_DIR
+from faceattrs.results import NOTICE
 from faceattrs.server.body_limit import BodySizeLimit
 from faceattrs.server.errors import ApiError, one_line
 from faceattrs.server.images import decode_image, image_size
@@ -251,7 +252,7 @@ def _add_image_routes(app, settings: ServerSettings, analyzer, jobs, admission) 
         ticket = await admission.acquire(pixels)
         work = asyncio.ensure_future(run_in_threadpool(analyze, items, heads))
         work.add_done_callback(lambda _: admission.release(ticket))  # when the thread ends
-        return {"images": await asyncio.shield(work)}
+        return {"images": await asyncio.shield(work), "notice": NOTICE}
 
 
 _ERROR_SCHEMA = {

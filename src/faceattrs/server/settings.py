@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from faceattrs.results import NOTICE
 from faceattrs.spec import TIERS
 
 LOG = logging.getLogger("faceattrs.server")
@@ -20,10 +21,7 @@ POSITIVE = (
     "max_pixels_in_flight max_busy max_video_frames max_video_pixels header_timeout_s "
     "idle_timeout_s"
 ).split()
-DISCLAIMER = (
-    "Predictions are estimates of perceived attributes (how a face looks to a model), "
-    "not facts about a person. Nothing is stored."
-)
+DISCLAIMER = NOTICE + " Nothing is stored."
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from faceattrs.results import top_label
+from faceattrs.results import NOTICE, top_label
 from faceattrs.video.io import (
     DEFAULT_FPS,
     Background,
@@ -342,6 +342,7 @@ def process_video(
             "fps": round(info.fps, 3),
             "frames": frames,
             "duration_s": round(frames / info.fps, 3),
+            "notice": NOTICE,
         }
         tracks = summarizer.summaries()
         track_persons = registry.regroup() if registry is not None else {}
