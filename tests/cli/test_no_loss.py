@@ -142,3 +142,40 @@ def test_interrupted_analyze_leaves_no_temporary_file(tmp_path, random_model_pat
     assert process.returncode != 0
     assert "Traceback" not in process.stderr.read()
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")
+def test_people_stopped_by_sigterm_exits_like_ctrl_c(tmp_path):
+    """`people` treats SIGTERM as Ctrl-C (exit 130, one line, no output), as `analyze` and
+    `video` do; it used to die of the signal (-15) wherever it was."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(1000):  # seconds of work once the handler is in place
+        (images / f"{i:04d}.jpg").write_bytes(JPEG)
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "faceattrs", "people", str(images), "--threads", "1",
+               "-o", str(out / "people.jsonl"), "--sheet", str(out / "people.png")]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not _catches(process.pid, signal.SIGTERM):  # its handler is in place
+            assert process.poll() is None and time.monotonic() < deadline, "never handled"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read().decode()
+    assert process.returncode == 130, stderr
+    assert "faceattrs: interrupted" in stderr and "Traceback" not in stderr
+    assert list(out.iterdir()) == []
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Has process ``pid`` a handler for ``signum`` (Linux: SigCgt in /proc/PID/status)?"""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattrs.cli.common import CliError, positive_int
+from faceattrs.cli.common import CliError, positive_int, sigterm_interrupts
 from faceattrs.cli.compare import add_identity_options
 from faceattrs.media import DEFAULT_MAX_PIXELS
 from faceattrs.spec import TIERS
@@ -55,11 +55,8 @@ SHEET_TILE = 96
 
 
 def run_people(args: argparse.Namespace) -> int:
-    from faceattrs.cli.analyze import _progress, analyse, collect_inputs
-    from faceattrs.drawing import contact_sheet, face_crop
-    from faceattrs.output import open_output
+    from faceattrs.cli.analyze import _progress, collect_inputs
     from faceattrs.pipeline.analyzer import FaceAnalyzer
-    from faceattrs.pipeline.people import FaceRef, group_people
 
     if args.sheet and Path(args.sheet).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise CliError(f"--sheet {args.sheet}: use a .png or .jpg file name")
@@ -70,11 +67,20 @@ def run_people(args: argparse.Namespace) -> int:
         detector=args.detector, min_face=args.min_face, max_pixels=args.max_pixels,
         threads=args.threads, providers=args.provider, embeddings=True, tier=args.model,
     )  # fmt: skip
+    with sigterm_interrupts():  # like Ctrl-C: no half-written output is left
+        return _group_and_write(args, analyzer, inputs, _progress(len(inputs), args.quiet))
+
+
+def _group_and_write(args: argparse.Namespace, analyzer, inputs, progress) -> int:
+    from faceattrs.cli.analyze import analyse
+    from faceattrs.drawing import contact_sheet, face_crop
+    from faceattrs.output import open_output
+    from faceattrs.pipeline.people import FaceRef, group_people
+
     threshold = analyzer.embedder.threshold if args.threshold is None else args.threshold
     refs: list[FaceRef] = []
     crops: dict = {}
     failed = 0
-    progress = _progress(len(inputs), args.quiet)
     try:
         for (path, _), (bgr, faces, error) in zip(
             inputs, analyse(analyzer, [p for p, _ in inputs], args), strict=True
