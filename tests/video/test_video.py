@@ -332,6 +332,18 @@ def test_annotated_video_shows_boxes_and_can_be_scaled_down(squares_video, tmp_p
     assert np.abs(first - shrunk).mean() > 1.0
 
 
+def test_annotated_frames_carry_the_caption_and_a_transcode_draws_nothing(squares_video, tmp_path):
+    from faceattrs.video.io import transcode
+
+    process_video(squares_video, tmp_path / "a.avi", analyzer=SquareAnalyzer())
+    original = first_frame(squares_video).astype(int)
+    bottom = np.abs(first_frame(tmp_path / "a.avi").astype(int) - original)[-12:, :150]
+    assert bottom.mean() > 20, "the 'perceived attributes' line along the bottom"
+    transcode(squares_video, tmp_path / "copy.avi")  # the page tests' clips: no drawing at all
+    copied = np.abs(first_frame(tmp_path / "copy.avi").astype(int) - original)[-12:, :150]
+    assert copied.mean() < 8, "codec noise only (the band: about 60 grey levels)"
+
+
 def test_interrupting_leaves_no_partial_output(squares_video, tmp_path):
     def interrupt(done, total):
         if done == 5:

@@ -284,12 +284,15 @@ def scale_face(face: Face, sx: float, sy: float) -> Face:
 
 class VideoWriter:
     """Annotates and encodes frames in a background thread into a temporary file
-    (frames of another size are scaled to ``size`` before drawing)."""
+    (frames of another size are scaled to ``size`` before drawing). ``caption``: the
+    "perceived attributes" line on every frame (:func:`faceattrs.drawing.annotate`); False
+    for a plain copy (:func:`transcode`)."""
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], caption: bool = True) -> None:
         from faceattrs.drawing import annotate
 
         self._annotate = annotate
+        self._caption = caption
         check_video_output(path)
         fourcc = FOURCCS[path.suffix.lower()]
         self.path = path
@@ -316,7 +319,7 @@ class VideoWriter:
                     scale = (self.size[0] / bgr.shape[1], self.size[1] / bgr.shape[0])
                     bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
                     faces = [scale_face(face, *scale) for face in faces]
-                self._writer.write(self._annotate(bgr, faces, caption=True))
+                self._writer.write(self._annotate(bgr, faces, caption=self._caption))
             except BaseException as exc:
                 self._error = exc
 
@@ -343,7 +346,7 @@ def transcode(
     with VideoReader(source) as reader:
         info = reader.info
         size = output_size(info.width, info.height, max_side)
-        writer = VideoWriter(Path(target), info.fps, size)
+        writer = VideoWriter(Path(target), info.fps, size, caption=False)
         try:
             for _, _, bgr in reader:
                 writer.write(bgr, ())
