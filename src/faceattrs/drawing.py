@@ -3,7 +3,9 @@
 Labels never cover each other or another face: :func:`layout_labels` places each
 face's label outside its box where there is room (above, below, right, left), else a
 numbered chip (the details are in the JSON or the page's list). The page
-(``web/labels.js``) follows the same rule.
+(``web/labels.js``) follows the same rule. Pictures written to files carry
+:data:`PERCEIVED` along their bottom edge, where no label goes; the page says it in its
+own text instead.
 """
 
 from __future__ import annotations
