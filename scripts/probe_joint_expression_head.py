@@ -33,6 +33,7 @@ from faceattrs.pipeline.attributes import AttributeModel
 from faceattrs.pipeline.detection import FaceDetector
 from faceattrs.pipeline.expression import ExpressionModel
 from faceattrs.resources import MODELS_DIR
+from faceattrs.training.expression import class_weights
 
 POOLED = "/net/Flatten_output_0"
 STAGES = [f"/net/backbone/backbone.{i}/act_1/Relu_output_0" for i in (2, 3, 4)]
@@ -80,9 +81,8 @@ def train_head(kind, x_train, y_train, x_val, y_val, epochs: int) -> dict:
     """Class-weighted cross-entropy (count^-0.5, as train-expression), SGD, one-cycle LR."""
     torch.manual_seed(0)
     net = head(kind, x_train.shape[1])
-    counts = np.bincount(y_train, minlength=7).astype(np.float64)
-    weights = counts**-0.5 / (counts**-0.5 * counts).sum() * counts.sum()
-    loss_fn = nn.CrossEntropyLoss(torch.tensor(weights, dtype=torch.float32), label_smoothing=0.1)
+    weights = class_weights(np.bincount(y_train, minlength=7), 0.5)
+    loss_fn = nn.CrossEntropyLoss(weights, label_smoothing=0.1)
     opt = torch.optim.SGD(net.parameters(), 0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
     steps = epochs * -(-len(x_train) // 128)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=steps)

@@ -77,10 +77,9 @@ def cluster_faces(
 
 def summarize_person(person_id: int, refs: Sequence[FaceRef]) -> dict[str, Any]:
     """The record of one person: their faces, photos and averaged perceived attributes
-    (``expression`` and ``expression_probs`` only when every face has an expression)."""
+    (each of gender, race and expression with its probabilities only when every face has
+    them: the expression head may not have run)."""
     faces = [ref.face for ref in refs]
-    gender = _mean_probs([f.gender_probs for f in faces])
-    race = _mean_probs([f.race_probs for f in faces])
     lows = [f.age_interval[0] for f in faces]
     highs = [f.age_interval[1] for f in faces]
     record: dict[str, Any] = {
@@ -89,15 +88,12 @@ def summarize_person(person_id: int, refs: Sequence[FaceRef]) -> dict[str, Any]:
         "n_photos": len({ref.path for ref in refs}),
         "age": round(float(np.median([f.age for f in faces])), 1),
         "age_interval": [_whole(np.median(lows)), _whole(np.median(highs))],
-        "gender": top_label(gender),
-        "gender_probs": gender,
-        "race": top_label(race),
-        "race_probs": race,
     }
-    if all(f.expression_probs for f in faces):
-        expression = _mean_probs([f.expression_probs for f in faces])
-        record["expression"] = top_label(expression)
-        record["expression_probs"] = expression
+    for name in ("gender", "race", "expression"):
+        probs = [getattr(f, f"{name}_probs") for f in faces]
+        if all(probs):  # a head that did not run (expression) is left out
+            mean = _mean_probs(probs)
+            record[name], record[f"{name}_probs"] = top_label(mean), mean
     record["faces"] = [
         {"path": ref.path, "box": [round(float(v), 1) for v in ref.face.xyxy]} for ref in refs
     ]

@@ -120,12 +120,11 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
         registry = PersonRegistry() if can_identify(analyzer) else None
         session = VideoSession(analyzer, persons=registry, attributes=heads)  # kept in memory
         conn = _Stream(session)
-        closed = conn.closed
         messages: asyncio.Queue = asyncio.Queue(maxsize=1)
-        reader = asyncio.create_task(_receive(ws, messages, closed))
+        reader = asyncio.create_task(_receive(ws, messages, conn.closed))
         index = 0
         try:
-            while not closed.is_set():
+            while not conn.closed.is_set():
                 data = await _until_closed(messages.get(), reader)
                 if data is None:
                     break
@@ -139,14 +138,14 @@ def add_stream_route(app, settings: ServerSettings, analyzer, admission: Admissi
                 except Exception as exc:  # a bug, not the client's fault: log, go on
                     LOG.exception("camera frame %d failed", index)
                     reply = {"frame": index, "error": "internal_error", "detail": one_line(exc)}
-                if reply is None or closed.is_set():
+                if reply is None or conn.closed.is_set():
                     break
                 index += 1
                 await ws.send_json(reply)
         except WebSocketDisconnect:
             pass
         finally:
-            closed.set()  # a frame still in a thread stops after its current step
+            conn.closed.set()  # a frame still in a thread stops after its current step
             open_streams[0] -= 1
             reader.cancel()
 
