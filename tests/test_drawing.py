@@ -3,7 +3,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from faceattrs.drawing import annotate, face_label, label_layout, layout_labels
+from faceattrs.drawing import annotate, face_label, label_layout, layout_labels, wrap_label
 from faceattrs.results import Face
 
 
@@ -81,9 +81,50 @@ def test_crowded_labels_become_chips_and_never_overlap():
 
 def test_layout_prefers_above_then_below():
     above = layout_labels([(50, 50, 100, 100)], [40], [10], 12, 200, 200)
-    assert above == [((50, 38, 40, 12), False)]
+    assert above == [((50, 38, 40, 12), "label")]
     below = layout_labels([(50, 5, 100, 60)], [40], [10], 12, 200, 200)
-    assert below == [((50, 60, 40, 12), False)]
+    assert below == [((50, 60, 40, 12), "label")]
+
+
+def test_a_label_too_wide_for_its_place_ends_at_the_box_or_goes_on_two_lines():
+    # above, the label would reach a neighbour's box; below, a face; right and left, the
+    # picture's edges: it moves left to end at its box's right edge
+    boxes = [(100, 50, 150, 100), (190, 0, 230, 45), (0, 110, 200, 150)]
+    placed = layout_labels(boxes, [120, 10, 10], [10] * 3, 12, 200, 300)
+    assert placed[0] == ((30, 38, 120, 12), "label")
+    # with a second neighbour above on the left no one-line place is left: a chip, or, when
+    # the label has a two-line form (half as wide, twice as high), that
+    boxes = [(100, 50, 150, 100), (20, 0, 60, 45), (190, 0, 230, 45), (0, 110, 300, 150)]
+    widths, chips = [200, 20, 20, 20], [10] * 4
+    assert layout_labels(boxes, widths, chips, 12, 300, 300)[0][1] == "chip"
+    rect, kind = layout_labels(boxes, widths, chips, 12, 300, 300, [100, 0, 0, 0])[0]
+    assert kind == "wrapped" and rect[2:] == (100, 24)
+
+
+def test_wrap_label_splits_after_the_comma_that_balances_the_lines():
+    assert wrap_label("1 female 90%, 27, asian 60%, happy 70%", len) == (
+        "1 female 90%, 27,",
+        "asian 60%, happy 70%",
+    )
+    assert wrap_label("2 happy 70%", len) == ()
+
+
+def test_crowded_labels_go_on_two_lines_before_they_become_chips():
+    from dataclasses import replace
+
+    probs = dict.fromkeys(("angry", "disgust", "fear", "neutral", "sad", "surprise"), 0.05)
+    row = [replace(_face((10.0 + 80 * c, 60.0, 70.0 + 80 * c, 120.0)),
+                   expression_probs={**probs, "happy": 0.7}) for c in range(5)]  # fmt: skip
+    placed = label_layout(row, 400, 200)
+    _assert_apart([rect for rect, _ in placed], 400, 200)
+    wrapped = [(rect, text) for rect, text in placed if "\n" in text]
+    assert len(wrapped) == 1, placed
+    (x, y, w, h), text = wrapped[0]
+    assert text == "4 female 90%, 27,\nasian 60%, happy 70%"
+    out = annotate(np.full((200, 400, 3), 128, np.uint8), row, keypoints=False, caption=False)
+    label = out[round(y) : round(y + h), round(x) : round(x + w)]
+    inked = (label != label[0, 0]).any(axis=(1, 2))
+    assert inked[: len(inked) // 2].any() and inked[len(inked) // 2 :].any(), "two lines drawn"
 
 
 def test_no_two_labels_overlap_on_the_crowd_photo(shared_dir):

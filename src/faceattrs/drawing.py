@@ -1,8 +1,9 @@
 """Drawing analysed faces onto images (boxes, keypoints, labels) and contact sheets.
 
 Labels never cover each other or another face: :func:`layout_labels` places each
-face's label outside its box where there is room (above, below, right, left), else a
-numbered chip (the details are in the JSON or the page's list). The page
+face's label outside its box where there is room (above, below, right, left), else the
+label on two lines (:func:`wrap_label`) in the same places, else a numbered chip (the
+details are in the JSON or the page's list). The page
 (``web/labels.js``) follows the same rule. Pictures written to files carry
 :data:`PERCEIVED` along their bottom edge, where no label goes; the page says it in its
 own text instead.
@@ -10,7 +11,7 @@ own text instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
@@ -71,8 +72,11 @@ def annotate(
         left, top = round(x), round(y)
         cv2.rectangle(canvas, (left, top), (left + round(w) - 1, top + round(h) - 1), colour, -1)
         text_bgr = (0, 0, 0) if _luma(colour) > 140 else (255, 255, 255)
-        origin = (left + font.pad, top + font.pad + font.text_h)
-        cv2.putText(canvas, text, origin, FONT, font.scale, text_bgr, font.thickness, cv2.LINE_AA)
+        for row, line in enumerate(text.split("\n")):
+            origin = (left + font.pad, top + row * font.height + font.pad + font.text_h)
+            cv2.putText(
+                canvas, line, origin, FONT, font.scale, text_bgr, font.thickness, cv2.LINE_AA
+            )
     return canvas
 
 
@@ -95,14 +99,16 @@ def label_layout(
     faces: Sequence[Face], width: int, height: int, bottom: int = 0
 ) -> list[tuple[Rect, str]]:
     """Each face's label rectangle (x, y, w, h) and text on a ``width`` x ``height``
-    picture, as :func:`annotate` draws them: the full label, or the face's number in a chip;
-    none in the ``bottom`` px (the caption's band)."""
+    picture, as :func:`annotate` draws them: the full label (its two lines joined by a
+    newline when wrapped), or the face's number in a chip; none in the ``bottom`` px (the
+    caption's band)."""
     font = _Font(label_text_px(width, height))
     names = [face_number(face, i) for i, face in enumerate(faces)]
     texts = [
         face_label(face) if face.track_id is not None else f"{name} {face_label(face)}"
         for name, face in zip(names, faces, strict=True)
     ]
+    wrapped = [wrap_label(text, font.width) for text in texts]
     placed = layout_labels(
         [face.xyxy for face in faces],
         [font.width(t) for t in texts],
@@ -110,8 +116,18 @@ def label_layout(
         font.height,
         width,
         height - bottom,
+        [max(map(font.width, lines)) if lines else 0.0 for lines in wrapped],
     )
-    return [(rect, names[i] if chip else texts[i]) for i, (rect, chip) in enumerate(placed)]
+    shown = {"label": texts, "wrapped": ["\n".join(lines) for lines in wrapped], "chip": names}
+    return [(rect, shown[kind][i]) for i, (rect, kind) in enumerate(placed)]
+
+
+def wrap_label(text: str, width: Callable[[str], float]) -> tuple[str, ...]:
+    """``text`` on two lines, split after the comma that leaves the wider line narrowest
+    (``width`` measures a line); () when it has no comma. The page (labels.js) splits alike."""
+    parts = text.split(", ")
+    splits = [(", ".join(parts[:k]) + ",", ", ".join(parts[k:])) for k in range(1, len(parts))]
+    return min(splits, key=lambda lines: max(map(width, lines)), default=())
 
 
 def _estimates(face: Face) -> bool:
@@ -182,10 +198,15 @@ def _overlap(a: Rect, b: Rect) -> float:
 
 
 def _outside(box: Sequence[float], w: float, h: float, width: int) -> list[Rect]:
-    """Above, below, right of and left of ``box`` (above/below kept inside the width)."""
+    """Above, below, right of and left of ``box``, then above and below ending at its right
+    edge (above/below kept inside the width)."""
     x1, y1, x2, y2 = box
     left = min(max(0.0, x1), max(0.0, width - w))
-    return [(left, y1 - h, w, h), (left, y2, w, h), (x2, y1, w, h), (x1 - w, y1, w, h)]
+    ending = min(max(0.0, x2 - w), max(0.0, width - w))
+    return [
+        (left, y1 - h, w, h), (left, y2, w, h), (x2, y1, w, h), (x1 - w, y1, w, h),
+        (ending, y1 - h, w, h), (ending, y2, w, h),
+    ]  # fmt: skip
 
 
 def _inside(box: Sequence[float], w: float, h: float, width: int, height: int) -> list[Rect]:
@@ -204,15 +225,21 @@ def layout_labels(
     label_h: float,
     width: int,
     height: int,
-) -> list[tuple[Rect, bool]]:
-    """Where each face's label goes: ``((x, y, w, h), is_chip)`` per box (x1, y1, x2, y2).
+    wrapped_widths: Sequence[float] | None = None,
+) -> list[tuple[Rect, str]]:
+    """Where each face's label goes: ``((x, y, w, h), kind)`` per box (x1, y1, x2, y2),
+    kind ``"label"`` (one line), ``"wrapped"`` (two lines, ``2 * label_h`` high) or
+    ``"chip"`` (the number only).
 
     Larger faces first, each label takes the first free place outside its box (above,
-    below, right, left: inside the picture, over no placed label and no other face);
-    failing that a chip (``chip_widths``: the number only) tries the same places and
-    then its box's inner corners; failing that, the chip place overlapping least.
+    below, right, left, then above and below ending at the box's right edge: inside the
+    picture, over no placed label and no other face);
+    failing that its two-line form (``wrapped_widths``, 0: none) tries the same places;
+    failing that a chip (``chip_widths``) tries them and then its box's inner corners;
+    failing that, the chip place overlapping least.
     """
-    rects: list[tuple[Rect, bool] | None] = [None] * len(boxes)
+    rects: list[tuple[Rect, str] | None] = [None] * len(boxes)
+    wrapped_widths = wrapped_widths or [0.0] * len(boxes)
     placed: list[Rect] = []
     faces = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
     order = sorted(range(len(boxes)), key=lambda i: -faces[i][2] * faces[i][3])
@@ -227,14 +254,14 @@ def layout_labels(
 
     for i in order:
         box = boxes[i]
-        full = _outside(box, widths[i], label_h, width)
-        chip = _outside(box, chip_widths[i], label_h, width)
-        chip += _inside(box, chip_widths[i], label_h, width, height)
-        choice = next(((r, False) for r in full if free(r, i)), None)
-        choice = choice or next(((r, True) for r in chip if free(r, i)), None)
+        inside = _inside(box, chip_widths[i], label_h, width, height)
+        places = [(r, "label") for r in _outside(box, widths[i], label_h, width)]
+        if wrapped_widths[i] > 0:
+            places += [(r, "wrapped") for r in _outside(box, wrapped_widths[i], 2 * label_h, width)]
+        places += [(r, "chip") for r in _outside(box, chip_widths[i], label_h, width) + inside]
+        choice = next((place for place in places if free(place[0], i)), None)
         if choice is None:
-            inside = chip[4:]
-            choice = (min(inside, key=lambda r: sum(_overlap(r, q) for q in placed)), True)
+            choice = (min(inside, key=lambda r: sum(_overlap(r, q) for q in placed)), "chip")
         rects[i] = choice
         placed.append(choice[0])
     return [r for r in rects if r is not None]

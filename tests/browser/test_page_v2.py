@@ -326,27 +326,38 @@ def test_static_site_video_person_view(browser, static_site, webm_clip, artifact
 
 
 def test_js_label_layout_is_the_python_rule(static_page):
-    """labels.js layoutLabels places labels exactly as drawing.py layout_labels does."""
-    from faceattrs.drawing import layout_labels
+    """labels.js layoutLabels places labels exactly as drawing.py layout_labels does, and
+    wrapLabel splits them as wrap_label does."""
+    from collections import Counter
+
+    from faceattrs.drawing import layout_labels, wrap_label
 
     rng = np.random.default_rng(2)
-    chips = 0
-    for _ in range(30):
+    kinds: Counter = Counter()
+    for _ in range(40):
         count = int(rng.integers(1, 12))
         xy = rng.uniform(0, 300, (count, 2))
         side = rng.uniform(15, 80, (count, 1))
         boxes = np.concatenate([xy, xy + side], axis=1).round(1).tolist()
-        widths = rng.uniform(40, 160, count).round(1).tolist()
+        widths = rng.uniform(40, 260, count).round(1).tolist()
         chip_widths = rng.uniform(10, 25, count).round(1).tolist()
-        expected = layout_labels(boxes, widths, chip_widths, 14, 380, 380)
+        wrapped = np.array(widths) * rng.uniform(0.5, 0.7, count) * (rng.random(count) < 0.8)
+        wrapped = wrapped.round(1).tolist()
+        expected = layout_labels(boxes, widths, chip_widths, 14, 380, 380, wrapped)
         got = static_page.evaluate(
-            "([b, w, c]) => layoutLabels(b, w, c, 14, 380, 380)", [boxes, widths, chip_widths]
+            "([b, w, c, t]) => layoutLabels(b, w, c, 14, 380, 380, t)",
+            [boxes, widths, chip_widths, wrapped],
         )
-        for (rect, chip), (js_rect, js_chip) in zip(expected, got, strict=True):
-            assert js_chip == chip
+        for (rect, kind), (js_rect, js_kind) in zip(expected, got, strict=True):
+            assert js_kind == kind
             assert js_rect == pytest.approx(list(rect), abs=1e-6)
-        chips += sum(chip for _, chip in expected)
-    assert chips > 10  # the cases exercise the chips
+        kinds.update(kind for _, kind in expected)
+    assert min(kinds.values()) > 10, kinds  # the cases exercise every kind of place
+    text = "#3  female 90%, 27, asian? 58%, happy 70%"
+    for measure in ("(s) => s.length", "(s) => s.replace(/[^%]/g, '').length * 10 + s.length"):
+        got = static_page.evaluate(f"([t]) => wrapLabel(t, {measure})", [text])
+        width = len if "replace" not in measure else lambda s: s.count("%") * 10 + len(s)
+        assert tuple(got) == wrap_label(text, width)
 
 
 def test_js_scene_cuts_match_python(static_page):

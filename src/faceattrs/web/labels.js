@@ -1,6 +1,7 @@
 // faceattrs web page, labels on pictures: the same rule as faceattrs/drawing.py. Each
-// face's label goes outside its box where there is room (above, below, right, left; over
-// no other label and no other face), else a numbered chip; the list beside the picture
+// face's label goes outside its box where there is room (above, below, right, left, then
+// above and below ending at the box's right edge; over no other label and no other face),
+// else on two lines in the same places, else a numbered chip; the list beside the picture
 // has the details. Sizes follow the picture (LABEL_SIZE of its shorter side), with a
 // floor that keeps the text legible on small screens. Loaded first: app.js, video.js and
 // camera.js use these helpers.
@@ -40,15 +41,32 @@ function rectOverlap(a, b) {
   return w > 0 && h > 0 ? w * h : 0;
 }
 
-/** drawing.py layout_labels: [[x, y, w, h], isChip] per box [x1, y1, x2, y2]. */
-function layoutLabels(boxes, widths, chipWidths, labelH, width, height) {
+/** drawing.py wrap_label: `text` as two lines split after the comma that leaves the
+ * wider line narrowest (`measure` gives a line's width); [] without a comma. */
+function wrapLabel(text, measure) {
+  const parts = text.split(", ");
+  let best = [];
+  let bestWidth = Infinity;
+  for (let k = 1; k < parts.length; k += 1) {
+    const lines = [`${parts.slice(0, k).join(", ")},`, parts.slice(k).join(", ")];
+    const wide = Math.max(...lines.map(measure));
+    if (wide < bestWidth) [best, bestWidth] = [lines, wide];
+  }
+  return best;
+}
+
+/** drawing.py layout_labels: [[x, y, w, h], kind] per box [x1, y1, x2, y2], kind "label"
+ * (one line), "wrapped" (two lines, 2 * labelH high; `wrappedWidths`, 0: none) or "chip". */
+function layoutLabels(boxes, widths, chipWidths, labelH, width, height, wrappedWidths = null) {
   const faces = boxes.map(([x1, y1, x2, y2]) => [x1, y1, x2 - x1, y2 - y1]);
   const order = faces.map((_, i) => i).sort((a, b) => faces[b][2] * faces[b][3] - faces[a][2] * faces[a][3]);
   const placed = [];
   const out = new Array(boxes.length);
   const outside = ([x1, y1, x2, y2], w, h) => {
     const left = Math.min(Math.max(0, x1), Math.max(0, width - w));
-    return [[left, y1 - h, w, h], [left, y2, w, h], [x2, y1, w, h], [x1 - w, y1, w, h]];
+    const ending = Math.min(Math.max(0, x2 - w), Math.max(0, width - w));
+    return [[left, y1 - h, w, h], [left, y2, w, h], [x2, y1, w, h], [x1 - w, y1, w, h],
+      [ending, y1 - h, w, h], [ending, y2, w, h]];
   };
   const inside = ([x1, y1, x2, y2], w, h) => [[x1, y1], [x2 - w, y1], [x1, y2 - h], [x2 - w, y2 - h]]
     .map(([x, y]) => [Math.min(Math.max(0, x), width - w), Math.min(Math.max(0, y), height - h), w, h]);
@@ -59,13 +77,17 @@ function layoutLabels(boxes, widths, chipWidths, labelH, width, height) {
     return !faces.some((face, j) => j !== own && rectOverlap(rect, face) > 0);
   };
   for (const i of order) {
-    const full = outside(boxes[i], widths[i], labelH);
-    const chip = [...outside(boxes[i], chipWidths[i], labelH), ...inside(boxes[i], chipWidths[i], labelH)];
-    let choice = full.find((r) => free(r, i)) ? [full.find((r) => free(r, i)), false] : null;
-    if (!choice && chip.find((r) => free(r, i))) choice = [chip.find((r) => free(r, i)), true];
+    const within = inside(boxes[i], chipWidths[i], labelH);
+    const wrapped = wrappedWidths?.[i] > 0 ? outside(boxes[i], wrappedWidths[i], 2 * labelH) : [];
+    const places = [
+      ...outside(boxes[i], widths[i], labelH).map((r) => [r, "label"]),
+      ...wrapped.map((r) => [r, "wrapped"]),
+      ...[...outside(boxes[i], chipWidths[i], labelH), ...within].map((r) => [r, "chip"]),
+    ];
+    let choice = places.find(([r]) => free(r, i));
     if (!choice) {
       const cost = (r) => placed.reduce((s, q) => s + rectOverlap(r, q), 0);
-      choice = [chip.slice(4).reduce((a, b) => (cost(b) < cost(a) ? b : a)), true];
+      choice = [within.reduce((a, b) => (cost(b) < cost(a) ? b : a)), "chip"];
     }
     out[i] = choice;
     placed.push(choice[0]);
@@ -106,16 +128,20 @@ function drawFaces(ctx, faces, srcW, srcH, labels = faceLabel) {
   const names = faces.map(faceName);
   const texts = faces.map((face, i) => `${names[i]}  ${labels(face, i)}`);
   const measure = (text) => ctx.measureText(text).width + 2 * pad;
-  const layout = layoutLabels(boxes, texts.map(measure), names.map(measure), th, width, height);
-  const labelled = layout.map(([[x, y, w, h], chip], index) => {
+  const wrapped = texts.map((text) => wrapLabel(text, measure));
+  const layout = layoutLabels(boxes, texts.map(measure), names.map(measure), th, width, height,
+    wrapped.map((lines) => (lines.length ? Math.max(...lines.map(measure)) : 0)));
+  const labelled = layout.map(([[x, y, w, h], kind], index) => {
+    const chip = kind === "chip";
     const text = chip ? names[index] : texts[index];
+    const lines = kind === "wrapped" ? wrapped[index] : [text];
     ctx.globalAlpha = isWeak(faces[index]) ? 0.75 : 1;
     ctx.fillStyle = colourOf(faces[index], index);
     ctx.fillRect(x, y, w, h);
     ctx.globalAlpha = 1;
     ctx.fillStyle = "#111";
-    ctx.fillText(text, x + pad, y + pad);
-    return { rect: [x, y, w, h], text, chip };
+    lines.forEach((line, row) => ctx.fillText(line, x + pad, y + row * th + pad));
+    return { rect: [x, y, w, h], text, lines, chip };
   });
   canvas.faceLayout = { faces, boxes, labels: labelled };
 }
