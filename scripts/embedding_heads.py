@@ -3,7 +3,7 @@ against the shipped attribute model (see reports/eval/embedding_heads.md).
 
     python scripts/embedding_heads.py --cache /tmp/heads     # about 15 min on 2 cores
     python scripts/embedding_heads.py --cache /tmp/heads-all --all   # every face, + ensemble
-    python scripts/embedding_heads.py --cache /tmp/heads-all --all \
+    python scripts/embedding_heads.py --cache /tmp/heads-all --all --mirror \
         --export src/faceattrs/models/attributes_accurate.onnx        # the accurate tier
 
 Embeds the centre face of a seeded subsample of each split through the product's
@@ -14,7 +14,9 @@ train caches, selects on val, prints the test metrics. Needs ../shared and [trai
 :mod:`faceattrs.data.embedding_cache` builds from the aligned caches (the same centre
 face, the same alignment; ``cache/embeddings_{dataset}.npz``, built first when missing),
 and also measures the ensemble of the MLP head with the shipped attribute model (their
-probabilities averaged, the weight chosen on val).
+probabilities averaged, the weight chosen on val). ``--mirror`` also embeds each training
+face's chip mirrored left to right (``cache/embeddings_{dataset}_mirrored.npz``) and trains
+the exported head on both views (selection and test on the faces as they are).
 """
 
 from __future__ import annotations
@@ -77,9 +79,10 @@ def build_caches(cache: Path) -> None:
         print(f"{out}: {len(samples)} images, {time.time() - started:.0f} s", flush=True)
 
 
-def build_all(cache: Path, cache_dir: Path) -> None:
+def build_all(cache: Path, cache_dir: Path, mirror: bool = False) -> None:
     """Every face of every split, from the embedding and aligned caches; also the shipped
-    attribute model's probabilities (age 0-100, gender, race5) of each face found."""
+    attribute model's probabilities (age 0-100, gender, race5) of each face found, and with
+    ``mirror`` the embeddings and features of the mirrored chips (``*_mirrored``)."""
     from faceattrs.data.embedding_cache import build_embedding_cache, load_embedding_cache
     from faceattrs.data.fairface import load_fairface_split
     from faceattrs.data.utkface import load_split
@@ -90,12 +93,15 @@ def build_all(cache: Path, cache_dir: Path) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     for dataset, split, _ in PLAN:
         out = cache / f"{dataset}_{split}.npz"
-        if out.exists():
+        if out.exists() and (not mirror or "embeddings_mirrored" in np.load(out).files):
             continue
         aligned = cache_dir / f"aligned_{dataset}_112.npz"
         emb_path = cache_dir / f"embeddings_{dataset}.npz"
+        mirrored_path = cache_dir / f"embeddings_{dataset}_mirrored.npz"
         if not emb_path.exists():
             build_embedding_cache(aligned, SHARED / dataset, emb_path)
+        if mirror and not mirrored_path.exists():
+            build_embedding_cache(aligned, SHARED / dataset, mirrored_path, mirror=True)
         if dataset == "utkface":
             samples = load_split(ROOT / "splits/utkface", split, SHARED / "utkface")
             labels = [(s.age, s.age, s.gender, s.race, -1) for s in samples]
@@ -111,10 +117,17 @@ def build_all(cache: Path, cache_dir: Path) -> None:
         net_probs[faces.found] = np.concatenate(
             [pred.age_probs, pred.gender_probs, pred.race_probs], 1
         )
-        features = {} if emb.features is None else {"features": emb.features[rows]}
+        extra = {} if emb.features is None else {"features": emb.features[rows]}
+        found = emb.found[rows] & faces.found
+        if mirror:
+            mirrored = load_embedding_cache(mirrored_path)
+            found &= mirrored.found[rows]
+            extra["embeddings_mirrored"] = mirrored.embeddings[rows]
+            if mirrored.features is not None:
+                extra["features_mirrored"] = mirrored.features[rows]
         np.savez(
-            out, embeddings=emb.embeddings[rows], found=emb.found[rows] & faces.found,
-            labels=np.asarray(labels, np.int32), net_probs=net_probs, **features,
+            out, embeddings=emb.embeddings[rows], found=found,
+            labels=np.asarray(labels, np.int32), net_probs=net_probs, **extra,
         )  # fmt: skip
         print(f"{out}: {len(names)} images, {int(faces.found.sum())} faces", flush=True)
 
@@ -173,10 +186,11 @@ def report(cache: Path, epochs: int, ensemble: bool = False) -> None:
                 _show(f"ens{weights}", test, found, prob_metrics(mixed, labels))
 
 
-def export(cache: Path, epochs: int, out: Path) -> None:
-    """Train the MLP head on the embedding and the features, choose its shares and
-    temperatures on val, write the accurate tier's ONNX graph to ``out`` and print the test
-    figures of that file (ONNX Runtime)."""
+def export(cache: Path, epochs: int, out: Path, mirror: bool = False, seeds: int = 1) -> None:
+    """Train the MLP head on the embedding and the features (with ``mirror``, of each
+    training face and of its mirror image; ``seeds`` > 1: that many, averaged), choose its
+    shares and temperatures on val, write the accurate tier's ONNX graph to ``out`` and
+    print the test figures of that file (ONNX Runtime)."""
     import onnxruntime as ort
     import torch
 
@@ -185,7 +199,7 @@ def export(cache: Path, epochs: int, out: Path) -> None:
         CUTS,
         compose,
         export_heads,
-        fit_head,
+        fit_heads,
         fit_temperatures,
         head_probs,
         mix_heads,
@@ -194,11 +208,16 @@ def export(cache: Path, epochs: int, out: Path) -> None:
     )  # fmt: skip
 
     keys = ("embeddings", "features", "labels", "net_probs")
-    train = _load(cache, ["fairface_train", "utkface_train"], keys)
+    mirrored = ("embeddings_mirrored", "features_mirrored") if mirror else ()
+    train = _load(cache, ["fairface_train", "utkface_train"], keys + mirrored)
     val = _load(cache, ["fairface_val", "utkface_val"], keys)
     mean, std = train["features"].mean(0), train["features"].std(0) + 1e-6
     x, x_val = (compose(p["embeddings"], p["features"], mean, std) for p in (train, val))
-    net = fit_head("mlp", x, train["labels"], x_val, val["labels"], epochs)
+    labels = train["labels"]
+    if mirror:  # each training face twice: as it is and mirrored
+        x_mirrored = compose(train[mirrored[0]], train[mirrored[1]], mean, std)
+        x, labels = torch.cat([x, x_mirrored]), torch.cat([labels, labels])
+    net = fit_heads("mlp", x, labels, x_val, val["labels"], epochs, seeds)
     head_val = head_probs(net, x_val)
     weights = mix_weights(head_val, val["net_probs"], val["labels"])
     temps = fit_temperatures(mix_heads(head_val, val["net_probs"], weights), val["labels"])
@@ -209,7 +228,8 @@ def export(cache: Path, epochs: int, out: Path) -> None:
         extra={"trained_on": "UTKFace + FairFace train splits (splits/), faces through the "
                "product's detector; mix and temperatures chosen on their val splits",
                "command": f"python scripts/embedding_heads.py --cache {cache} --all "
-                          f"--export {out}"},
+                          f"{'--mirror ' if mirror else ''}"
+                          f"{f'--seeds {seeds} ' if seeds > 1 else ''}--export {out}"},
     )  # fmt: skip
     export_heads(net, spec, out, mean, std)
     print(f"wrote {out}: mix {weights}, temperatures {temps}", flush=True)
@@ -230,17 +250,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--all", action="store_true", help="every face, and the ensemble")
     parser.add_argument("--export", type=Path, help="with --all: write the accurate tier's ONNX")
+    parser.add_argument(
+        "--mirror", action="store_true", help="with --all: train on mirrored faces too"
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="with --export: average N heads")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "cache", help="aligned caches")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
     if args.all:
-        build_all(Path(args.cache), args.cache_dir)
+        build_all(Path(args.cache), args.cache_dir, mirror=args.mirror)
     else:
         build_caches(Path(args.cache))
     if args.export:
-        export(Path(args.cache), args.epochs, args.export)
+        export(Path(args.cache), args.epochs, args.export, args.mirror, args.seeds)
     else:
         report(Path(args.cache), args.epochs, ensemble=args.all)
 

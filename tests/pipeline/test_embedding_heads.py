@@ -136,6 +136,26 @@ def test_features_are_standardised_inside_the_graph(tmp_path, fast_spec):
     np.testing.assert_allclose(out.race_probs, expected[:, -5:], atol=1e-5)
 
 
+def test_heads_of_several_seeds_export_as_their_mean(tmp_path, fast_spec):
+    torch = pytest.importorskip("torch")
+    from faceattrs.training.embedding_heads import (
+        AveragedHeads,
+        export_heads,
+        head_probs,
+        make_net,
+    )  # fmt: skip
+
+    torch.manual_seed(0)
+    nets = [make_net().eval() for _ in range(3)]
+    emb = torch.as_tensor(_inputs(5)[0])
+    averaged = AveragedHeads(nets)
+    expected = torch.stack([head_probs(net, emb) for net in nets]).mean(0)
+    torch.testing.assert_close(head_probs(averaged, emb), expected, atol=1e-6, rtol=0)
+    path = export_heads(averaged, EmbeddingHeadsSpec(mix=(1, 1, 1)), tmp_path / "a.onnx")
+    out = EmbeddingHeads(path, threads=1).refine(fast_spec, _fast(fast_spec, 5), emb.numpy())
+    np.testing.assert_allclose(out.gender_probs, expected[:, 101:103].numpy(), atol=1e-5)
+
+
 def test_unknown_tier_is_refused():
     with pytest.raises(ValueError, match="unknown model tier 'best'"):
         FaceAnalyzer(tier="best")

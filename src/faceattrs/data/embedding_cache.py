@@ -4,7 +4,9 @@ For each row of an aligned cache (:mod:`faceattrs.data.aligned_cache`), the face
 the product's detector (its keypoints are stored there) is aligned from the original image
 with the embedding model's own alignment and embedded. One row per cache row (``found``
 copied, zeros where no face was found), so rows line up with the aligned cache and with
-:func:`faceattrs.data.mixed.gather`. No torch here.
+:func:`faceattrs.data.mixed.gather`. ``mirror``: the aligned chips are mirrored left to
+right before embedding (a second view of each training face for the heads on the
+embedding, ``scripts/embedding_heads.py --mirror``). No torch here.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ def build_embedding_cache(
     out: str | Path,
     embedder: EmbeddingModel | None = None,
     progress: Callable[[int, int], None] | None = None,
+    mirror: bool = False,
 ) -> Path:
-    """Embed every found face of ``aligned_cache`` from its image under ``data_dir``."""
+    """Embed every found face of ``aligned_cache`` from its image under ``data_dir``
+    (its chip mirrored left to right with ``mirror``)."""
     embedder = embedder or EmbeddingModel()
     with np.load(aligned_cache, allow_pickle=False) as z:
         names, found, keypoints = z["names"], z["found"].copy(), z["keypoints"]
@@ -74,7 +78,8 @@ def build_embedding_cache(
             unreadable.append(str(names[i]))
             continue
         rows.append(int(i))
-        chips.append(embedder.chips(bgr, keypoints[i : i + 1])[0])
+        chip = embedder.chips(bgr, keypoints[i : i + 1])[0]
+        chips.append(np.ascontiguousarray(chip[:, ::-1]) if mirror else chip)
         if len(rows) == BATCH_FACES:
             flush()
             if progress:
@@ -85,6 +90,7 @@ def build_embedding_cache(
         "embedding_model": embedder.path.name,
         "embedding_spec_source": embedder.spec.extra.get("source", ""),
         "faces": int(found.sum()),
+        "mirrored": mirror,
         "unreadable": unreadable,
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -129,6 +129,30 @@ def fit_head(kind: str, x, labels, x_val, labels_val, epochs: int = 60, seed: in
     return net.eval()
 
 
+class AveragedHeads(nn.Module):
+    """Heads trained from several seeds as one: per head (age, gender, race) the log of
+    their mean probabilities, so that a softmax of it, as :func:`head_probs` and the
+    exported graph take, gives the mean."""
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [net(x) for net in self.nets]
+        means = [
+            torch.stack([torch.softmax(out[:, lo:hi], 1) for out in outs]).mean(0)
+            for lo, hi in CUTS
+        ]
+        return torch.log(torch.cat(means, 1).clamp_min(1e-12))
+
+
+def fit_heads(kind: str, x, labels, x_val, labels_val, epochs: int = 60, seeds: int = 1):
+    """:func:`fit_head` with seeds 0 .. ``seeds`` - 1, averaged (one head: itself)."""
+    nets = [fit_head(kind, x, labels, x_val, labels_val, epochs, seed) for seed in range(seeds)]
+    return nets[0] if seeds == 1 else AveragedHeads(nets).eval()
+
+
 def mix_heads(a: torch.Tensor, b: torch.Tensor, weights) -> torch.Tensor:
     """Per head (age, gender, race): ``w * a + (1 - w) * b``."""
     pairs = zip(weights, CUTS, strict=True)
