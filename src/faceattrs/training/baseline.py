@@ -85,15 +85,31 @@ def predict(model: nn.Module, images: np.ndarray, head: str, batch: int = 128) -
 
 
 def train_head(
-    head, images, targets, val_images, val_targets, cfg, out_dir
+    head, images, targets, val_images, val_targets, cfg, out_dir, resume: bool = True
 ) -> tuple[nn.Module, list]:
-    """Train one seed model with early stopping on the val loss; returns the best model."""
+    """Train one seed model with early stopping on the val loss; returns the best model.
+
+    After each epoch the whole state (weights, Adam, both random streams, the best
+    weights, the patience count) goes to ``last_{head}.pt``; with ``resume`` a rerun
+    continues from there exactly as if it had not stopped, and a model that stopped early
+    or ran ``cfg.epochs`` is not trained again.
+    """
     torch.manual_seed(cfg.seed)
     model = seed_cnn(5 if head == "race" else 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history, best, best_state, waited = [], float("inf"), None, 0
+    history, best, best_state, waited, stopped = [], float("inf"), None, 0, False
     gen = torch.Generator().manual_seed(cfg.seed)
-    for epoch in range(cfg.epochs):
+    last = out_dir / f"last_{head}.pt"
+    if resume and last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best, best_state = state["history"], state["best"], state["best_state"]
+        waited, stopped = state["waited"], state["stopped"]
+        print(f"seed {head}: resumed after epoch {len(history)}", flush=True)
+    for epoch in range(len(history), 0 if stopped else cfg.epochs):
         model.train()
         order = torch.randperm(len(images), generator=gen).numpy()
         total, t0 = 0.0, time.perf_counter()
@@ -105,17 +121,7 @@ def train_head(
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
-        model.eval()
-        with torch.no_grad():
-            val = sum(
-                float(
-                    head_loss(
-                        head, model(to_batch(val_images[i : i + 128])), val_targets[i : i + 128]
-                    )
-                )
-                * len(val_images[i : i + 128])
-                for i in range(0, len(val_images), 128)
-            ) / len(val_images)
+        val = val_loss(model, head, val_images, val_targets)
         history.append(
             {
                 "epoch": epoch + 1,
@@ -131,16 +137,54 @@ def train_head(
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
         else:
             waited += 1
-            if waited >= cfg.patience:
-                break
+            stopped = waited >= cfg.patience
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": history,
+            "best": best,
+            "best_state": best_state,
+            "waited": waited,
+            "stopped": stopped,
+        }
+        torch.save(state, last.with_suffix(".tmp"))
+        last.with_suffix(".tmp").replace(last)  # a kill mid-write leaves the last epoch's
+        if stopped:
+            break
     model.load_state_dict(best_state)
     return model, history
 
 
-def run_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | Path) -> dict:
-    """Train the three seed models and evaluate them on the test split."""
+@torch.no_grad()
+def val_loss(model: nn.Module, head: str, images: np.ndarray, targets: torch.Tensor) -> float:
+    """Mean loss over the validation images."""
+    model.eval()
+    total = 0.0
+    for i in range(0, len(images), 128):
+        out = model(to_batch(images[i : i + 128]))
+        total += float(head_loss(head, out, targets[i : i + 128])) * len(out)
+    return total / len(images)
+
+
+def run_baseline(
+    cfg: BaselineConfig, out_dir: str | Path, report_dir: str | Path, resume: bool = True
+) -> dict:
+    """Train the three seed models (resuming from ``out_dir``) and evaluate them on the
+    test split."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    saved = out / "config.json"
+    if resume and saved.exists():  # only --epochs may change between a run and its resumption
+        before = {**json.loads(saved.read_text()), "epochs": cfg.epochs}
+        if before != asdict(cfg):
+            changed = sorted(k for k, v in asdict(cfg).items() if before.get(k) != v)
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)})")
+    if not resume:
+        for stale in out.glob("last_*.pt"):
+            stale.unlink()
+    saved.write_text(json.dumps(asdict(cfg), indent=1))
     torch.set_num_threads(cfg.threads)
     splits = {name: load_split(cfg.split, name, cfg.data) for name in ("train", "val", "test")}
     if cfg.limit:
@@ -160,6 +204,7 @@ def run_baseline(cfg: BaselineConfig, out_dir: str | Path, report_dir: str | Pat
             targets(splits["val"], head),
             cfg,
             out,
+            resume,
         )
         preds[head] = predict(model, images["test"], head)
     test = splits["test"]

@@ -232,7 +232,7 @@ def _baseline(args: argparse.Namespace) -> int:
     from faceattrs.training.baseline import BaselineConfig, run_baseline
 
     cfg = BaselineConfig(epochs=args.epochs, patience=args.patience, limit=args.limit or 0)
-    metrics = run_baseline(cfg, args.out, args.report)
+    metrics = run_baseline(cfg, args.out, args.report, resume=not args.restart)
     print(json.dumps({k: metrics[k] for k in ("age_mae", "gender_accuracy", "race_accuracy")}))
     return 0
 
@@ -242,7 +242,8 @@ def register_baseline(sub: argparse._SubParsersAction) -> None:
         "baseline",
         help="train and evaluate the seed's CNNs (needs [train])",
         description="Retrain the seed project's three CNNs (one per attribute, UTKFace crops) "
-        "as the in-run anchor of the benchmark table, and write their test report.",
+        "as the in-run anchor of the benchmark table, and write their test report. Each "
+        "epoch is checkpointed: rerunning the same command resumes (--epochs may grow).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", default="runs/seed_baseline", help="run folder")
@@ -252,4 +253,9 @@ def register_baseline(sub: argparse._SubParsersAction) -> None:
         "--patience", type=positive_int, default=3, help="stop after N epochs without gain"
     )
     parser.add_argument("--limit", type=int, help="use only the first N training images")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="start again (default: resume each model from RUN/last_<head>.pt)",
+    )
     parser.set_defaults(func=_baseline)
