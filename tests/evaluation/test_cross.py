@@ -51,6 +51,7 @@ def _run(gender: float, race: float, age_bin: float, mae: float) -> dict:
         "race_ece": 0.05,
         "age_interval_coverage": 0.79,
         "gender_gap_by_race": 0.06,
+        "n": 1000,
     }
 
 
@@ -70,7 +71,26 @@ def test_table_has_targets_and_every_model():
     assert "| target | >= 92% | >= 78% | >= 58% |" in text
     assert "| a | 93.0% ✓ | 50.0% ✗ | 60.0% ✓ |" in text
     assert "4.30 ✓" in text
-    assert "| a | 6.0 points ✗ | 0.020 ✓ | 0.050 | 0.020 ✓ | 79.0% ✓ |" in text
+    assert "| a | 6.0 points ✗ | - | - | 0.020 ✓ | 0.050 | 0.020 ✓ | 79.0% ✓ |" in text
+    # 95% Wilson intervals at n = 1000: 93.0% -> 91.25-94.42%
+    assert "| a | 91.2-94.4% | 46.9-53.1% | 56.9-63.0% | 93.5-96.2% | 88.0-91.7% |" in text
+
+
+def test_the_gap_is_shown_against_what_sampling_noise_alone_gives():
+    from faceattrs.evaluation.cross import gap_noise_cells, gender_by_race, summary_of
+
+    groups = {f"{race}/{g}": {"n": 250, "gender_accuracy": acc}
+              for race, acc in (("white", 0.92), ("black", 0.86), ("asian", 0.9))
+              for g in ("male", "female")}  # fmt: skip
+    assert gender_by_race(groups) == {"white": [460, 500], "black": [430, 500], "asian": [450, 500]}
+    summary = summary_of({"by_group": groups, "n": 1500})
+    assert summary["gender_gap_by_race"] == pytest.approx(0.06)
+    interval, floor = gap_noise_cells(summary["gender_by_race"])
+    low, high = (float(v) for v in interval.split("-"))
+    assert low < 6.0 < high
+    mean, p95 = (float(v) for v in floor.replace(" (95%:", "").rstrip(")").split())
+    assert 0.5 < mean < p95 < 6.0  # three groups of 500 at 89.3%: about 2 and 4 points
+    assert gap_noise_cells(None) == ["-", "-"]
 
 
 def test_gender_gap_pools_both_genders_of_each_race():
