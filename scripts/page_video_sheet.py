@@ -3,7 +3,8 @@ crop of each of their faces in the analysed frames, labelled with track, person 
 
 Exports the static site, plays VIDEO (re-encoded as VP8 WebM at its own size, as
 tests/browser/test_inbrowser_persons.py does) through the page's walker in headless Chromium
-(frames up to 1920 px as the page does, a frame every 0.2 s, persons on) and cuts the crops
+(frames up to 1920 px as the page does, a frame every 0.2 s, persons on; ``--as-is`` plays
+the file itself, as a user would open it) and cuts the crops
 from the original frames, so merged or split persons can be checked by eye.
 
     python scripts/page_video_sheet.py ../shared/media/facenet_pytorch/video.mp4 -o sheet.png
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -37,7 +39,7 @@ WALK = """async ([url, maxSide]) => {
 }"""
 
 
-def walk(video: Path, max_side: int | None = 1920) -> dict:
+def walk(video: Path, max_side: int | None = 1920, as_is: bool = False) -> dict:
     from bench_browser import CHROMIUM, serve
     from playwright.sync_api import sync_playwright
 
@@ -47,7 +49,12 @@ def walk(video: Path, max_side: int | None = 1920) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         export_web(site)
-        transcode(video, site / "clip.webm", 1920)
+        if as_is:  # the file a user would open (Debian's Chromium plays H.264 MP4)
+            clip_name = "clip" + video.suffix.lower()
+            shutil.copyfile(video, site / clip_name)
+        else:
+            clip_name = "clip.webm"
+            transcode(video, site / clip_name, 1920)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -57,7 +64,7 @@ def walk(video: Path, max_side: int | None = 1920) -> dict:
                 page = browser.new_page()
                 page.set_default_timeout(900_000)
                 page.goto(url)
-                clip = url.split("?")[0].rstrip("/") + "/clip.webm"
+                clip = url.split("?")[0].rstrip("/") + "/" + clip_name
                 started = time.perf_counter()
                 result = page.evaluate(WALK, [clip, max_side])
                 result["seconds"] = round(time.perf_counter() - started, 1)
@@ -67,7 +74,9 @@ def walk(video: Path, max_side: int | None = 1920) -> dict:
                 browser.close()
 
 
-def sheet(video: Path, result: dict, cell: int = 96, per_row: int = 14) -> np.ndarray:
+def sheet(
+    video: Path, result: dict, cell: int = 96, per_row: int = 14, offset: float = 0.0
+) -> np.ndarray:
     cap = cv2.VideoCapture(str(video))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     frames = []
@@ -75,7 +84,8 @@ def sheet(video: Path, result: dict, cell: int = 96, per_row: int = 14) -> np.nd
         frames.append(read[1])
     rows: dict[int, list[np.ndarray]] = {}
     for record in result["frames"]:
-        bgr = frames[min(round(record["time"] * fps), len(frames) - 1)]
+        index = round(max(0.0, record["time"] - offset) * fps)  # the player's time -> frame
+        bgr = frames[min(index, len(frames) - 1)]
         scale = bgr.shape[1] / record["width"]
         for track_id, box in record["faces"]:
             x1, y1, x2, y2 = (int(v * scale) for v in box)
@@ -101,9 +111,21 @@ def main() -> int:
         default=1920,
         help="frames at most this wide (0: as is; the page: 1920)",
     )
+    parser.add_argument(
+        "--as-is",
+        action="store_true",
+        help="play the file as given (default: re-encoded as VP8 WebM, as the tests do)",
+    )
+    parser.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        help="with --as-is: seconds the video track starts after the player's 0 (ffprobe's "
+        "stream start; short_hamilton_clip.mp4: 0.852), so crops come from the frames shown",
+    )
     args = parser.parse_args()
-    result = walk(args.video, args.max_side or None)
-    cv2.imwrite(str(args.out), sheet(args.video, result))
+    result = walk(args.video, args.max_side or None, args.as_is)
+    cv2.imwrite(str(args.out), sheet(args.video, result, offset=args.offset))
     tracks = len(result["persons"])
     persons = len(set(result["persons"].values()) - {None})
     seconds = result["seconds"]
