@@ -129,6 +129,17 @@ CROP_COLUMNS = (
 )
 
 
+def table_head(caption: str, headers: list[str]) -> list[str]:
+    """A captioned Markdown table's first lines, one row per model below."""
+    return [
+        "",
+        caption,
+        "",
+        "| model | " + " | ".join(headers) + " |",
+        "| --- |" + " --- |" * len(headers),
+    ]
+
+
 def _mark(ok: bool) -> str:
     return " ✓" if ok else " ✗"
 
@@ -184,16 +195,13 @@ def interval_lines(models: dict) -> list[str]:
     """95% Wilson intervals of the accuracies of the main table."""
     columns = [c for c in MAIN_COLUMNS if c[2] in ("gender_accuracy", "race_accuracy")]
     columns.insert(2, next(c for c in MAIN_COLUMNS if c[2] == "age_bin_accuracy"))
-    lines = [
-        "",
+    lines = table_head(
         "Sampling uncertainty of the table above: 95% intervals (Wilson) of each accuracy "
         "over the detected faces. Models scored on the same faces differ more steadily than "
         "these intervals suggest; a difference smaller than them should hold on the val split "
         "too before it is read as real.",
-        "",
-        "| model | " + " | ".join(c[0] for c in columns) + " |",
-        "| --- |" + " --- |" * len(columns),
-    ]
+        [c[0] for c in columns],
+    )
     for name, runs in models.items():
         cells = []
         for _, run, key, _ in columns:
@@ -240,24 +248,18 @@ def cross_markdown(result: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {missed} |")
     lines += interval_lines(models)
     e2e_columns = [c for c in MAIN_COLUMNS if c[2] != "age_mae"]
-    lines += [
-        "",
+    lines += table_head(
         "End-to-end (every test image; a face the detector missed counts as wrong):",
-        "",
-        "| model | " + " | ".join(c[0] for c in e2e_columns) + " |",
-        "| --- |" + " --- |" * len(e2e_columns),
-    ]
+        [c[0] for c in e2e_columns],
+    )
     for name, runs in models.items():
         cells = [fmt(runs[run]["end_to_end"].get(key)) for _, run, key, fmt in e2e_columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
+    lines += table_head(
         "UTKFace test on the crops as given (UTKFace's own framing, no detection; the figures "
         "of `faceattrs evaluate MODEL`):",
-        "",
-        "| model | " + " | ".join(c[0] for c in CROP_COLUMNS) + " |",
-        "| --- |" + " --- |" * len(CROP_COLUMNS),
-    ]
+        [c[0] for c in CROP_COLUMNS],
+    )
     for name, runs in models.items():
         crops = runs.get("utkface_crops")
         if crops:
