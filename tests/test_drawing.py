@@ -3,7 +3,14 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from faceattrs.drawing import annotate, face_label, label_layout, layout_labels, wrap_label
+from faceattrs.drawing import (
+    PALETTE,
+    annotate,
+    face_label,
+    label_layout,
+    layout_labels,
+    wrap_label,
+)
 from faceattrs.results import Face
 
 
@@ -45,7 +52,9 @@ def test_no_faces_gives_an_unchanged_copy():
 )
 def test_faces_at_or_beyond_the_edges(xyxy):
     out = annotate(np.zeros((240, 320, 3), np.uint8), [_face(xyxy)])
-    assert out.shape == (240, 320, 3) and out.any()
+    assert out.shape[1:] == (320, 3) and out.any()
+    # a face filling the picture has no room for its label: a chip, and the label below
+    assert (out.shape[0] > 240) == (xyxy[2] - xyxy[0] > 320)
 
 
 def test_label_texts_carry_top_class_probabilities_and_doubt():
@@ -77,6 +86,32 @@ def test_crowded_labels_become_chips_and_never_overlap():
     _assert_apart([rect for rect, _ in placed], 300, 260)
     assert {text for _, text in placed} >= {"7", "8", "13"}, "inner faces get chips"
     assert any(len(text) > 3 for _, text in placed), "faces on the edge keep full labels"
+
+
+def test_a_written_picture_lists_its_chipped_faces_below_it():
+    """The crowded grid again: the copy grows by one legend line per chipped face (more when
+    a label needs two), each line starting with the face's colour; video frames do not."""
+    faces = [_face((20.0 + 50 * c, 30.0 + 50 * r, 70.0 + 50 * c, 80.0 + 50 * r))
+             for r in range(4) for c in range(5)]  # fmt: skip
+    image = np.full((260, 600, 3), 128, np.uint8)
+    chipped = [text for _, text in label_layout(faces, 600, 260) if text.isdigit()]
+    assert chipped
+    out = annotate(image, faces, caption=False)  # no band: label_layout's own places
+    assert out.shape[1] == 600 and out.shape[0] > 260 and (out[:260, 500:] == 128).all()
+    strip = out[260:]
+    line_h = strip.shape[0] // len(chipped)
+    assert strip.shape[0] == line_h * len(chipped), "one line per face: the labels fit 600 px"
+    for k, text in enumerate(chipped):  # the swatch: the face's colour at the line's start
+        i = int(text) - 1
+        swatch = strip[k * line_h + line_h // 2, 2 + line_h // 4]
+        assert tuple(int(v) for v in swatch) == PALETTE[i % len(PALETTE)], (text, swatch)
+    assert annotate(image, faces, legend=False).shape == image.shape
+    assert annotate(image, faces[:1]).shape == image.shape, "no chip, no strip"
+    happy = {"happy": 0.8, "neutral": 0.2}  # longer labels, four stacked faces, 160 px wide
+    column = [Face(**{**f.__dict__, "expression_probs": happy}) for f in faces[::5]]
+    n_chips = sum(text.isdigit() for _, text in label_layout(column, 160, 260))
+    narrow = annotate(np.full((260, 160, 3), 128, np.uint8), column, caption=False)
+    assert n_chips and narrow.shape[0] - 260 == 2 * line_h * n_chips, "two lines each"
 
 
 def test_layout_prefers_above_then_below():

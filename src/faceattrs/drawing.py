@@ -1,4 +1,5 @@
-"""Drawing analysed faces onto images (boxes, keypoints, labels) and contact sheets.
+"""Drawing analysed faces onto images: boxes, keypoints, labels (contact sheets of
+persons: :mod:`faceattrs.sheets`).
 
 Labels never cover each other or another face: :func:`layout_labels` places each
 face's label outside its box where there is room (above, below, right, left), else the
@@ -12,7 +13,6 @@ own text instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import cv2
 import numpy as np
@@ -46,12 +46,18 @@ MIN_CAPTION_PX = 7  # its smallest text height (narrower pictures than that text
 
 
 def annotate(
-    bgr: np.ndarray, faces: Sequence[Face], keypoints: bool = True, caption: bool | None = None
+    bgr: np.ndarray,
+    faces: Sequence[Face],
+    keypoints: bool = True,
+    caption: bool | None = None,
+    legend: bool = True,
 ) -> np.ndarray:
     """A copy of ``bgr`` with each face's box, keypoints and label drawn, and
     :data:`PERCEIVED` along the bottom edge (labels are kept above it; none on a picture
     too small for it): always with ``caption=True`` (a video's frames: it does not come and
-    go), never with ``False``, by default when a label shows an estimate."""
+    go), never with ``False``, by default when a label shows an estimate. With ``legend``,
+    faces shown by a numbered chip get their labels in a strip added below the picture (the
+    copy is then taller; video frames go without, their size being fixed)."""
     canvas = np.ascontiguousarray(bgr).copy()
     height, width = canvas.shape[:2]
     font = _Font(label_text_px(width, height))
@@ -67,7 +73,8 @@ def annotate(
             radius = max(1, thickness)
             for x, y in face.keypoints:
                 cv2.circle(canvas, (round(x), round(y)), radius, colour, -1, cv2.LINE_AA)
-    for index, ((x, y, w, h), text) in enumerate(label_layout(faces, width, height, band)):
+    layout = label_layout(faces, width, height, band)
+    for index, ((x, y, w, h), text) in enumerate(layout):
         colour = _colour(faces[index], index)
         left, top = round(x), round(y)
         cv2.rectangle(canvas, (left, top), (left + round(w) - 1, top + round(h) - 1), colour, -1)
@@ -77,7 +84,42 @@ def annotate(
             cv2.putText(
                 canvas, line, origin, FONT, font.scale, text_bgr, font.thickness, cv2.LINE_AA
             )
+    chipped = [i for i, (_, text) in enumerate(layout) if text == face_number(faces[i], i)]
+    if legend and chipped and _legend_fits(width, font.px):
+        rows = [(_colour(faces[i], i), f"{face_number(faces[i], i)} {face_label(faces[i])}")
+                for i in chipped]  # fmt: skip
+        canvas = np.vstack([canvas, _legend(rows, width, font.px)])
     return canvas
+
+
+def _legend_fits(width: int, label_px: int) -> bool:
+    """A legend only where the short caption fits across (not on thumbnails)."""
+    return (
+        _Font(max(MIN_CAPTION_PX, round(CAPTION_SIZE * label_px))).width(PERCEIVED_SHORT) <= width
+    )
+
+
+def _legend(rows: Sequence[tuple[tuple[int, int, int], str]], width: int, label_px: int):
+    """A dark strip ``width`` px wide listing each chipped face's label after a swatch of
+    its colour, in the caption's text size, lines broken after commas to fit."""
+    font = _Font(max(MIN_CAPTION_PX, round(CAPTION_SIZE * label_px)))
+    swatch = font.text_h + font.pad
+    lines: list[tuple[tuple[int, int, int] | None, str]] = []
+    for colour, text in rows:  # a continuation line has no swatch
+        broken = greedy_lines(text.split(", "), ", ", lambda t: font.width(t) + swatch <= width)
+        lines += [(colour if k == 0 else None, line + ("," if k < len(broken) - 1 else ""))
+                  for k, line in enumerate(broken)]  # fmt: skip
+    strip = np.full((len(lines) * font.height, width, 3), 40, np.uint8)
+    for row, (colour, line) in enumerate(lines):
+        top = row * font.height
+        if colour is not None:
+            corner = (font.pad, top + font.pad)
+            cv2.rectangle(strip, corner, (font.pad + font.text_h, top + font.pad + font.text_h),
+                          colour, -1)  # fmt: skip
+        origin = (swatch + font.pad, top + font.pad + font.text_h)
+        cv2.putText(strip, line, origin, FONT, font.scale, (255, 255, 255), font.thickness,
+                    cv2.LINE_AA)  # fmt: skip
+    return strip
 
 
 class _Font:
@@ -288,89 +330,14 @@ def _luma(bgr: tuple[int, int, int]) -> float:
     return 0.114 * b + 0.587 * g + 0.299 * r
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def face_crop(bgr: np.ndarray, xyxy: Sequence[float], size: int, margin: float = 0.2):
-    """A square ``size`` px crop around a face box (with ``margin``), black outside."""
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
-    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    scale = size / max(side, 1.0)
-    matrix = np.float32([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]])
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.warpAffine(bgr, matrix, (size, size), flags=interp, borderValue=(0, 0, 0))
-
-
-SHEET_CAPTION = (
-    "Perceived attributes, averaged over each person's faces: estimates with "
-    "probabilities, not facts about a person ('?': under 60%)."
-)
-
-
-def contact_sheet(
-    people: Sequence[dict[str, Any]],
-    crops: dict[tuple[str, tuple[float, ...]], np.ndarray],
-    max_faces: int = 10,
-    tile: int = 96,
-) -> np.ndarray:
-    """A BGR image: :data:`SHEET_CAPTION`, then one row per person: a label (gender, age
-    and interval, race, expression, each top class with its probability, "?" when unsure),
-    then up to ``max_faces`` face crops (``crops`` maps (path, box) to a ``tile`` px crop)."""
-    label_w, pad, line_h = 220, 6, 19
-    columns = max([min(len(p["faces"]), max_faces) for p in people], default=1)
-    width = label_w + columns * (tile + pad) + pad
-    rows = [_caption(SHEET_CAPTION, width, pad), np.full((1, width, 3), 200, np.uint8)]
-    if not people:
-        rows.append(np.full((tile // 2, width, 3), 255, np.uint8))
-        _text(rows[-1], "no faces", (pad, pad + 16))
-        return np.vstack(rows)
-    for person in people:
-        row = np.full((tile + 2 * pad, width, 3), 255, np.uint8)
-        for k, text in enumerate(_person_lines(person)):
-            _text(row, text, (pad, pad + 14 + line_h * k))
-        for k, face in enumerate(person["faces"][:max_faces]):
-            crop = crops.get((face["path"], tuple(face["box"])))
-            if crop is not None:
-                x = label_w + pad + k * (tile + pad)
-                row[pad : pad + tile, x : x + tile] = crop
-        rows.append(row)
-        rows.append(np.full((1, width, 3), 200, np.uint8))
-    return np.vstack(rows)
-
-
-def _person_lines(person: dict[str, Any]) -> list[str]:
-    """A person's label on the sheet, e.g. ["person 2", "3 faces, 2 photos",
-    "female 97%, 31 [26-37]", "white? 55%", "happy 71%"]."""
-    gender, race = person["gender"], person["race"]
-    low, high = person["age_interval"]
-    lines = [
-        f"person {person['person_id']}",
-        f"{_plural(person['n_faces'], 'face')}, {_plural(person['n_photos'], 'photo')}",
-        f"{sure(gender, person['gender_probs'][gender])}, {person['age']:.0f} [{low}-{high}]",
-        sure(race, person["race_probs"][race]),
-    ]
-    if person.get("expression_probs"):
-        lines.append(sure(person["expression"], person["expression_probs"][person["expression"]]))
-    return lines
-
-
-def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.5) -> None:
-    cv2.putText(canvas, text, origin, FONT, scale, (40, 40, 40), 1, cv2.LINE_AA)
-
-
-def _caption(text: str, width: int, pad: int, scale: float = 0.45) -> np.ndarray:
-    """``text`` word-wrapped to ``width`` px, dark on white."""
+def greedy_lines(parts: Sequence[str], sep: str, fits: Callable[[str], bool]) -> list[str]:
+    """``parts`` joined by ``sep`` into as few lines as ``fits`` allows, in order (a part
+    too long for a line gets a line of its own)."""
     lines: list[str] = []
-    for word in text.split():
-        wider = f"{lines[-1]} {word}" if lines else word
-        if lines and cv2.getTextSize(wider, FONT, scale, 1)[0][0] <= width - 2 * pad:
+    for part in parts:
+        wider = f"{lines[-1]}{sep}{part}" if lines else part
+        if lines and fits(wider):
             lines[-1] = wider
         else:
-            lines.append(word)
-    line_h = 18
-    canvas = np.full((len(lines) * line_h + 2 * pad, width, 3), 255, np.uint8)
-    for k, line in enumerate(lines):
-        _text(canvas, line, (pad, pad + 13 + line_h * k), scale)
-    return canvas
+            lines.append(part)
+    return lines

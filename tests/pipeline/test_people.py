@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceattrs.drawing import SHEET_CAPTION, _person_lines, contact_sheet
 from faceattrs.pipeline.people import FaceRef, cluster_faces, group_people
 from faceattrs.results import Face
+from faceattrs.sheets import SHEET_CAPTION, _person_lines, contact_sheet
 
 
 def _unit(rng, n, center=None, spread=0.05):

@@ -73,9 +73,9 @@ def run_people(args: argparse.Namespace) -> int:
 
 def _group_and_write(args: argparse.Namespace, analyzer, inputs, progress) -> int:
     from faceattrs.cli.analyze import analyse
-    from faceattrs.drawing import contact_sheet, face_crop
     from faceattrs.output import open_output
     from faceattrs.pipeline.people import FaceRef, group_people
+    from faceattrs.sheets import contact_sheet, face_crop
 
     threshold = analyzer.embedder.threshold if args.threshold is None else args.threshold
     refs: list[FaceRef] = []

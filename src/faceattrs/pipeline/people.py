@@ -6,7 +6,7 @@ are closer than the same-person threshold. Faces of one photo are never merged (
 person appears once per photo). :func:`summarize_person` gives a person's record:
 median perceived age with the median interval, gender, race and (when the expression
 head ran) expression probabilities averaged over their faces
-(:func:`faceattrs.drawing.contact_sheet` draws them).
+(:func:`faceattrs.sheets.contact_sheet` draws them).
 """
 
 from __future__ import annotations
