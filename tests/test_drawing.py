@@ -51,7 +51,7 @@ def test_no_faces_gives_an_unchanged_copy():
     "xyxy", [(0.0, 0.0, 50.0, 50.0), (-30.0, -20.0, 400.0, 300.0), (300.0, 220.0, 330.0, 250.0)]
 )
 def test_faces_at_or_beyond_the_edges(xyxy):
-    out = annotate(np.zeros((240, 320, 3), np.uint8), [_face(xyxy)])
+    out = annotate(np.zeros((240, 320, 3), np.uint8), [_face(xyxy)], legend=True)
     assert out.shape[1:] == (320, 3) and out.any()
     # a face filling the picture has no room for its label: a chip, and the label below
     assert (out.shape[0] > 240) == (xyxy[2] - xyxy[0] > 320)
@@ -96,7 +96,7 @@ def test_a_written_picture_lists_its_chipped_faces_below_it():
     image = np.full((260, 600, 3), 128, np.uint8)
     chipped = [text for _, text in label_layout(faces, 600, 260) if text.isdigit()]
     assert chipped
-    out = annotate(image, faces, caption=False)  # no band: label_layout's own places
+    out = annotate(image, faces, caption=False, legend=True)  # no band: label_layout's places
     assert out.shape[1] == 600 and out.shape[0] > 260 and (out[:260, 500:] == 128).all()
     strip = out[260:]
     line_h = strip.shape[0] // len(chipped)
@@ -105,12 +105,12 @@ def test_a_written_picture_lists_its_chipped_faces_below_it():
         i = int(text) - 1
         swatch = strip[k * line_h + line_h // 2, 2 + line_h // 4]
         assert tuple(int(v) for v in swatch) == PALETTE[i % len(PALETTE)], (text, swatch)
-    assert annotate(image, faces, legend=False).shape == image.shape
-    assert annotate(image, faces[:1]).shape == image.shape, "no chip, no strip"
+    assert annotate(image, faces).shape == image.shape, "by default (video frames) no strip"
+    assert annotate(image, faces[:1], legend=True).shape == image.shape, "no chip, no strip"
     happy = {"happy": 0.8, "neutral": 0.2}  # longer labels, four stacked faces, 160 px wide
     column = [Face(**{**f.__dict__, "expression_probs": happy}) for f in faces[::5]]
     n_chips = sum(text.isdigit() for _, text in label_layout(column, 160, 260))
-    narrow = annotate(np.full((260, 160, 3), 128, np.uint8), column, caption=False)
+    narrow = annotate(np.full((260, 160, 3), 128, np.uint8), column, caption=False, legend=True)
     assert n_chips and narrow.shape[0] - 260 == 2 * line_h * n_chips, "two lines each"
 
 

@@ -50,14 +50,14 @@ def annotate(
     faces: Sequence[Face],
     keypoints: bool = True,
     caption: bool | None = None,
-    legend: bool = True,
+    legend: bool = False,
 ) -> np.ndarray:
     """A copy of ``bgr`` with each face's box, keypoints and label drawn, and
     :data:`PERCEIVED` along the bottom edge (labels are kept above it; none on a picture
     too small for it): always with ``caption=True`` (a video's frames: it does not come and
-    go), never with ``False``, by default when a label shows an estimate. With ``legend``,
-    faces shown by a numbered chip get their labels in a strip added below the picture (the
-    copy is then taller; video frames go without, their size being fixed)."""
+    go), never with ``False``, by default when a label shows an estimate. With ``legend``
+    (``analyze --annotate``), faces shown by a numbered chip get their labels in a strip added
+    below the picture: the copy is then taller (so not for video frames)."""
     canvas = np.ascontiguousarray(bgr).copy()
     height, width = canvas.shape[:2]
     font = _Font(label_text_px(width, height))

@@ -256,7 +256,9 @@ def _write_annotated(bgr: np.ndarray, faces: list, destination: Path) -> str | N
 
     suffix = destination.suffix.lower()
     try:
-        ok, encoded = cv2.imencode(suffix if suffix in ENCODABLE else ".png", annotate(bgr, faces))
+        ok, encoded = cv2.imencode(
+            suffix if suffix in ENCODABLE else ".png", annotate(bgr, faces, legend=True)
+        )
         if not ok:
             return f"could not encode the annotated copy {destination}"
         write_bytes_atomic(destination, encoded.tobytes())

@@ -319,7 +319,7 @@ class VideoWriter:
                     scale = (self.size[0] / bgr.shape[1], self.size[1] / bgr.shape[0])
                     bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
                     faces = [scale_face(face, *scale) for face in faces]
-                self._writer.write(self._annotate(bgr, faces, caption=self._caption, legend=False))
+                self._writer.write(self._annotate(bgr, faces, caption=self._caption))
             except BaseException as exc:
                 self._error = exc
 
