@@ -106,6 +106,8 @@ def test_a_written_picture_lists_its_chipped_faces_below_it():
         swatch = strip[k * line_h + line_h // 2, 2 + line_h // 4]
         assert tuple(int(v) for v in swatch) == PALETTE[i % len(PALETTE)], (text, swatch)
     assert annotate(image, faces).shape == image.shape, "by default (video frames) no strip"
+    tracked = [Face(**{**f.__dict__, "track_id": k + 1}) for k, f in enumerate(faces)]
+    assert annotate(image, tracked, caption=False, legend=True).shape == out.shape
     assert annotate(image, faces[:1], legend=True).shape == image.shape, "no chip, no strip"
     happy = {"happy": 0.8, "neutral": 0.2}  # longer labels, four stacked faces, 160 px wide
     column = [Face(**{**f.__dict__, "expression_probs": happy}) for f in faces[::5]]

@@ -86,8 +86,7 @@ def annotate(
             )
     chipped = [i for i, (_, text) in enumerate(layout) if text == face_number(faces[i], i)]
     if legend and chipped and _legend_fits(width, font.px):
-        rows = [(_colour(faces[i], i), f"{face_number(faces[i], i)} {face_label(faces[i])}")
-                for i in chipped]  # fmt: skip
+        rows = [(_colour(faces[i], i), _named_label(faces[i], i)) for i in chipped]
         canvas = np.vstack([canvas, _legend(rows, width, font.px)])
     return canvas
 
@@ -146,10 +145,7 @@ def label_layout(
     caption's band)."""
     font = _Font(label_text_px(width, height))
     names = [face_number(face, i) for i, face in enumerate(faces)]
-    texts = [
-        face_label(face) if face.track_id is not None else f"{name} {face_label(face)}"
-        for name, face in zip(names, faces, strict=True)
-    ]
+    texts = [_named_label(face, i) for i, face in enumerate(faces)]
     wrapped = [wrap_label(text, font.width) for text in texts]
     placed = layout_labels(
         [face.xyxy for face in faces],
@@ -197,6 +193,11 @@ def _caption_band(canvas: np.ndarray, label_px: int) -> int:
 
 def _colour(face: Face, index: int) -> tuple[int, int, int]:
     return PALETTE[(face.track_id if face.track_id is not None else index) % len(PALETTE)]
+
+
+def _named_label(face: Face, index: int) -> str:
+    """The label with the face's number in front (a tracked face's label has its id)."""
+    return face_label(face) if face.track_id is not None else f"{index + 1} {face_label(face)}"
 
 
 def face_number(face: Face, index: int) -> str:
