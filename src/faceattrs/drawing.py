@@ -84,24 +84,23 @@ def annotate(
             cv2.putText(
                 canvas, line, origin, FONT, font.scale, text_bgr, font.thickness, cv2.LINE_AA
             )
-    chipped = [i for i, (_, text) in enumerate(layout) if text == face_number(faces[i], i)]
-    if legend and chipped and _legend_fits(width, font.px):
-        rows = [(_colour(faces[i], i), _named_label(faces[i], i)) for i in chipped]
-        canvas = np.vstack([canvas, _legend(rows, width, font.px)])
+    if legend:  # not for video frames: no work per frame
+        chipped = [i for i, (_, text) in enumerate(layout) if text == face_number(faces[i], i)]
+        small = _caption_font(font.px)
+        if chipped and small.width(PERCEIVED_SHORT) <= width:  # not on thumbnails
+            rows = [(_colour(faces[i], i), _named_label(faces[i], i)) for i in chipped]
+            canvas = np.vstack([canvas, _legend(rows, width, small)])
     return canvas
 
 
-def _legend_fits(width: int, label_px: int) -> bool:
-    """A legend only where the short caption fits across (not on thumbnails)."""
-    return (
-        _Font(max(MIN_CAPTION_PX, round(CAPTION_SIZE * label_px))).width(PERCEIVED_SHORT) <= width
-    )
+def _caption_font(label_px: int) -> _Font:
+    """The caption's and the legend's font, for labels ``label_px`` high."""
+    return _Font(max(MIN_CAPTION_PX, round(CAPTION_SIZE * label_px)))
 
 
-def _legend(rows: Sequence[tuple[tuple[int, int, int], str]], width: int, label_px: int):
+def _legend(rows: Sequence[tuple[tuple[int, int, int], str]], width: int, font: _Font):
     """A dark strip ``width`` px wide listing each chipped face's label after a swatch of
-    its colour, in the caption's text size, lines broken after commas to fit."""
-    font = _Font(max(MIN_CAPTION_PX, round(CAPTION_SIZE * label_px)))
+    its colour, in ``font`` (the caption's), lines broken after commas to fit."""
     swatch = font.text_h + font.pad
     lines: list[tuple[tuple[int, int, int] | None, str]] = []
     for colour, text in rows:  # a continuation line has no swatch
@@ -179,7 +178,7 @@ def _caption_band(canvas: np.ndarray, label_px: int) -> int:
     darkened band along the bottom of ``canvas`` (in place); return the band's height (0:
     the picture is too small for it)."""
     height, width = canvas.shape[:2]
-    font = _Font(max(MIN_CAPTION_PX, round(CAPTION_SIZE * label_px)))
+    font = _caption_font(label_px)
     text = PERCEIVED if font.width(PERCEIVED) <= width else PERCEIVED_SHORT
     if font.width(text) > width or font.height >= height // 4:
         return 0

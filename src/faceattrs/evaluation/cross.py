@@ -82,15 +82,18 @@ def gender_by_race(by_group: dict[str, dict]) -> dict[str, list[int]]:
 
 def gender_gap_by_race(by_group: dict[str, dict]) -> float | None:
     """Largest minus smallest gender accuracy of the race groups (both genders pooled)."""
-    accuracies = [hits / n for hits, n in gender_by_race(by_group).values()]
+    return _gap(gender_by_race(by_group))
+
+
+def _gap(tally: dict[str, list[int]]) -> float | None:
+    accuracies = [hits / n for hits, n in tally.values()]
     return max(accuracies) - min(accuracies) if len(accuracies) > 1 else None
 
 
 def summary_of(metrics: dict) -> dict:
     if "by_group" in metrics:
         tally = gender_by_race(metrics["by_group"])
-        gap = gender_gap_by_race(metrics["by_group"])
-        metrics = {**metrics, "gender_gap_by_race": gap, "gender_by_race": tally}
+        metrics = {**metrics, "gender_gap_by_race": _gap(tally), "gender_by_race": tally}
     return {k: metrics[k] for k in KEEP if k in metrics}
 
 
