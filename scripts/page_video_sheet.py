@@ -26,20 +26,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-WALK = """async ([url, maxSide]) => {
+WALK = """async ([url, maxSide, step]) => {
   const pipeline = await import('./inbrowser/analyzer.js');
   const walker = await import('./inbrowser/video.js');
   const analyzer = await pipeline.createAnalyzer();
   const source = await walker.openVideo(URL.createObjectURL(await (await fetch(url)).blob()));
   const frame = walker.frameAnalyser(analyzer, pipeline.toImageData, maxSide ?? Infinity);
-  const r = await walker.walkVideo(source, frame, { step: 0.2, persons: true });
+  const r = await walker.walkVideo(source, frame, { step, persons: true });
   return { persons: Object.fromEntries(r.tracks.map((t) => [t.track_id, t.person_id])),
            frames: r.frames.map((f) => ({ time: f.time, width: f.width,
                                           faces: f.faces.map((x) => [x.track_id, x.box]) })) };
 }"""
 
 
-def walk(video: Path, max_side: int | None = 1920, as_is: bool = False) -> dict:
+def walk(
+    video: Path, max_side: int | None = 1920, as_is: bool = False, step: float = 0.2
+) -> dict:
     from bench_browser import CHROMIUM, serve
     from playwright.sync_api import sync_playwright
 
@@ -66,7 +68,7 @@ def walk(video: Path, max_side: int | None = 1920, as_is: bool = False) -> dict:
                 page.goto(url)
                 clip = url.split("?")[0].rstrip("/") + "/" + clip_name
                 started = time.perf_counter()
-                result = page.evaluate(WALK, [clip, max_side])
+                result = page.evaluate(WALK, [clip, max_side, step])
                 result["seconds"] = round(time.perf_counter() - started, 1)
                 return result
             finally:
@@ -123,8 +125,11 @@ def main() -> int:
         help="with --as-is: seconds the video track starts after the player's 0 (ffprobe's "
         "stream start; short_hamilton_clip.mp4: 0.852), so crops come from the frames shown",
     )
+    parser.add_argument(
+        "--step", type=float, default=0.2, help="seconds between analysed frames (the page: 0.2)"
+    )
     args = parser.parse_args()
-    result = walk(args.video, args.max_side or None, args.as_is)
+    result = walk(args.video, args.max_side or None, args.as_is, args.step)
     cv2.imwrite(str(args.out), sheet(args.video, result, offset=args.offset))
     tracks = len(result["persons"])
     persons = len(set(result["persons"].values()) - {None})
