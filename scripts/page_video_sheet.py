@@ -39,9 +39,7 @@ WALK = """async ([url, maxSide, step]) => {
 }"""
 
 
-def walk(
-    video: Path, max_side: int | None = 1920, as_is: bool = False, step: float = 0.2
-) -> dict:
+def walk(video: Path, max_side: int | None = 1920, as_is: bool = False, step: float = 0.2) -> dict:
     from bench_browser import CHROMIUM, serve
     from playwright.sync_api import sync_playwright
 
