@@ -8,13 +8,12 @@ page's tests play), analysed every frame and every 0.2 s (reports/identity/brows
 from __future__ import annotations
 
 import argparse
-import functools
 import tempfile
 from pathlib import Path
 
-import faceattrs.video.process as process
 from faceattrs.video.io import VideoReader, transcode
 from faceattrs.video.persons import PersonRegistry
+from faceattrs.video.process import process_video
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
@@ -39,10 +38,8 @@ def main() -> int:
                 for every in (1, round(0.2 * fps)):
                     counts = []
                     for samples, seconds in settings:
-                        process.PersonRegistry = functools.partial(
-                            PersonRegistry, samples_per_track=samples, sample_every_s=seconds
-                        )
-                        summary = process.process_video(clip, every=every, persons=True)
+                        registry = PersonRegistry(samples_per_track=samples, sample_every_s=seconds)
+                        summary = process_video(clip, every=every, persons=registry)
                         tracks, persons = len(summary["tracks"]), len(summary["persons"])
                         counts.append(f"{samples}:{seconds} {tracks}/{persons}")
                     print(f"{label}, every {every}: " + " | ".join(counts), flush=True)

@@ -196,7 +196,8 @@ def _colour(face: Face, index: int) -> tuple[int, int, int]:
 
 def _named_label(face: Face, index: int) -> str:
     """The label with the face's number in front (a tracked face's label has its id)."""
-    return face_label(face) if face.track_id is not None else f"{index + 1} {face_label(face)}"
+    label = face_label(face)
+    return label if face.track_id is not None else f"{face_number(face, index)} {label}"
 
 
 def face_number(face: Face, index: int) -> str:

@@ -279,7 +279,7 @@ def process_video(
     every: int = 1,
     progress: Callable[[int, int | None], None] | None = None,
     video_max_side: int | None = None,
-    persons: bool = False,
+    persons: bool | PersonRegistry = False,
     source_name: str | None = None,
     limits: dict[str, int | None] | None = None,
     **session_options: Any,
@@ -292,11 +292,14 @@ def process_video(
     pixels in the timeline). ``persons``: join tracks into persons by face embedding
     (re-identification after leaving the view and across cuts; see
     :mod:`faceattrs.video.persons`): faces and tracks carry ``person_id`` and the
-    summary has one entry per person. ``source_name``: the summary's ``source`` (default:
+    summary has one entry per person (a :class:`PersonRegistry` of the caller's own: its
+    settings). ``source_name``: the summary's ``source`` (default:
     the file's name); ``limits``: :class:`VideoReader`'s ``max_pixels``, ``max_frames`` and
     ``max_total_pixels``. ``session_options`` go to :class:`VideoSession`.
     """
-    registry = PersonRegistry() if persons else None
+    registry = (
+        persons if isinstance(persons, PersonRegistry) else PersonRegistry() if persons else None
+    )
     if registry is not None:
         session_options["persons"] = registry
     targets = [Path(p) for p in (video_out, timeline_out, summary_out) if p is not None]
