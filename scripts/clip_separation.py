@@ -40,8 +40,11 @@ def anchors() -> dict[str, dict[int, tuple[int, int]]]:
     }
 
 
-def faces_at_anchors(clip: Path) -> tuple[list[str], np.ndarray, float]:
-    """(person of each face, their L2-normalised embeddings, the same-person threshold)."""
+def faces_at_anchors(
+    clip: Path, analyzer_type: type | None = None
+) -> tuple[list[str], np.ndarray, float]:
+    """(person of each face, their L2-normalised embeddings, the same-person threshold);
+    ``analyzer_type``: a FaceAnalyzer subclass that embeds otherwise (default FaceAnalyzer)."""
     from faceattrs.pipeline.analyzer import FaceAnalyzer
     from faceattrs.video.process import video_min_face
 
@@ -55,7 +58,7 @@ def faces_at_anchors(clip: Path) -> tuple[list[str], np.ndarray, float]:
         index += 1
     cap.release()
     height, width = next(iter(frames.values())).shape[:2]
-    analyzer = FaceAnalyzer(min_face=video_min_face(width, height))
+    analyzer = (analyzer_type or FaceAnalyzer)(min_face=video_min_face(width, height))
     found = {index: analyzer.detect(bgr) for index, bgr in frames.items()}  # once per frame
     people, vectors = [], []
     for person, points in people_at.items():

@@ -1,0 +1,148 @@
+"""Would better landmarks tell the shared clips' people apart? The identity embedding with
+its chips aligned by dlib's 5-point shape predictor (placed in our detector's box) against
+the shipped alignment from our detector's keypoints (reports/identity/browser_persons.md).
+
+Prints, for both alignments: the separation of the walkers' clip at the faces placed by eye
+(tests/clip_anchors.py, as scripts/clip_separation.py) and the person counts of
+``process_video(..., persons=True)`` on both clips, as given and as VP8 WebM, every frame
+and every 0.2 s (as scripts/reid_samples.py), at the shipped same-person threshold.
+Needs dlib (``pip install dlib-bin face_recognition_models``), as scripts/eval_embedding.py.
+
+    python scripts/landmark_alignment.py          # about 5 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from check_embedding_parity import model_file  # noqa: E402
+from clip_separation import CLIP, faces_at_anchors, pair_distances  # noqa: E402
+from reid_samples import CLIPS  # noqa: E402
+
+from faceattrs.pipeline.analyzer import FaceAnalyzer  # noqa: E402
+from faceattrs.pipeline.detection import FaceDetector  # noqa: E402
+from faceattrs.pipeline.embedding import normalize  # noqa: E402
+from faceattrs.video.io import VideoReader, transcode  # noqa: E402
+from faceattrs.video.persons import PersonRegistry  # noqa: E402
+from faceattrs.video.process import process_video, video_min_face  # noqa: E402
+
+FAIRFACE = ROOT.parent / "shared" / "data" / "fairface"
+
+
+def box_to_hog(n: int) -> np.ndarray:
+    """Median (dx, dy, scale) from our detector's box to dlib's HOG box, as fractions of our
+    box's width and height, over FairFace validation photos where both find one face (the
+    shape predictor was trained on HOG boxes)."""
+    import dlib
+
+    detector, hog = FaceDetector("full"), dlib.get_frontal_face_detector()
+    names = (ROOT / "splits/fairface/val.txt").read_text().split()[:n]
+    offsets = []
+    for name in names:
+        bgr = cv2.imread(str(FAIRFACE / name))
+        if bgr is None:
+            continue
+        ours, theirs = detector.detect(bgr).xyxy, list(hog(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 1))
+        if len(ours) != 1 or len(theirs) != 1:
+            continue
+        (x1, y1, x2, y2), r = ours[0], theirs[0]
+        width, height = x2 - x1, y2 - y1
+        offsets.append((
+            ((r.left() + r.right()) - (x1 + x2)) / 2 / width,
+            ((r.top() + r.bottom()) - (y1 + y2)) / 2 / height,
+            (r.right() - r.left()) / width,
+        ))  # fmt: skip
+    print(f"our box -> HOG box over {len(offsets)} FairFace faces: (dx, dy, scale) "
+          f"{np.round(np.median(offsets, axis=0), 3).tolist()}")  # fmt: skip
+    return np.median(offsets, axis=0)
+
+
+def dlib_aligned(offsets: np.ndarray) -> type:
+    """A FaceAnalyzer whose embeddings come from dlib's 5-point chips (150 px, padding 0.25,
+    as dlib's own face recognition example), the landmarks found in our box mapped to HOG's."""
+    import dlib
+
+    predictor = dlib.shape_predictor(model_file("shape_predictor_5_face_landmarks.dat"))
+    dx, dy, scale = offsets
+
+    class DlibAligned(FaceAnalyzer):
+        def embed(self, bgr, detections):
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            chips = []
+            for x1, y1, x2, y2 in detections.xyxy:
+                cx = (x1 + x2) / 2 + dx * (x2 - x1)
+                cy = (y1 + y2) / 2 + dy * (y2 - y1)
+                half = scale * (x2 - x1) / 2
+                rect = dlib.rectangle(
+                    *(int(v) for v in (cx - half, cy - half, cx + half, cy + half))
+                )
+                chips.append(dlib.get_face_chip(rgb, predictor(rgb, rect), size=150, padding=0.25))
+            spec = self.embedder.spec
+            if not chips:
+                return np.zeros((0, spec.embedding_size), np.float32)
+            inputs = {spec.input_name: spec.alignment.preprocess(np.asarray(chips))}
+            return normalize(self.embedder.onnx.run([spec.output_name], inputs)[0])
+
+    return DlibAligned
+
+
+def separation(label: str, analyzer_type: type) -> None:
+    people, vectors, threshold = faces_at_anchors(CLIP, analyzer_type)
+    same, different = (np.asarray(d) for d in pair_distances(people, vectors))
+    auc = float(np.mean(same[:, None] < different[None, :]))
+    at = float(np.quantile(different, 0.02))
+    spread = np.sqrt((same.var() + different.var()) / 2)
+    print(
+        f"{label}: {len(people)} faces; same person median {np.median(same):.3f}, "
+        f"{100 * np.mean(same >= threshold):.0f}% at or above {threshold:.2f}; different "
+        f"people min {different.min():.3f}, median {np.median(different):.3f}; AUC {auc:.4f}; "
+        f"d' {(different.mean() - same.mean()) / spread:.2f}; at the distance below which 2% "
+        f"of different pairs fall ({at:.3f}) {100 * np.mean(same < at):.0f}% of same pairs",
+        flush=True,
+    )
+
+
+def counts(label: str, analyzer_type: type, tmp: Path) -> None:
+    for name, path in CLIPS.items():
+        vp8 = tmp / (path.stem + ".webm")
+        if not vp8.exists():
+            transcode(path, vp8, 1920)
+        for clip_label, clip in ((name, path), (name + " as VP8", vp8)):
+            with VideoReader(clip) as reader:
+                info = reader.info
+            found = []
+            for every in (1, round(0.2 * info.fps)):
+                analyzer = analyzer_type(
+                    min_face=video_min_face(info.width, info.height), edge_margin=0, threads=1
+                )
+                summary = process_video(
+                    clip, analyzer=analyzer, every=every, persons=PersonRegistry()
+                )
+                found.append(f"every {every}: {len(summary['tracks'])}/{len(summary['persons'])}")
+            print(f"{label}, {clip_label}: " + " | ".join(found), flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fit", type=int, default=400, help="FairFace photos for the box map")
+    args = parser.parse_args()
+    alignments = {"our keypoints": FaceAnalyzer, "dlib 5-point": dlib_aligned(box_to_hog(args.fit))}
+    for label, analyzer_type in alignments.items():
+        separation(label, analyzer_type)
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, analyzer_type in alignments.items():
+            counts(label, analyzer_type, Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
