@@ -66,33 +66,52 @@ def box_to_hog(n: int) -> np.ndarray:
     return np.median(offsets, axis=0)
 
 
-def dlib_aligned(offsets: np.ndarray) -> type:
-    """A FaceAnalyzer whose embeddings come from dlib's 5-point chips (150 px, padding 0.25,
-    as dlib's own face recognition example), the landmarks found in our box mapped to HOG's."""
-    import dlib
+# box_to_hog(400): our box -> dlib's HOG box, fitted on 286 FairFace validation faces
+BOX_TO_HOG = (-0.035, -0.048, 0.946)
 
-    predictor = dlib.shape_predictor(model_file("shape_predictor_5_face_landmarks.dat"))
+
+def hog_rect(xyxy, offsets=BOX_TO_HOG) -> tuple[int, int, int, int]:
+    """The square (left, top, right, bottom) where dlib's HOG detector would put its box for
+    a face our detector boxed at ``xyxy``."""
+    x1, y1, x2, y2 = xyxy
     dx, dy, scale = offsets
+    cx, cy = (x1 + x2) / 2 + dx * (x2 - x1), (y1 + y2) / 2 + dy * (y2 - y1)
+    half = scale * (x2 - x1) / 2
+    return tuple(int(v) for v in (cx - half, cy - half, cx + half, cy + half))
 
-    class DlibAligned(FaceAnalyzer):
+
+def five_point_aligned(offsets, numpy_predictor: bool) -> type:
+    """A FaceAnalyzer whose embeddings come from 5-point chips (150 px, padding 0.25, as
+    dlib's face recognition example cuts them), the landmarks found in our box mapped to
+    HOG's: by dlib itself, or by scripts/shape_predictor.py's numpy twin and its chips."""
+    import dlib
+    import shape_predictor
+
+    path = model_file("shape_predictor_5_face_landmarks.dat")
+    model = shape_predictor.load(path) if numpy_predictor else None
+    predictor = dlib.shape_predictor(path)
+
+    def chips(bgr, detections):
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        rects = [hog_rect(box, offsets) for box in detections.xyxy]
+        if model is None:
+            shapes = [predictor(rgb, dlib.rectangle(*rect)) for rect in rects]
+            return [dlib.get_face_chip(rgb, shape, size=150, padding=0.25) for shape in shapes]
+        intensity = (rgb.astype(np.uint16).sum(2) // 3).astype(np.uint8)
+        landmarks = np.asarray([shape_predictor.predict(model, intensity, r) for r in rects])
+        return list(shape_predictor.face_chips(rgb, landmarks))
+
+    class FivePointAligned(FaceAnalyzer):
         def embed(self, bgr, detections):
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            chips = []
-            for x1, y1, x2, y2 in detections.xyxy:
-                cx = (x1 + x2) / 2 + dx * (x2 - x1)
-                cy = (y1 + y2) / 2 + dy * (y2 - y1)
-                half = scale * (x2 - x1) / 2
-                rect = dlib.rectangle(
-                    *(int(v) for v in (cx - half, cy - half, cx + half, cy + half))
-                )
-                chips.append(dlib.get_face_chip(rgb, predictor(rgb, rect), size=150, padding=0.25))
             spec = self.embedder.spec
-            if not chips:
+            if not len(detections.xyxy):
                 return np.zeros((0, spec.embedding_size), np.float32)
-            inputs = {spec.input_name: spec.alignment.preprocess(np.asarray(chips))}
+            inputs = {
+                spec.input_name: spec.alignment.preprocess(np.asarray(chips(bgr, detections)))
+            }
             return normalize(self.embedder.onnx.run([spec.output_name], inputs)[0])
 
-    return DlibAligned
+    return FivePointAligned
 
 
 def separation(label: str, analyzer_type: type) -> None:
@@ -133,9 +152,16 @@ def counts(label: str, analyzer_type: type, tmp: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fit", type=int, default=400, help="FairFace photos for the box map")
+    parser.add_argument(
+        "--fit", type=int, default=0, help="refit the box map on N FairFace photos (0: BOX_TO_HOG)"
+    )
     args = parser.parse_args()
-    alignments = {"our keypoints": FaceAnalyzer, "dlib 5-point": dlib_aligned(box_to_hog(args.fit))}
+    offsets = box_to_hog(args.fit) if args.fit else BOX_TO_HOG
+    alignments = {
+        "our keypoints": FaceAnalyzer,
+        "dlib 5-point": five_point_aligned(offsets, numpy_predictor=False),
+        "5-point in numpy": five_point_aligned(offsets, numpy_predictor=True),
+    }
     for label, analyzer_type in alignments.items():
         separation(label, analyzer_type)
     with tempfile.TemporaryDirectory() as tmp:
