@@ -1,8 +1,9 @@
 """Would better landmarks tell the shared clips' people apart? The identity embedding with
-its chips aligned by dlib's 5-point shape predictor (placed in our detector's box) against
-the shipped alignment from our detector's keypoints (reports/identity/browser_persons.md).
+its chips aligned by dlib's 5-point shape predictor (placed in our detector's box), by dlib
+and by its numpy twin (scripts/shape_predictor.py), against the shipped alignment from our
+detector's keypoints (reports/identity/browser_persons.md).
 
-Prints, for both alignments: the separation of the walkers' clip at the faces placed by eye
+Prints, for each alignment: the separation of the walkers' clip at the faces placed by eye
 (tests/clip_anchors.py, as scripts/clip_separation.py) and the person counts of
 ``process_video(..., persons=True)`` on both clips, as given and as VP8 WebM, every frame
 and every 0.2 s (as scripts/reid_samples.py), at the shipped same-person threshold.
