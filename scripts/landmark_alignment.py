@@ -27,12 +27,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from check_embedding_parity import model_file  # noqa: E402
 from clip_separation import CLIP, faces_at_anchors, pair_distances  # noqa: E402
-from reid_samples import CLIPS  # noqa: E402
+from reid_samples import conditions  # noqa: E402
 
 from faceattrs.pipeline.analyzer import FaceAnalyzer  # noqa: E402
 from faceattrs.pipeline.detection import FaceDetector  # noqa: E402
-from faceattrs.pipeline.embedding import normalize  # noqa: E402
-from faceattrs.video.io import VideoReader, transcode  # noqa: E402
 from faceattrs.video.persons import PersonRegistry  # noqa: E402
 from faceattrs.video.process import process_video, video_min_face  # noqa: E402
 
@@ -90,12 +88,12 @@ def five_point_aligned(offsets, numpy_predictor: bool) -> type:
 
     path = model_file("shape_predictor_5_face_landmarks.dat")
     model = shape_predictor.load(path) if numpy_predictor else None
-    predictor = dlib.shape_predictor(path)
+    predictor = None if numpy_predictor else dlib.shape_predictor(path)
 
     def chips(bgr, detections):
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         rects = [hog_rect(box, offsets) for box in detections.xyxy]
-        if model is None:
+        if predictor is not None:
             shapes = [predictor(rgb, dlib.rectangle(*rect)) for rect in rects]
             return [dlib.get_face_chip(rgb, shape, size=150, padding=0.25) for shape in shapes]
         intensity = (rgb.astype(np.uint16).sum(2) // 3).astype(np.uint8)
@@ -104,13 +102,9 @@ def five_point_aligned(offsets, numpy_predictor: bool) -> type:
 
     class FivePointAligned(FaceAnalyzer):
         def embed(self, bgr, detections):
-            spec = self.embedder.spec
             if not len(detections.xyxy):
-                return np.zeros((0, spec.embedding_size), np.float32)
-            inputs = {
-                spec.input_name: spec.alignment.preprocess(np.asarray(chips(bgr, detections)))
-            }
-            return normalize(self.embedder.onnx.run([spec.output_name], inputs)[0])
+                return np.zeros((0, self.embedder.spec.embedding_size), np.float32)
+            return self.embedder.embed_chips(np.asarray(chips(bgr, detections))[..., ::-1])
 
     return FivePointAligned
 
@@ -132,23 +126,16 @@ def separation(label: str, analyzer_type: type) -> None:
 
 
 def counts(label: str, analyzer_type: type, tmp: Path) -> None:
-    for name, path in CLIPS.items():
-        vp8 = tmp / (path.stem + ".webm")
-        if not vp8.exists():
-            transcode(path, vp8, 1920)
-        for clip_label, clip in ((name, path), (name + " as VP8", vp8)):
-            with VideoReader(clip) as reader:
-                info = reader.info
-            found = []
-            for every in (1, round(0.2 * info.fps)):
-                analyzer = analyzer_type(
-                    min_face=video_min_face(info.width, info.height), edge_margin=0, threads=1
-                )
-                summary = process_video(
-                    clip, analyzer=analyzer, every=every, persons=PersonRegistry()
-                )
-                found.append(f"every {every}: {len(summary['tracks'])}/{len(summary['persons'])}")
-            print(f"{label}, {clip_label}: " + " | ".join(found), flush=True)
+    found: dict[str, list[str]] = {}
+    for clip_label, clip, info, every in conditions(tmp):
+        analyzer = analyzer_type(
+            min_face=video_min_face(info.width, info.height), edge_margin=0, threads=1
+        )
+        summary = process_video(clip, analyzer=analyzer, every=every, persons=PersonRegistry())
+        counted = f"every {every}: {len(summary['tracks'])}/{len(summary['persons'])}"
+        found.setdefault(clip_label, []).append(counted)
+    for clip_label, counted in found.items():
+        print(f"{label}, {clip_label}: " + " | ".join(counted), flush=True)
 
 
 def main() -> int:

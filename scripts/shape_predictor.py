@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceattrs.pipeline.alignment import MAX_SUPERSAMPLE, estimate_transform
+
 SPECIAL_EXPONENTS = {32000: np.inf, 32001: -np.inf, 32002: np.nan}
 
 
@@ -76,25 +78,6 @@ def load(path: str) -> dict[str, np.ndarray]:
     }
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares similarity (Umeyama, as dlib's find_similarity_transform): dst ~ A src + t."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mean_src, mean_dst = src.mean(0), dst.mean(0)
-    sigma_src = ((src - mean_src) ** 2).sum(1).mean()
-    cov = (dst - mean_dst).T @ (src - mean_src) / len(src)
-    u, d, vt = np.linalg.svd(cov)
-    s = np.eye(2)
-    if np.linalg.det(cov) < 0 or (
-        np.linalg.det(cov) == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0
-    ):
-        s[1, 1] = -1 if d[1] < d[0] else 1
-        s[0, 0] = -1 if d[1] >= d[0] else 1
-    rotation = u @ s @ vt
-    scale = np.trace(np.diag(d) @ s) / sigma_src if sigma_src else 1.0
-    a = scale * rotation
-    return a, mean_dst - a @ mean_src
-
-
 def predict(
     model: dict[str, np.ndarray], gray: np.ndarray, rect: tuple[int, int, int, int]
 ) -> np.ndarray:
@@ -109,8 +92,7 @@ def predict(
     initial, shape = model["initial"], model["initial"].copy()
     levels, trees, splits = model["thresh"].shape
     for level in range(levels):
-        a, _ = similarity(initial, shape)
-        a = a.astype(np.float32)
+        a = estimate_transform(initial, shape)[:, :2].astype(np.float32)  # dlib's: linear part
         points = model["deltas"][level] @ a.T + shape[model["anchors"][level]]
         pixels = np.floor(points.astype(np.float64) @ to_image[0].T + to_image[1] + 0.5).astype(
             np.int64
@@ -159,8 +141,6 @@ def face_chips(
     area-averaged, as faceattrs.pipeline.alignment.align does."""
     import cv2
 
-    from faceattrs.pipeline.alignment import MAX_SUPERSAMPLE, estimate_transform
-
     template = (padding + CHIP_TEMPLATE) / (2 * padding + 1) * size
     out = np.zeros((len(landmarks), size, size, 3), np.uint8)
     for i, points in enumerate(np.asarray(landmarks, np.float64)):
@@ -205,15 +185,15 @@ def main() -> int:
         f"{int(np.log2(model['leaves'].shape[2]))}, {model['anchors'].shape[1]} pixels per level"
     )
     reference, detector = dlib.shape_predictor(path), FaceDetector("full")
-    images = [(p.name, cv2.imread(str(p))) for p in sorted(args.media.rglob("*.jpg"))]
+    images = [cv2.imread(str(p)) for p in sorted(args.media.rglob("*.jpg"))]
     capture = cv2.VideoCapture(str(args.media / "facenet_pytorch" / "video.mp4"))
     index = 0
     while (read := capture.read())[0]:
         if index % 10 == 0:
-            images.append((f"video.mp4 frame {index}", read[1]))
+            images.append(read[1])
         index += 1
     differences, seconds = [], [0.0, 0.0]
-    for _, bgr in images:
+    for bgr in images:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         intensity = (rgb.astype(np.uint16).sum(2) // 3).astype(np.uint8)  # dlib's, of RGB
         for box in detector.detect(bgr).xyxy:
