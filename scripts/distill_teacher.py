@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from embedding_heads import ROOT, SHARED, _parts, _split
+from embedding_heads import ROOT, SHARED, _load
 
 from faceattrs.training.embedding_heads import (
     compose,
@@ -62,19 +62,16 @@ def main() -> None:
 
     torch.set_num_threads(1)
     started = time.time()
-    parts = {d: _split(args.heads, f"{d}_train") for d in DATASETS}
-    x = torch.cat([parts[d][1] for d in DATASETS])
-    labels = torch.cat([parts[d][2] for d in DATASETS])
-    shipped = torch.cat([parts[d][3] for d in DATASETS])
-    vals = [_split(args.heads, f"{d}_val") for d in DATASETS]
-    x_val, labels_val = torch.cat([v[1] for v in vals]), torch.cat([v[2] for v in vals])
-    shipped_val = torch.cat([v[3] for v in vals])
-    if args.features:  # the same rows as _split's: the faces found, train then val
-        feats = [_parts(args.heads, [f"{d}_{part}"])["features"] for part in ("train", "val")
-                 for d in DATASETS]  # fmt: skip
-        train_f, val_f = torch.cat(feats[:2]), torch.cat(feats[2:])
-        mean, std = train_f.mean(0), train_f.std(0) + 1e-6
-        x, x_val = compose(x, train_f, mean, std), compose(x_val, val_f, mean, std)
+    keys = ("embeddings", "labels", "net_probs") + (("features",) if args.features else ())
+    parts = {d: _load(args.heads, [f"{d}_train"], keys) for d in DATASETS}
+    train = {k: torch.cat([parts[d][k] for d in DATASETS]) for k in keys}
+    val = _load(args.heads, [f"{d}_val" for d in DATASETS], keys)
+    x, labels, shipped = train["embeddings"], train["labels"], train["net_probs"]
+    x_val, labels_val, shipped_val = val["embeddings"], val["labels"], val["net_probs"]
+    if args.features:  # the embedding and the last feature map, standardised on train
+        mean, std = train["features"].mean(0), train["features"].std(0) + 1e-6
+        x = compose(x, train["features"], mean, std)
+        x_val = compose(x_val, val["features"], mean, std)
 
     full = fit_head("mlp", x, labels, x_val, labels_val, args.epochs)
     weights = mix_weights(head_probs(full, x_val), shipped_val, labels_val)
@@ -94,7 +91,7 @@ def main() -> None:
     start = 0
     args.out.mkdir(parents=True, exist_ok=True)
     for dataset in DATASETS:
-        found = parts[dataset][0]
+        found = parts[dataset]["found"]
         names = train_names(dataset)
         if len(names) != len(found):
             raise SystemExit(f"{dataset}: {len(names)} names for {len(found)} cached rows")

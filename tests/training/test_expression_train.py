@@ -168,7 +168,7 @@ def test_pipeline_crops_join_training_when_asked(tmp_path):
 
 
 def test_bfloat16_only_where_the_cpu_has_it(tmp_path):
-    from faceattrs.training.expression import cpu_has_fast_bf16
+    from faceattrs.training.config import cpu_has_fast_bf16
 
     assert cpu_has_fast_bf16("flags : fpu sse avx2 amx_bf16 amx_tile")
     assert cpu_has_fast_bf16("flags : fpu avx512f avx512_bf16")

@@ -55,6 +55,24 @@ def test_tiny_run_writes_checkpoints_curves_and_resumes(tmp_path, monkeypatch):
     assert len(json.loads((out / "history.json").read_text())) == 2
 
 
+@pytest.mark.parametrize("bf16", [None, True])
+def test_bfloat16_autocast_trains_and_is_recorded(tmp_path, monkeypatch, bf16):
+    from faceattrs.training.config import cpu_has_fast_bf16
+
+    monkeypatch.chdir(tmp_path)
+    data, splits = make_folder(tmp_path)
+    cfg = TrainConfig(
+        data=str(data), split=str(splits), epochs=1, batch_size=8, threads=1, bf16=bf16,
+        net=tiny_config().to_dict(), source_size=40,
+        spec=json.loads(ModelSpec(input_size=32).to_json()),
+    )  # fmt: skip
+    out = train(cfg, tmp_path / "run")
+    history = json.loads((out / "history.json").read_text())
+    assert np.isfinite(history[0]["train_loss_total"]) and np.isfinite(history[0]["val_loss_total"])
+    saved = json.loads((out / "config.json").read_text())["bf16"]
+    assert saved is (cpu_has_fast_bf16() if bf16 is None else True)  # never None
+
+
 def test_age_targets_are_distributions_centred_on_the_age():
     t = age_targets(torch.tensor([0.0, 30.0, 100.0]), 101, 2.0)
     assert torch.allclose(t.sum(1), torch.ones(3))

@@ -45,6 +45,7 @@ def _train(args: argparse.Namespace) -> int:
         teacher=args.teacher,
         distill_weight=args.distill_weight,
         group_balance=args.group_balance,
+        bf16=args.bf16,
     )
     if not Path(cfg.data).is_dir():
         raise ValueError(f"data folder not found: {cfg.data}")
@@ -151,6 +152,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         help="weight the age and gender losses by (race x gender group count) ** -P: 1 weighs "
         f"every group the same, 0 every face (default {defaults.group_balance})",
+    )
+    train.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bfloat16 autocast for the training passes (default: where the CPU has AMX or "
+        "AVX-512 BF16; elsewhere it is emulated and many times slower than float32)",
     )
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
     train.set_defaults(func=_train)

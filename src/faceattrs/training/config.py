@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from faceattrs.spec import ModelSpec
+
+
+def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bfloat16 natively (AMX or AVX-512 BF16, from /proc/cpuinfo's
+    flags). Elsewhere bfloat16 autocast is emulated: 13x slower than float32 on an AMD EPYC
+    (Zen 3), against about 4x faster on a Xeon with AMX (the expression model's training)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set(cpuinfo.split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
 
 
 @dataclass(frozen=True)
@@ -61,5 +75,6 @@ class TrainConfig:
     teacher: str = ""  # folder of teacher_<dataset>.npz soft labels (scripts/distill_teacher.py)
     distill_weight: float = 1.0  # weight of the KL to the teacher's soft labels, per head
     group_balance: float = 0.0  # age and gender losses weighted by (race x gender count) ** -p
+    bf16: bool | None = None  # bfloat16 autocast; None: where the CPU has bf16 units
     spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
     net: dict = field(default_factory=lambda: NetConfig().to_dict())

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from faceattrs.data.fer import FerSplit, load_fer_pipeline_crops, load_fer_split
 from faceattrs.evaluation.fer import expression_metrics
+from faceattrs.training.config import cpu_has_fast_bf16
 from faceattrs.training.expression_model import (
     ExpressionNet,
     ExpressionNetConfig,
@@ -59,19 +60,6 @@ class ExpressionTrainConfig:
     distill_weight: float = 0.5  # the teacher's share of the loss
     distill_temperature: float = 2.0
     net: dict = field(default_factory=lambda: ExpressionNetConfig().to_dict())
-
-
-def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether the CPU computes bfloat16 natively (AMX or AVX-512 BF16, from /proc/cpuinfo's
-    flags). Elsewhere bfloat16 autocast is emulated: 13x slower than float32 on an AMD EPYC
-    (Zen 3), against about 4x faster on the Xeon with AMX the model was trained on."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    flags = set(cpuinfo.split())
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:

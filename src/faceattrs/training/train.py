@@ -16,7 +16,8 @@ from tqdm import tqdm
 from faceattrs.data.mixed import interval_samples
 from faceattrs.data.utkface import load_split
 from faceattrs.spec import ModelSpec
-from faceattrs.training.config import NetConfig, TrainConfig
+from faceattrs.training.config import NetConfig, TrainConfig, cpu_has_fast_bf16
+from faceattrs.training.curves import plot_curves
 from faceattrs.training.dataset import augment, load_images, to_input
 from faceattrs.training.model import FaceAttrNet
 from faceattrs.training.sources import (
@@ -280,6 +281,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
+    if cfg.bf16 is None:  # the run records what it used
+        cfg = replace(cfg, bf16=cpu_has_fast_bf16())
     spec = ModelSpec.from_json(json.dumps(cfg.spec))
     net_cfg = NetConfig.from_dict(cfg.net)
     if cfg.source == "aligned":
@@ -297,6 +300,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     net = FaceAttrNet(net_cfg)
     if cfg.init:
         init_from_export(net, cfg, spec, train_images)
+    net = net.to(memory_format=torch.channels_last)  # oneDNN's bf16 kernels prefer it
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(net, cfg.ema_decay)
     history: list[dict] = []
@@ -337,7 +341,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
                 cfg.augment_strength,
             ).contiguous(memory_format=torch.channels_last)
             batch = {k: v[idx] for k, v in train_labels.items()}
-            losses = multitask_loss(net(x), batch, cfg)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = net(x)
+            losses = multitask_loss(tuple(t.float() for t in logits), batch, cfg)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()
@@ -378,26 +384,6 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         (out / "history.json").write_text(json.dumps(history, indent=1))
         plot_curves(history, out)
     return out
-
-
-def plot_curves(history: list[dict], out_dir: Path) -> None:
-    """Loss curves per head (train and val), like the seed's model_loss_age.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    for ax, head in zip(axes, ("age", "gender", "race", "total"), strict=True):
-        ax.plot(epochs, [h[f"train_loss_{head}"] for h in history], label="train")
-        ax.plot(epochs, [h[f"val_loss_{head}"] for h in history], label="val")
-        ax.set_title(f"{head} loss")
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "loss_curves.png", dpi=100)
-    plt.close(fig)
 
 
 def with_overrides(cfg: TrainConfig, **overrides) -> TrainConfig:
