@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from faceattrs.cli.common import positive_int
-from faceattrs.training.config import TrainConfig
+from faceattrs.training.config import TrainConfig, add_bf16_option
 from faceattrs.training.expression_commands import register_expression
 
 
@@ -153,12 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="weight the age and gender losses by (race x gender group count) ** -P: 1 weighs "
         f"every group the same, 0 every face (default {defaults.group_balance})",
     )
-    train.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        help="bfloat16 autocast for the training passes (default: where the CPU has AMX or "
-        "AVX-512 BF16; elsewhere it is emulated and many times slower than float32)",
-    )
+    add_bf16_option(train)
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")
     train.set_defaults(func=_train)
 

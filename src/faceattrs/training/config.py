@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,16 @@ def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
             return False
     flags = set(cpuinfo.split())
     return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def add_bf16_option(parser: argparse.ArgumentParser) -> None:
+    """``--bf16/--no-bf16`` of the training commands (default None: :func:`cpu_has_fast_bf16`)."""
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bfloat16 autocast for the training passes (default: where the CPU has AMX or "
+        "AVX-512 BF16; elsewhere it is emulated and many times slower than float32)",
+    )
 
 
 @dataclass(frozen=True)

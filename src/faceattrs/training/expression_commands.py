@@ -9,6 +9,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from faceattrs.training.config import add_bf16_option
+
 
 def _train_expression(args: argparse.Namespace) -> int:
     try:
@@ -127,12 +129,7 @@ def register_expression(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--distill-weight", type=float, help="the teacher's share of the loss (default 0.5)"
     )
-    train.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        help="bfloat16 autocast (default: where the CPU has AMX or AVX-512 BF16; elsewhere "
-        "it is emulated and many times slower than float32)",
-    )
+    add_bf16_option(train)
     train.set_defaults(func=_train_expression)
 
     export = sub.add_parser(
