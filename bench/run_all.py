@@ -59,8 +59,8 @@ OURS_COMMAND = (
     "--out reports/eval/utkface_test"
 )
 BASELINE_COMMAND = "faceattrs baseline --epochs 3 --patience 3"
-CROSS_REPORT = ROOT / "reports" / "eval" / "cross_distilled" / "cross.json"
-CROSS_MODELS = {"distilled": "this model", "v1": "previous model"}  # cross.json name -> label
+CROSS_REPORT = ROOT / "reports" / "eval" / "cross_wide64" / "cross.json"
+CROSS_MODELS = {"wide64": "this model", "distilled": "previous model"}  # cross.json name -> label
 ACCURATE_REPORT = ROOT / "reports" / "eval" / "cross_accurate" / "cross.json"
 FER_REPORT = ROOT / "reports" / "eval" / "fer_val" / "metrics.json"
 FER_COMMAND = (
