@@ -139,4 +139,15 @@ def test_evaluate_cross_command(shared_dir, tmp_path):
     assert result["command"] in text and "| two |" in text
     for sub in ("fairface_test_detected", "utkface_test_detected", "utkface_test_crops"):
         assert (out / "one" / sub / "report.md").is_file()
+    # --split val reads the val lists (one face each here) and says so.
+    (ff_splits / "val.txt").write_text("train/4.jpg\n")
+    (utk_splits / "val.txt").write_text(utk_names.read_text().splitlines(True)[2])
+    val_out = tmp_path / "cross_val"
+    argv = [*argv[:3], "--split", "val", *argv[5:], "--no-crops", "--out", str(val_out)]
+    assert main([*argv, "--quiet"]) == 0
+    result = json.loads((val_out / "cross.json").read_text())
+    assert result["split"] == "val" and "--split val" in result["command"]
+    assert result["models"]["one"]["fairface"]["faces"]["images"] == 1
+    assert f"`{ff_splits}/val.txt`" in (val_out / "cross.md").read_text()
+    assert (val_out / "one" / "fairface_val_detected" / "report.md").is_file()
     assert main(["evaluate-cross", "--model", "bad", "--out", str(out)]) == 2

@@ -220,7 +220,8 @@ def interval_lines(models: dict) -> list[str]:
 
 def cross_markdown(result: dict) -> str:
     """The cross-dataset table with targets, end-to-end figures and the crops table."""
-    models = result["models"]
+    models, split = result["models"], result.get("split", "test")
+    splits = result.get("splits", DEFAULT_SPLITS)
     lines = [
         "# Cross-dataset evaluation",
         "",
@@ -228,7 +229,8 @@ def cross_markdown(result: dict) -> str:
         "",
         f"    {result['command']}",
         "",
-        "Test splits: `splits/fairface/test.txt`, `splits/utkface/test.txt`. Faces through the "
+        f"Splits: `{splits['fairface']}/{split}.txt`, `{splits['utkface']}/{split}.txt`. "
+        "Faces through the "
         "product's detection and alignment (face nearest the image centre; source: "
         + ", ".join(f"{d} {s}" for d, s in result["face_sources"].items())
         + "). Figures over the **detected faces**; ✓/✗ against the issue #16 targets.",
@@ -252,15 +254,15 @@ def cross_markdown(result: dict) -> str:
     lines += interval_lines(models)
     e2e_columns = [c for c in MAIN_COLUMNS if c[2] != "age_mae"]
     lines += table_head(
-        "End-to-end (every test image; a face the detector missed counts as wrong):",
+        f"End-to-end (every {split} image; a face the detector missed counts as wrong):",
         [c[0] for c in e2e_columns],
     )
     for name, runs in models.items():
         cells = [fmt(runs[run]["end_to_end"].get(key)) for _, run, key, fmt in e2e_columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += table_head(
-        "UTKFace test on the crops as given (UTKFace's own framing, no detection; the figures "
-        "of `faceattrs evaluate MODEL`):",
+        f"UTKFace {split} on the crops as given (UTKFace's own framing, no detection; the "
+        "figures of `faceattrs evaluate MODEL`):",
         [c[0] for c in CROP_COLUMNS],
     )
     for name, runs in models.items():
@@ -289,8 +291,11 @@ def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
     out = Path(args.out)
     progress = not args.quiet
     caches = {"utkface": args.utkface_cache, "fairface": args.fairface_cache}
+    split = args.split
     result: dict = {
         "command": command,
+        "split": split,
+        "splits": {d: data_args(args, d)[1] for d in ("fairface", "utkface")},
         "targets": TARGETS,
         "face_sources": {d: f"cache {c}" if c else "detector" for d, c in caches.items()},
         "models": {},
@@ -298,18 +303,18 @@ def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
     located = {}  # detections are model-independent: run the detector once per split
     for dataset in ("fairface", "utkface"):
         if caches[dataset] is None:
-            print(f"{dataset} test: detecting faces")
+            print(f"{dataset} {split}: detecting faces")
             located[dataset] = locate_split(
-                dataset, "test", *data_args(args, dataset), args.threads, progress
+                dataset, split, *data_args(args, dataset), args.threads, progress
             )
     for name, (path, tier) in models.items():
         runs = {}
         for dataset in ("fairface", "utkface"):
-            print(f"{name}: {dataset} test through detection + alignment")
+            print(f"{name}: {dataset} {split} through detection + alignment")
             metrics = evaluate_detected(
                 path,
                 dataset,
-                "test",
+                split,
                 *data_args(args, dataset),
                 caches[dataset],
                 args.threads,
@@ -317,16 +322,16 @@ def evaluate_cross(args: argparse.Namespace, command: str) -> dict:
                 located.get(dataset),
                 tier,
             )
-            title = f"{name} on {dataset} test through detection and alignment"
-            write_detected(metrics, out / name / f"{dataset}_test_detected", title, command)
+            title = f"{name} on {dataset} {split} through detection and alignment"
+            write_detected(metrics, out / name / f"{dataset}_{split}_detected", title, command)
             runs["fairface" if dataset == "fairface" else "utkface_detected"] = summary_of(metrics)
         if not args.no_crops:
-            print(f"{name}: utkface test crops as given")
+            print(f"{name}: utkface {split} crops as given")
             metrics = evaluate_model(
-                path, args.utkface_data, args.utkface_splits, "test", progress, tier
+                path, args.utkface_data, args.utkface_splits, split, progress, tier
             )
             write_report(
-                metrics, out / name / "utkface_test_crops", f"{name} on UTKFace test crops"
+                metrics, out / name / f"utkface_{split}_crops", f"{name} on UTKFace {split} crops"
             )
             runs["utkface_crops"] = summary_of(metrics)
         result["models"][name] = {"path": model_label(path or "packaged", tier), **runs}
@@ -350,6 +355,8 @@ def cross_command_line(args: argparse.Namespace) -> str:
             default = {"data": DEFAULT_DATA, "splits": DEFAULT_SPLITS}.get(what, {}).get(dataset)
             if value and value != default:
                 parts += [f"--{dataset}-{what}", str(value)]
+    if args.split != "test":
+        parts += ["--split", args.split]
     if args.no_crops:
         parts.append("--no-crops")
     parts += ["--out", str(args.out)]
@@ -397,6 +404,10 @@ def register_cross(sub: argparse._SubParsersAction) -> None:
             help=f"aligned cache for {dataset} (e.g. cache/aligned_{dataset}_80.npz) instead "
             "of running the detector",
         )
+    parser.add_argument(
+        "--split", choices=("test", "val"), default="test",
+        help="the split lists' test (default) or val lists: choose between models on val",
+    )  # fmt: skip
     parser.add_argument("--no-crops", action="store_true", help="skip UTKFace crops as given")
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
