@@ -16,7 +16,6 @@ from faceattrs.training.train import (  # noqa: E402
     age_loss,
     distill_loss,
     evaluate_net,
-    group_weights,
     multitask_loss,
     train,
 )
@@ -131,16 +130,6 @@ def test_distill_loss_is_the_kl_to_the_teacher_over_faces_that_have_one():
     assert got.item() == pytest.approx(want.item(), rel=1e-4) and got.item() > 0.01
 
 
-def test_group_weights_weigh_every_race_gender_group_the_same_at_power_one():
-    gender = torch.tensor([0, 0, 0, 1, 0, 1])
-    race = torch.tensor([0, 0, 0, 0, 1, 1])  # groups of 3, 1, 1, 1 faces
-    weight = group_weights(gender, race, 1.0)
-    assert weight.mean().item() == pytest.approx(1.0)
-    assert weight[:3].sum().item() == pytest.approx(weight[3].item())  # a group weighs 1 face
-    assert weight[3].item() == pytest.approx(weight[5].item())
-    assert torch.allclose(group_weights(gender, race, 0.0), torch.ones(6))
-
-
 def test_weighted_losses_are_the_weighted_means_of_the_face_losses():
     logits = (torch.randn(4, 101), torch.randn(4, 2), torch.randn(4, 5))
     labels = {
@@ -157,6 +146,11 @@ def test_weighted_losses_are_the_weighted_means_of_the_face_losses():
         assert only_first[head].item() == pytest.approx(alone[head].item(), rel=1e-5)
         assert only_first[head].item() != pytest.approx(plain[head].item(), rel=1e-3)
     assert only_first["race"].item() == pytest.approx(plain["race"].item())  # not weighted
+    # A gender weight (group DRO) replaces the face weights for gender only.
+    dro = multitask_loss(logits, {**labels, "weight": torch.tensor([1.0, 0, 0, 0]),
+                                  "gender_weight": torch.ones(4)}, CFG)  # fmt: skip
+    assert dro["gender"].item() == pytest.approx(plain["gender"].item(), rel=1e-5)
+    assert dro["age"].item() == pytest.approx(only_first["age"].item(), rel=1e-5)
 
 
 def test_teacher_labels_are_looked_up_by_name_and_missing_faces_have_none(tmp_path):
@@ -228,5 +222,8 @@ def test_tiny_run_on_aligned_caches_of_both_datasets(tmp_path, monkeypatch, caps
     assert record["train_loss_distill"] > 0
     balanced = train(replace(cfg, group_balance=1.0), tmp_path / "run_balanced")
     assert json.loads((balanced / "config.json").read_text())["group_balance"] == 1.0
+    dro = train(replace(cfg, group_dro=0.5), tmp_path / "run_dro")
+    q = json.loads((dro / "history.json").read_text())[0]["dro_q"]  # 5 races x 2 genders
+    assert len(q) == 10 and sum(q) == pytest.approx(1.0, abs=1e-3) and len(set(q)) > 1
     ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     assert ModelSpec.from_json(ckpt["spec"]).template == template

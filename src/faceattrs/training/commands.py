@@ -45,6 +45,7 @@ def _train(args: argparse.Namespace) -> int:
         teacher=args.teacher,
         distill_weight=args.distill_weight,
         group_balance=args.group_balance,
+        group_dro=args.group_dro,
         bf16=args.bf16,
     )
     if not Path(cfg.data).is_dir():
@@ -152,6 +153,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         help="weight the age and gender losses by (race x gender group count) ** -P: 1 weighs "
         f"every group the same, 0 every face (default {defaults.group_balance})",
+    )
+    train.add_argument(
+        "--group-dro",
+        type=float,
+        help="online group DRO on the gender loss: each race x gender group's weight grows by "
+        "exp(STEP x its batch loss) (Sagawa et al. 2020); 0 turns it off "
+        f"(default {defaults.group_dro})",
     )
     add_bf16_option(train)
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")

@@ -19,6 +19,7 @@ from faceattrs.spec import ModelSpec
 from faceattrs.training.config import NetConfig, TrainConfig, cpu_has_fast_bf16
 from faceattrs.training.curves import plot_curves
 from faceattrs.training.dataset import augment, load_images, to_input
+from faceattrs.training.fairness import GroupDRO, group_weights
 from faceattrs.training.model import FaceAttrNet
 from faceattrs.training.sources import (
     FaceSet,
@@ -65,14 +66,16 @@ def multitask_loss(
     """Age: :func:`age_loss` (exact ages and age intervals); gender, race: cross-entropy.
     With a teacher's soft labels in ``labels`` (distillation), ``distill``: the KL from the
     teacher's distribution to the net's, summed over the heads, weighted in the total. With
-    per-face ``weight`` (group balance), the age and gender losses are weighted means."""
+    per-face ``weight`` (group balance), the age and gender losses are weighted means; a
+    ``gender_weight`` (group DRO) replaces it for gender."""
     age_logits, gender_logits, race_logits = logits
     weight = labels.get("weight")  # group balance (:func:`group_weights`), else all equal
     age = age_loss(age_logits.log_softmax(1), labels["age_low"], labels["age_high"], cfg)
     gender = F.cross_entropy(
         gender_logits, labels["gender"], label_smoothing=cfg.label_smoothing, reduction="none"
     )
-    age, gender = _weighted_mean(age, weight), _weighted_mean(gender, weight)
+    age = _weighted_mean(age, weight)
+    gender = _weighted_mean(gender, labels.get("gender_weight", weight))
     race = F.cross_entropy(race_logits, labels["race"], label_smoothing=cfg.label_smoothing)
     losses = {"age": age, "gender": gender, "race": race, "total": age + gender + race}
     if "teacher" in labels and cfg.distill_weight:
@@ -97,16 +100,6 @@ def distill_loss(
         kl = kl + (target * (target.clamp_min(1e-8).log() - head.log_softmax(1))).sum(1)
     weight = has_teacher.float()
     return (kl * weight).sum() / weight.sum().clamp_min(1.0)
-
-
-def group_weights(gender: torch.Tensor, race: torch.Tensor, power: float) -> torch.Tensor:
-    """Per-face loss weights ``count(race, gender) ** -power``, mean 1 over the faces: at
-    power 1 each race x gender group weighs the same in the loss (issue #16's fairness
-    item: the gender gap across race groups); at 0 all faces weigh the same."""
-    group = race.long() * 2 + gender.long()
-    counts = torch.bincount(group).float()
-    weight = counts[group] ** -power
-    return weight / weight.mean()
 
 
 class EMA:
@@ -303,6 +296,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     net = net.to(memory_format=torch.channels_last)  # oneDNN's bf16 kernels prefer it
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(net, cfg.ema_decay)
+    dro = GroupDRO(2 * net_cfg.num_races, cfg.group_dro) if cfg.group_dro else None
     history: list[dict] = []
     start_epoch, best = 0, -math.inf
     last_path = out / "last.pt"
@@ -312,6 +306,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
         optimizer.load_state_dict(ckpt["optimizer_state"])
         ema.state = ckpt["ema_state"]
         history, start_epoch, best = ckpt["history"], ckpt["epoch"] + 1, ckpt["best"]
+        if dro is not None and "dro_q" in ckpt:
+            dro.q = ckpt["dro_q"]
         print(f"resumed from {last_path} at epoch {start_epoch}")
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
@@ -343,6 +339,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
             batch = {k: v[idx] for k, v in train_labels.items()}
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = net(x)
+            if dro is not None:
+                batch["gender_weight"] = dro.gender_weights(logits[1], batch, cfg.label_smoothing)
             losses = multitask_loss(tuple(t.float() for t in logits), batch, cfg)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
@@ -361,6 +359,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
             "lr": optimizer.param_groups[0]["lr"],
             **{f"train_{k}": v for k, v in train_metrics.items()},
             **{f"val_{k}": v for k, v in val_metrics.items()},
+            **({"dro_q": [round(float(q), 4) for q in dro.q]} if dro is not None else {}),
         }
         history.append(record)
         print(json.dumps(record), flush=True)
@@ -375,6 +374,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
             "net_config": net_cfg.to_dict(),
             "spec": spec.to_json(),
             "train_config": asdict(cfg),
+            **({"dro_q": dro.q} if dro is not None else {}),
         }
         torch.save(ckpt, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(last_path)
