@@ -44,3 +44,12 @@ def test_group_dro_gender_weights_group_by_race_and_gender():
     labels = {"gender": torch.tensor([0, 1, 0]), "race": torch.tensor([0, 0, 1])}
     dro.gender_weights(logits, labels, smoothing=0.0)
     assert dro.q.argmax().item() == 1  # race 0, female: the only wrong face
+
+
+def test_groups_are_per_dataset_where_the_labels_name_one():
+    from faceattrs.training.fairness import dataset_race_gender_group
+
+    labels = {"gender": torch.tensor([1, 1, 0]), "race": torch.tensor([2, 2, 4])}
+    assert dataset_race_gender_group(labels, 5).tolist() == [5, 5, 8]
+    labels["dataset"] = torch.tensor([0, 1, 1])
+    assert dataset_race_gender_group(labels, 5).tolist() == [5, 15, 18]

@@ -223,7 +223,7 @@ def test_tiny_run_on_aligned_caches_of_both_datasets(tmp_path, monkeypatch, caps
     balanced = train(replace(cfg, group_balance=1.0), tmp_path / "run_balanced")
     assert json.loads((balanced / "config.json").read_text())["group_balance"] == 1.0
     dro = train(replace(cfg, group_dro=0.5), tmp_path / "run_dro")
-    q = json.loads((dro / "history.json").read_text())[0]["dro_q"]  # 5 races x 2 genders
-    assert len(q) == 10 and sum(q) == pytest.approx(1.0, abs=1e-3) and len(set(q)) > 1
+    q = json.loads((dro / "history.json").read_text())[0]["dro_q"]  # 2 datasets x 5 races x 2
+    assert len(q) == 20 and sum(q) == pytest.approx(1.0, abs=1e-3) and len(set(q)) > 1
     ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     assert ModelSpec.from_json(ckpt["spec"]).template == template

@@ -157,7 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--group-dro",
         type=float,
-        help="online group DRO on the gender loss: each race x gender group's weight grows by "
+        help="online group DRO on the gender loss: each dataset x race x gender group's weight "
+        "grows by "
         "exp(STEP x its batch loss) (Sagawa et al. 2020); 0 turns it off "
         f"(default {defaults.group_dro})",
     )

@@ -26,14 +26,26 @@ def group_weights(gender: torch.Tensor, race: torch.Tensor, power: float) -> tor
     return weight / weight.mean()
 
 
+def dataset_race_gender_group(labels: dict[str, torch.Tensor], num_races: int) -> torch.Tensor:
+    """Group index of each face: :func:`race_gender_group`, per source dataset where the
+    labels name one (``dataset``: 0, 1, ...)."""
+    group = race_gender_group(labels["gender"], labels["race"])
+    if "dataset" in labels:
+        group = group + labels["dataset"].long() * 2 * num_races
+    return group
+
+
 class GroupDRO:
     """Online group DRO: a distribution ``q`` over groups, raised after every batch by
     ``exp(step * group's mean loss)``; the loss is ``sum_g q_g * mean loss of group g``
     (:meth:`weights` gives it as per-face weights for a weighted mean). ``step`` 0 keeps
-    ``q`` uniform over the groups present in each batch."""
+    ``q`` uniform over the groups present in each batch. The groups of
+    :meth:`gender_weights` are dataset x race x gender: each dataset's faces of one race and
+    gender are a group of their own (their labels and their difficulty differ)."""
 
-    def __init__(self, num_groups: int, step: float) -> None:
+    def __init__(self, num_groups: int, step: float, num_races: int = 5) -> None:
         self.step = step
+        self.num_races = num_races
         self.q = torch.full((num_groups,), 1.0 / num_groups)
 
     def weights(self, losses: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
@@ -52,10 +64,10 @@ class GroupDRO:
     def gender_weights(
         self, gender_logits: torch.Tensor, labels: dict[str, torch.Tensor], smoothing: float
     ) -> torch.Tensor:
-        """:meth:`weights` for the gender cross-entropy over race x gender groups."""
+        """:meth:`weights` for the gender cross-entropy over dataset x race x gender groups."""
         with torch.no_grad():
             each = F.cross_entropy(
                 gender_logits.float(), labels["gender"], label_smoothing=smoothing,
                 reduction="none",
             )  # fmt: skip
-        return self.weights(each, race_gender_group(labels["gender"], labels["race"]))
+        return self.weights(each, dataset_race_gender_group(labels, self.num_races))

@@ -203,7 +203,8 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[FaceSet, list[FaceSet]
                 {k: v[: cfg.limit] for k, v in train_set.labels.items()},
                 train_set.missed,
             )
-        trains.append(train_set)
+        index = torch.full((len(train_set),), len(trains))  # group DRO's dataset groups
+        trains.append(replace(train_set, labels={**train_set.labels, "dataset": index}))
         vals.append(val_set)
     return concat(trains, "train"), vals
 
@@ -296,7 +297,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     net = net.to(memory_format=torch.channels_last)  # oneDNN's bf16 kernels prefer it
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(net, cfg.ema_decay)
-    dro = GroupDRO(2 * net_cfg.num_races, cfg.group_dro) if cfg.group_dro else None
+    if cfg.group_dro:
+        groups = 2 * net_cfg.num_races * len(parse_datasets(cfg.datasets))
+        dro = GroupDRO(groups, cfg.group_dro, net_cfg.num_races)
+    else:
+        dro = None
     history: list[dict] = []
     start_epoch, best = 0, -math.inf
     last_path = out / "last.pt"
