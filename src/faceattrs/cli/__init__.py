@@ -58,10 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("faceattrs: interrupted", file=sys.stderr)
+        _forget_keyboard_interrupt()
         return 130
     except (CliError, FileNotFoundError, NotADirectoryError, ValueError, OSError) as exc:
         print(f"faceattrs: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _forget_keyboard_interrupt() -> None:
+    """CPython remembers a KeyboardInterrupt that left code run by ``exec`` or ``eval`` of a
+    string (a dataclass being defined in an import when SIGTERM lands, say), and then ends
+    ``python -m faceattrs`` by SIGINT instead of with our exit code, even though we handled
+    it. Running a string resets that flag (``run_eval_code_obj`` in CPython 3.8-3.13)."""
+    exec("")
 
 
 def _one_line(exc: BaseException) -> str:
