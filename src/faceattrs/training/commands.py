@@ -158,9 +158,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--group-dro",
         type=float,
         help="online group DRO on the gender loss: each dataset x race x gender group's weight "
-        "grows by "
-        "exp(STEP x its batch loss) (Sagawa et al. 2020); 0 turns it off "
-        f"(default {defaults.group_dro})",
+        "grows by exp(STEP x its batch loss) (Sagawa et al. 2020; reports/training/dro64); 0 "
+        f"turns it off (default {defaults.group_dro})",
     )
     add_bf16_option(train)
     train.add_argument("--restart", action="store_true", help="ignore an existing last.pt")

@@ -86,7 +86,7 @@ class TrainConfig:
     teacher: str = ""  # folder of teacher_<dataset>.npz soft labels (scripts/distill_teacher.py)
     distill_weight: float = 1.0  # weight of the KL to the teacher's soft labels, per head
     group_balance: float = 0.0  # age and gender losses weighted by (race x gender count) ** -p
-    group_dro: float = 0.0  # step of online group DRO over race x gender on the gender loss
+    group_dro: float = 0.0  # online group DRO's step (dataset x race x gender, gender loss)
     bf16: bool | None = None  # bfloat16 autocast; None: where the CPU has bf16 units
     spec: dict = field(default_factory=lambda: json.loads(ModelSpec().to_json()))
     net: dict = field(default_factory=lambda: NetConfig().to_dict())
