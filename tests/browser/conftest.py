@@ -52,6 +52,13 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def print_console(page) -> None:
+    """The page's console messages and uncaught errors go to stdout, which pytest shows
+    with a failing test (a camera test once waited 120 s for frames with nothing to read)."""
+    page.on("console", lambda message: print(f"console.{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: print(f"page error: {error}"))
+
+
 def clip_frames(count: int, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
     """BGR frames of the shared test clip, or synthetic ones when ../shared is absent."""
     import cv2
@@ -159,6 +166,7 @@ def page(browser, live_server):
     context.grant_permissions(["camera"], origin=live_server.rstrip("/"))
     page = context.new_page()
     page.set_default_timeout(60_000)
+    print_console(page)
     yield page
     context.close()
 
@@ -219,6 +227,7 @@ def static_page(browser, static_site):
     page.set_default_timeout(120_000)
     page.requests = []
     page.on("request", lambda request: page.requests.append((request.method, request.url)))
+    print_console(page)
     page.goto(static_site)
     page.wait_for_selector("body[data-server=none]")
     yield page
