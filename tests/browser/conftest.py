@@ -52,6 +52,27 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item, for the page fixtures' teardown."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def dump_failed_page(request, page) -> None:
+    """After a failed test: the page's status lines and a screenshot (test-artifacts)."""
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    status = page.evaluate(
+        "[...document.querySelectorAll('[id$=status]')].map(e => `${e.id}: ${e.textContent}`)"
+    )
+    print("page status lines:", *status, sep="\n  ")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png", full_page=True)
+
+
 def print_console(page) -> None:
     """The page's console messages and uncaught errors go to stdout, which pytest shows
     with a failing test (a camera test once waited 120 s for frames with nothing to read)."""
@@ -161,13 +182,14 @@ def live_server(analyzer, tmp_path_factory):
 
 
 @pytest.fixture()
-def page(browser, live_server):
+def page(browser, live_server, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.grant_permissions(["camera"], origin=live_server.rstrip("/"))
     page = context.new_page()
     page.set_default_timeout(60_000)
     print_console(page)
     yield page
+    dump_failed_page(request, page)
     context.close()
 
 
@@ -220,7 +242,7 @@ def static_site(tmp_path_factory):
 
 
 @pytest.fixture()
-def static_page(browser, static_site):
+def static_page(browser, static_site, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.grant_permissions(["camera"], origin=static_site.rstrip("/"))
     page = context.new_page()
@@ -231,4 +253,5 @@ def static_page(browser, static_site):
     page.goto(static_site)
     page.wait_for_selector("body[data-server=none]")
     yield page
+    dump_failed_page(request, page)
     context.close()
