@@ -17,6 +17,7 @@ from faceattrs.spec import ModelSpec
 from faceattrs.training.config import NetConfig, TrainConfig
 from faceattrs.training.dataset import to_input
 from faceattrs.training.model import FaceAttrNet
+from faceattrs.training.sources import parse_datasets
 from faceattrs.training.train import load_data
 
 
@@ -43,10 +44,14 @@ def main() -> None:
                 losses.append(F.cross_entropy(logits, truth, reduction="none"))
                 right.append((logits.argmax(1) == truth).float())
         loss, correct = torch.cat(losses), torch.cat(right)
-        # UTKFace labels exact ages, FairFace age bins: that tells the datasets apart here
-        fairface = labels["age_low"] != labels["age_high"]
+        names = parse_datasets(cfg.datasets)
+        if "dataset" in labels:  # the training set: each face's dataset index
+            index = labels["dataset"]
+        else:  # a val set ("fairface_val"): one dataset's
+            index = torch.full((len(face_set),), names.index(face_set.name.rsplit("_", 1)[0]))
         print(f"{face_set.name} ({len(face_set)} faces)")
-        for dataset, mask in (("utkface", ~fairface), ("fairface", fairface)):
+        for k, dataset in enumerate(names):
+            mask = index == k
             for race, race_name in enumerate(spec.races):
                 for gender, gender_name in enumerate(spec.genders):
                     sel = mask & (labels["race"] == race) & (labels["gender"] == gender)

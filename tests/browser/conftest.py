@@ -6,6 +6,7 @@ Skipped with a reason when /usr/bin/chromium or the playwright package is missin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -60,24 +61,27 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def dump_failed_page(request, page) -> None:
-    """After a failed test: the page's status lines and a screenshot (test-artifacts)."""
-    report = getattr(request.node, "report_call", None)
-    if report is None or not report.failed:
-        return
-    status = page.evaluate(
-        "[...document.querySelectorAll('[id$=status]')].map(e => `${e.id}: ${e.textContent}`)"
-    )
-    print("page status lines:", *status, sep="\n  ")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png", full_page=True)
-
-
-def print_console(page) -> None:
-    """The page's console messages and uncaught errors go to stdout, which pytest shows
-    with a failing test (a camera test once waited 120 s for frames with nothing to read)."""
+@contextlib.contextmanager
+def open_page(browser, origin: str, timeout_ms: int, request, artifacts: Path):
+    """A page in a fresh context with the camera allowed for ``origin``. Its console messages
+    and uncaught errors go to stdout, which pytest shows with a failing test (a camera test
+    once waited 120 s for frames with nothing to read); after a failed test it prints the
+    page's status lines and saves a screenshot in ``artifacts``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["camera"], origin=origin.rstrip("/"))
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
     page.on("console", lambda message: print(f"console.{message.type}: {message.text}"))
     page.on("pageerror", lambda error: print(f"page error: {error}"))
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        status = page.evaluate(
+            "[...document.querySelectorAll('[id$=status]')].map(e => `${e.id}: ${e.textContent}`)"
+        )
+        print("page status lines:", *status, sep="\n  ")
+        page.screenshot(path=artifacts / f"failed-{request.node.name}.png", full_page=True)
+    context.close()
 
 
 def clip_frames(count: int, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
@@ -182,15 +186,9 @@ def live_server(analyzer, tmp_path_factory):
 
 
 @pytest.fixture()
-def page(browser, live_server, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["camera"], origin=live_server.rstrip("/"))
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    print_console(page)
-    yield page
-    dump_failed_page(request, page)
-    context.close()
+def page(browser, live_server, request, artifacts):
+    with open_page(browser, live_server, 60_000, request, artifacts) as page:
+        yield page
 
 
 @pytest.fixture(scope="session")
@@ -242,16 +240,10 @@ def static_site(tmp_path_factory):
 
 
 @pytest.fixture()
-def static_page(browser, static_site, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["camera"], origin=static_site.rstrip("/"))
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.requests = []
-    page.on("request", lambda request: page.requests.append((request.method, request.url)))
-    print_console(page)
-    page.goto(static_site)
-    page.wait_for_selector("body[data-server=none]")
-    yield page
-    dump_failed_page(request, page)
-    context.close()
+def static_page(browser, static_site, request, artifacts):
+    with open_page(browser, static_site, 120_000, request, artifacts) as page:
+        page.requests = []
+        page.on("request", lambda req: page.requests.append((req.method, req.url)))
+        page.goto(static_site)
+        page.wait_for_selector("body[data-server=none]")
+        yield page
