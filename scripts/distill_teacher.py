@@ -3,8 +3,10 @@ fast net can be distilled from it (``faceattrs train --teacher DIR``).
 
     python scripts/embedding_heads.py --cache /tmp/heads-all --all    # the caches it reads
     python scripts/distill_teacher.py --heads /tmp/heads-all --out cache   # ~10 min, 1 core
-    python scripts/distill_teacher.py --heads /tmp/heads-v2 --features --out DIR  # the
-        # accurate tier's heads (embedding + last feature map) as the MLP part
+    python scripts/distill_teacher.py --heads /tmp/heads-v6 --features --out cache/teacher2
+        # the accurate tier's heads (embedding + last feature map) as the MLP part, mixed
+        # with the net of the caches (wide64 in /tmp/heads-v6): no gain, see
+        # reports/training/wide64/README.md, "A stronger teacher"
 
 The teacher is the ensemble of reports/eval/embedding_heads.md: the MLP head on the identity
 embedding mixed per head with the shipped net (weights chosen on val). Its MLP part is
