@@ -22,15 +22,17 @@ def losses(history):
     return [(h["epoch"], h["train_loss"], h["val_loss"]) for h in history]
 
 
-def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path, bf16):
     data = tiny_data()
     whole, split = tmp_path / "whole", tmp_path / "split"
     whole.mkdir()
     split.mkdir()
-    cfg = BaselineConfig(epochs=2, patience=5, batch_size=4, threads=1)
+    cfg = BaselineConfig(epochs=2, patience=5, batch_size=4, threads=1, bf16=bf16)
     model, history = train_head("gender", *data, cfg, whole)
+    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_loss"]) for h in history)
 
-    one = BaselineConfig(epochs=1, patience=5, batch_size=4, threads=1)
+    one = BaselineConfig(epochs=1, patience=5, batch_size=4, threads=1, bf16=bf16)
     train_head("gender", *data, one, split)
     assert len(json.loads((split / "history_gender.json").read_text())) == 1
     resumed, resumed_history = train_head("gender", *data, cfg, split)

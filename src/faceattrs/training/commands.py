@@ -241,7 +241,9 @@ def _baseline(args: argparse.Namespace) -> int:
     _require_torch()
     from faceattrs.training.baseline import BaselineConfig, run_baseline
 
-    cfg = BaselineConfig(epochs=args.epochs, patience=args.patience, limit=args.limit or 0)
+    cfg = BaselineConfig(
+        epochs=args.epochs, patience=args.patience, limit=args.limit or 0, bf16=args.bf16
+    )
     metrics = run_baseline(cfg, args.out, args.report, resume=not args.restart)
     print(json.dumps({k: metrics[k] for k in ("age_mae", "gender_accuracy", "race_accuracy")}))
     return 0
@@ -268,4 +270,5 @@ def register_baseline(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="start again (default: resume each model from RUN/last_<head>.pt)",
     )
+    add_bf16_option(parser)
     parser.set_defaults(func=_baseline)
