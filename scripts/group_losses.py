@@ -33,6 +33,7 @@ def main() -> None:
     net = FaceAttrNet(NetConfig.from_dict(ckpt["net_config"]))
     net.load_state_dict(ckpt["model_state"])
     net.eval()
+    names = parse_datasets(cfg.datasets)
     for face_set in (train_set, *val_sets):
         labels = face_set.labels
         losses, right = [], []
@@ -44,7 +45,6 @@ def main() -> None:
                 losses.append(F.cross_entropy(logits, truth, reduction="none"))
                 right.append((logits.argmax(1) == truth).float())
         loss, correct = torch.cat(losses), torch.cat(right)
-        names = parse_datasets(cfg.datasets)
         if "dataset" in labels:  # the training set: each face's dataset index
             index = labels["dataset"]
         else:  # a val set ("fairface_val"): one dataset's

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from faceattrs.data.utkface import load_split
 from faceattrs.evaluation.metrics import compute_metrics, write_report
-from faceattrs.training.config import cpu_has_fast_bf16
+from faceattrs.training.config import resolve_bf16
 from faceattrs.training.dataset import load_images
 
 HEADS = ("age", "gender", "race")
@@ -183,8 +183,7 @@ def run_baseline(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.json"
-    if cfg.bf16 is None:
-        cfg = replace(cfg, bf16=cpu_has_fast_bf16())
+    cfg = resolve_bf16(cfg)
     if resume and saved.exists():  # only --epochs may change between a run and its resumption
         before = {**json.loads(saved.read_text()), "epochs": cfg.epochs}
         if before != asdict(cfg):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from faceattrs.spec import ModelSpec
+
+_C = TypeVar("_C")  # a frozen training config with a bf16 field
 
 
 def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
@@ -21,6 +24,12 @@ def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
             return False
     flags = set(cpuinfo.split())
     return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def resolve_bf16(cfg: _C) -> _C:
+    """``cfg`` (a frozen config dataclass with a ``bf16`` field) with ``bf16`` None replaced by
+    :func:`cpu_has_fast_bf16`, so that a run records what it used."""
+    return cfg if cfg.bf16 is not None else replace(cfg, bf16=cpu_has_fast_bf16())
 
 
 def add_bf16_option(parser: argparse.ArgumentParser) -> None:

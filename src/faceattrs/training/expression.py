@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from faceattrs.data.fer import FerSplit, load_fer_pipeline_crops, load_fer_split
 from faceattrs.evaluation.fer import expression_metrics
-from faceattrs.training.config import cpu_has_fast_bf16
+from faceattrs.training.config import resolve_bf16
 from faceattrs.training.expression_model import (
     ExpressionNet,
     ExpressionNetConfig,
@@ -225,8 +225,7 @@ def train_expression(cfg: ExpressionTrainConfig, out_dir: str | Path, resume: bo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
-    if cfg.bf16 is None:
-        cfg = replace(cfg, bf16=cpu_has_fast_bf16())
+    cfg = resolve_bf16(cfg)
     train_set = load_fer_split(cfg.data, "train", cfg.cache_dir or None)
     val_set = load_fer_split(cfg.data, "val", cfg.cache_dir or None)
     if cfg.limit:

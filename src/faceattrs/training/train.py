@@ -16,7 +16,7 @@ from tqdm import tqdm
 from faceattrs.data.mixed import interval_samples
 from faceattrs.data.utkface import load_split
 from faceattrs.spec import ModelSpec
-from faceattrs.training.config import NetConfig, TrainConfig, cpu_has_fast_bf16
+from faceattrs.training.config import NetConfig, TrainConfig, resolve_bf16
 from faceattrs.training.curves import plot_curves
 from faceattrs.training.dataset import augment, load_images, to_input
 from faceattrs.training.fairness import GroupDRO, group_weights
@@ -275,8 +275,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
-    if cfg.bf16 is None:  # the run records what it used
-        cfg = replace(cfg, bf16=cpu_has_fast_bf16())
+    cfg = resolve_bf16(cfg)
     spec = ModelSpec.from_json(json.dumps(cfg.spec))
     net_cfg = NetConfig.from_dict(cfg.net)
     if cfg.source == "aligned":
