@@ -327,7 +327,7 @@ def test_js_tracker_smooths_attributes_like_python(static_page):
     faces 0.2 s apart."""
     from faceattrs.results import Face
     from faceattrs.spec import EXPRESSIONS
-    from faceattrs.video.tracking import _Smoothed
+    from faceattrs.video.smoothing import SmoothedAttributes
 
     rng = np.random.default_rng(1)
     faces, times = [], []
@@ -352,7 +352,7 @@ def test_js_tracker_smooths_attributes_like_python(static_page):
             )
         )
         times.append(0.2 * i)
-    smoothed = _Smoothed()
+    smoothed = SmoothedAttributes()
     expected = [smoothed.add(face, t, 1.0) for face, t in zip(faces, times, strict=True)]
     got = static_page.evaluate(
         """async ([faces, times]) => {

@@ -9,15 +9,14 @@ joins the pieces) and returns the faces with ``track_id`` set and
 their age, age interval and probabilities smoothed over the track: an
 exponentially weighted mean over time (time constant ``smooth_s`` seconds, 1 by
 default; expression probabilities ``expression_smooth_s``, 0.3 s by default, since
-expressions change faster; weights = detector score), which stops frame-to-frame
-flicker of ages.
+expressions change faster; weights = detector score; :mod:`faceattrs.video.smoothing`),
+which stops frame-to-frame flicker of ages.
 :class:`VideoSession` runs an analyzer and a tracker frame by frame (camera
 streams, video files); :func:`summarize_tracks` gives one summary per track.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import numpy as np
 
 from faceattrs.pipeline.boxes import box_iou, overlap_of_smaller
 from faceattrs.results import Face
+from faceattrs.video.smoothing import EXPRESSION_SMOOTH_S, SmoothedAttributes
 
 VELOCITY_POINTS = 6  # recent detections a track's velocity is fitted to ...
 VELOCITY_WINDOW_S = 0.5  # ... within this many seconds
@@ -50,69 +50,6 @@ class FrameResult:
         }
 
 
-EXPRESSION_SMOOTH_S = 0.3  # expressions change within a second; age, gender, race do not
-
-
-class _Ewma:
-    """Exponentially weighted mean of one vector over time (bias-corrected)."""
-
-    def __init__(self) -> None:
-        self.sums: np.ndarray | None = None
-        self.weight = 0.0
-        self.t: float | None = None
-
-    def add(self, values: np.ndarray, weight: float, t: float, time_constant: float):
-        if self.sums is None or self.t is None or time_constant <= 0:
-            decay = 0.0
-        else:
-            decay = math.exp(-max(t - self.t, 0.0) / time_constant)
-        self.sums = values * weight if self.sums is None else decay * self.sums + values * weight
-        self.weight = decay * self.weight + weight
-        self.t = t
-        return self.sums / self.weight
-
-
-class _Smoothed:
-    """One track's smoothed attributes: age and its interval, gender and race
-    probabilities over ``time_constant`` seconds, expression probabilities over
-    ``expression_s`` seconds (shorter); weights = detector score. Each attribute is
-    smoothed on its own, so a face that carries only some (``attributes=`` chose the
-    heads) smooths those; attributes a face lacks are left as they are."""
-
-    def __init__(self) -> None:
-        self.means: dict[str, _Ewma] = {}
-        self.t: float | None = None  # when attributes were last added
-
-    def _mean(self, name: str, values, weight: float, t: float, time_constant: float):
-        ewma = self.means.setdefault(name, _Ewma())
-        return ewma.add(np.asarray(values, np.float64), weight, t, time_constant)
-
-    def add(
-        self, face: Face, t: float, time_constant: float, expression_s: float = EXPRESSION_SMOOTH_S
-    ) -> Face:
-        weight = max(float(face.score), 1e-3)
-        self.t = t
-        changes: dict[str, Any] = {}
-        if face.age is not None and face.age_interval is not None:
-            mean = self._mean("age", [face.age, *face.age_interval], weight, t, time_constant)
-            changes.update(age=float(mean[0]), age_interval=(float(mean[1]), float(mean[2])))
-        for name, time_s in (
-            ("gender_probs", time_constant),
-            ("race_probs", time_constant),
-            ("expression_probs", expression_s),
-        ):
-            probs = getattr(face, name)
-            if probs:
-                mean = self._mean(name, list(probs.values()), weight, t, time_s)
-                changes[name] = _normalized(probs, mean)
-        return replace(face, **changes) if changes else face
-
-
-def _normalized(labels: dict[str, float], probs: np.ndarray) -> dict[str, float]:
-    total = float(probs.sum()) or 1.0
-    return {label: float(p) / total for label, p in zip(labels, probs, strict=True)}
-
-
 @dataclass
 class _Track:
     xyxy: np.ndarray  # last observed box
@@ -120,7 +57,7 @@ class _Track:
     hits: int = 1
     track_id: int | None = None  # set once confirmed
     face: Face | None = None  # last smoothed face
-    attributes: _Smoothed = field(default_factory=_Smoothed)
+    attributes: SmoothedAttributes = field(default_factory=SmoothedAttributes)
     history: deque = field(default_factory=lambda: deque(maxlen=VELOCITY_POINTS))
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, px per second
 

@@ -97,9 +97,9 @@ class Motion {
   }
 }
 
-export const EXPRESSION_SMOOTH_S = 0.3; // tracking.py EXPRESSION_SMOOTH_S
+export const EXPRESSION_SMOOTH_S = 0.3; // smoothing.py EXPRESSION_SMOOTH_S
 
-/** Exponentially weighted mean of one vector over time (tracking.py _Ewma). */
+/** Exponentially weighted mean of one vector over time (smoothing.py Ewma). */
 class Ewma {
   constructor() {
     this.sums = null;
@@ -127,7 +127,7 @@ function smoothExpression(ewma, face, t, timeConstant) {
   return { ...face, expression: argmax(probs), expression_probs: probs };
 }
 
-/** Exponentially weighted means of one track's attributes (tracking.py _Smoothed). */
+/** Exponentially weighted means of one track's attributes (smoothing.py SmoothedAttributes). */
 export class Smoothed {
   constructor() {
     this.attributes = new Ewma();
