@@ -58,7 +58,7 @@ OURS_COMMAND = (
     "faceattrs evaluate src/faceattrs/models/attributes.onnx --split test --scenes "
     "--out reports/eval/utkface_test"
 )
-BASELINE_COMMAND = "faceattrs baseline --epochs 3 --patience 3"
+BASELINE_COMMAND = "faceattrs baseline --epochs 30 --patience 3"
 CROSS_REPORT = ROOT / "reports" / "eval" / "cross_wide64" / "cross.json"
 CROSS_MODELS = {"wide64": "this model", "distilled": "previous model"}  # cross.json name -> label
 ACCURATE_REPORT = ROOT / "reports" / "eval" / "cross_accurate" / "cross.json"
