@@ -10,6 +10,7 @@ every script's source and resolves, without running the script, each name it imp
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +22,8 @@ SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
 HELPER_DIRS = (ROOT / "scripts", ROOT / "bench")  # folders the scripts put on sys.path
 
 
-def _top_level_names(path: Path) -> set[str]:
+@functools.cache  # several scripts import from the same helper: read and parse it once
+def _top_level_names(path: Path) -> frozenset[str]:
     """Names a module defines at its top level (functions, classes, assignments, imports)."""
     names: set[str] = set()
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
@@ -33,7 +35,7 @@ def _top_level_names(path: Path) -> set[str]:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return names
+    return frozenset(names)
 
 
 def _helper(module: str) -> Path | None:
