@@ -188,6 +188,41 @@ def test_unsupported_format(tmp_path):
         read_image(path)
 
 
+needs_avif = pytest.mark.skipif(
+    not __import__("PIL.features", fromlist=["check"]).check("avif"),
+    reason="this Pillow has no AVIF plugin (its wheels have one since 11.3)",
+)
+
+
+@needs_avif
+def test_avif_decodes_to_bgr_and_is_sniffed(tmp_path):
+    from faceattrs.media import sniff_image
+
+    path = tmp_path / "red.avif"
+    _solid("RGB", RED_RGB).save(path, format="AVIF", quality=90)
+    bgr = read_image(path)
+    assert bgr.shape == (24, 32, 3) and bgr.dtype == np.uint8
+    np.testing.assert_allclose(bgr.reshape(-1, 3).mean(0), RED_RGB[::-1], atol=6)
+    assert sniff_image(path.read_bytes()[:64]) == "avif"  # what the server's upload check reads
+    with pytest.raises(MediaError, match="corrupt or truncated AVIF image"):
+        read_image(path.read_bytes()[:60])
+
+
+def test_heic_is_named_in_one_line(tmp_path):
+    """A phone's HEIC photo (its ftyp box, then data Pillow cannot open) is named, with what
+    to do; sniffing does not take it for a supported image."""
+    from faceattrs.media import sniff_image
+
+    head = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(head + bytes(range(256)) * 8)
+    with pytest.raises(MediaError, match="HEIC/HEIF image: not supported; convert it to JPEG"):
+        read_image(path)
+    assert sniff_image(head) is None
+    mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    assert sniff_image(mp4) is None  # videos are ISO base media files too
+
+
 def test_empty_bytes():
     with pytest.raises(MediaError, match="empty"):
         read_image(b"")
@@ -204,6 +239,7 @@ def test_iter_image_paths_walks_folders_sorted_and_recursively(tmp_path):
     b = _touch(root / "b.JPG")
     a = _touch(root / "a.png")
     nested = _touch(root / "sub" / "deep" / "c.webp")
+    avif, heic = _touch(root / "sub" / "f.avif"), _touch(root / "sub" / "g.HEIC")
     _touch(root / "notes.txt")
     _touch(root / ".hidden.jpg")
     _touch(root / ".cache" / "d.jpg")
@@ -212,7 +248,7 @@ def test_iter_image_paths_walks_folders_sorted_and_recursively(tmp_path):
     missing = tmp_path / "missing.jpg"
 
     found = list(iter_image_paths([root, explicit, missing], exclude=[root / "annotated"]))
-    assert found == [a, b, nested, explicit, missing]
+    assert found == [a, b, avif, heic, nested, explicit, missing]  # HEIC: reported, not skipped
     shallow = list(iter_image_paths([root], recursive=False))
     assert shallow == [a, b]
     assert skipped in list(iter_image_paths([root]))

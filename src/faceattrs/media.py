@@ -1,7 +1,8 @@
 """Reading still images into BGR uint8 arrays, and finding image files in folders.
 
 Handles EXIF orientation, grayscale, palette, RGBA (composited on white), 16-bit,
-CMYK; JPEG, PNG, WebP, BMP (and TIFF). Everything that goes wrong becomes a
+CMYK; JPEG, PNG, WebP, BMP, TIFF and AVIF (where Pillow has its AVIF plugin, as its
+wheels since 11.3 do; HEIC is named in the error). Everything that goes wrong becomes a
 :class:`MediaError` with a one-line message.
 """
 
@@ -23,9 +24,16 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # Bytes of one image file read at most (checked before reading, and the read is bounded).
 DEFAULT_MAX_BYTES = 256 * 2**20
 # Decoders we accept (PIL format names). MPO is how PIL names many phone JPEGs.
-SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "TIFF"})
-# File name suffixes picked up when scanning folders.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "TIFF", "AVIF"})
+SUPPORTED_NAMES = "JPEG, PNG, WebP, BMP, TIFF or AVIF"
+# File name suffixes picked up when scanning folders: HEIC photos too, so that a folder of
+# phone photos reports them as unreadable (one line each) instead of skipping them unseen.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif"}
+)
+# ISO base media file brands (the ``ftyp`` box) of AVIF and of HEIC/HEIF stills.
+AVIF_BRANDS = frozenset({b"avif", b"avis"})
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 
 
 class MediaError(ValueError):
@@ -44,7 +52,20 @@ def sniff_image(head: bytes) -> str | None:
         return "bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
+    if _ftyp_brands(head) & AVIF_BRANDS:
+        return "avif"
     return None
+
+
+def _ftyp_brands(head: bytes) -> set[bytes]:
+    """The major and compatible brands of an ISO base media file's ``ftyp`` box (AVIF,
+    HEIC, MP4 ...) as far as ``head`` holds it; empty when it is not one."""
+    if head[4:8] != b"ftyp" or len(head) < 12:
+        return set()
+    size = int.from_bytes(head[:4], "big")
+    brands = {head[8:12]}
+    brands.update(head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4))
+    return brands
 
 
 def read_image(
@@ -84,7 +105,7 @@ def read_image(
     except Image.DecompressionBombError as exc:
         raise MediaError(f"{name}: image too large ({exc})") from None
     except UnidentifiedImageError:
-        raise MediaError(f"{name}: not an image or an unsupported format") from None
+        raise MediaError(f"{name}: {_unidentified(data[:64])}") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise MediaError(f"{name}: corrupt or truncated image ({reason})") from None
@@ -132,11 +153,23 @@ def read_file(source: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     return data
 
 
+def _unidentified(head: bytes) -> str:
+    """Why Pillow could not open a file: HEIC and AVIF named, else the general line."""
+    brands = _ftyp_brands(head)
+    if brands & AVIF_BRANDS:
+        from PIL import features
+
+        if features.check("avif"):
+            return "corrupt or truncated AVIF image"
+        return "AVIF image, but this Pillow cannot decode AVIF (pip install 'pillow>=11.3')"
+    if brands & HEIF_BRANDS:
+        return f"HEIC/HEIF image: not supported; convert it to JPEG (or use {SUPPORTED_NAMES})"
+    return "not an image or an unsupported format"
+
+
 def _check_header(img: Image.Image, name: str, max_pixels: int | None) -> None:
     if img.format not in SUPPORTED_FORMATS:
-        raise MediaError(
-            f"{name}: unsupported image format {img.format}; use JPEG, PNG, WebP, BMP or TIFF"
-        )
+        raise MediaError(f"{name}: unsupported image format {img.format}; use {SUPPORTED_NAMES}")
     width, height = img.size
     if width <= 0 or height <= 0:
         raise MediaError(f"{name}: image has no pixels")

@@ -231,6 +231,27 @@ def test_image_type_is_checked_by_content_not_name(client):
     assert ok.status_code == 200
     bad = client.post("/api/v1/images", files={"files": ("photo.jpg", b"GIF89a....", "image/jpeg")})
     assert_error(bad, 415, "unsupported_type", "photo.jpg")
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    assert_error(
+        client.post("/api/v1/images", files={"files": ("a.heic", heic)}),
+        415,
+        "unsupported_type",
+        "a.heic",
+    )
+
+
+def test_avif_uploads_are_analysed(client):
+    from PIL import Image, features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF plugin (its wheels have one since 11.3)")
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(jpeg())).save(buffer, format="AVIF", quality=90)
+    response = client.post("/api/v1/images", files={"files": ("a.avif", buffer.getvalue())})
+    assert response.status_code == 200, response.text
+    image = response.json()["images"][0]
+    assert image["error"] is None and (image["width"], image["height"]) == (160, 120)
+    assert len(image["faces"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import io
 import warnings
 
-from faceattrs.media import sniff_image
+from faceattrs.media import SUPPORTED_NAMES, sniff_image
 from faceattrs.server.errors import ApiError
 
 
@@ -14,11 +14,11 @@ def image_size(data: bytes, name: str, max_pixels: int) -> int:
 
     if not data:
         raise ApiError(400, "empty_file", f"{name}: empty file")
-    if sniff_image(data[:16]) is None:
+    if sniff_image(data[:64]) is None:
         raise ApiError(
             415,
             "unsupported_type",
-            f"{name}: not a supported image (JPEG, PNG, WebP, BMP or TIFF by content)",
+            f"{name}: not a supported image ({SUPPORTED_NAMES} by content)",
         )
     try:
         with warnings.catch_warnings():

@@ -251,7 +251,7 @@ def _still_image_type(path: Path) -> str | None:
 
     try:
         with open(path, "rb") as file:
-            return sniff_image(file.read(16))
+            return sniff_image(file.read(64))
     except OSError as exc:
         raise VideoError(f"{path}: cannot read ({exc.strerror or exc})") from None
 

@@ -338,7 +338,7 @@ function staticSite() {
 /** The drop zones' hints in the in-browser mode: this page's own limits. */
 function browserHints() {
   return {
-    image: `JPEG, PNG, WebP or BMP · analysed in this browser, up to ${LOCAL_MAX_PIXELS / 1e6} megapixels each`,
+    image: `JPEG, PNG, WebP, BMP or AVIF · analysed in this browser, up to ${LOCAL_MAX_PIXELS / 1e6} megapixels each`,
     video: `what this browser can play (MP4/H.264, WebM) · analysed in this browser, a frame every ${LOCAL_VIDEO_STEP} s`,
   };
 }
