@@ -130,14 +130,15 @@ def accurate_tier(args, bgr: np.ndarray, fast_rates: dict) -> None:
     )
 
 
-def whole_cli(encoded: bytes, count: int, tmp: Path) -> float:
-    """Seconds of ``faceattrs analyze DIR -o out.jsonl`` on ``count`` copies of a JPEG."""
+def whole_cli(encoded: bytes, count: int, tmp: Path, model: str | None = None) -> float:
+    """Seconds of ``faceattrs analyze DIR -o out.jsonl [--model FILE]`` on ``count`` copies
+    of a JPEG."""
     folder = tmp / "cli_photos"
     folder.mkdir()
     for i in range(count):
         (folder / f"photo_{i:03d}.jpg").write_bytes(encoded)
     command = [sys.executable, "-m", "faceattrs", "analyze", str(folder), "-o",
-               str(tmp / "cli.jsonl")]  # fmt: skip
+               str(tmp / "cli.jsonl"), *(["--model", model] if model else [])]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -155,7 +156,7 @@ def main() -> int:
         "--cli-photos",
         type=int,
         default=60,
-        help="photos for the CLI, packaged models only (0: skip)",
+        help="photos for the CLI, with --model's file when given (0: skip)",
     )
     args = parser.parse_args()
 
@@ -234,8 +235,8 @@ def main() -> int:
 
         if args.model is None:  # the packaged tiers only: the heads were mixed for that model
             accurate_tier(args, bgr, rates)
-        if args.cli_photos > 0 and args.model is None:
-            seconds = whole_cli(encoded, args.cli_photos, Path(tmp))
+        if args.cli_photos > 0:
+            seconds = whole_cli(encoded, args.cli_photos, Path(tmp), args.model)
             print(f"\nwhole CLI, {args.cli_photos} photos (faceattrs analyze DIR -o out.jsonl):"
                   f" {seconds:.2f} s, {args.cli_photos / seconds:.1f} photos/s")  # fmt: skip
 

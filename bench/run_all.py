@@ -9,7 +9,9 @@ Sections (each also runs alone; this script runs them and reads their output):
 * accuracy: the UTKFace test split metrics of the shipped model and of the seed
   baseline, read from the reports ``faceattrs evaluate`` and ``faceattrs baseline``
   wrote (``--evaluate`` recomputes the shipped model's instead, into a temp folder);
-* analyze: ``bench/bench_analyze.py`` (latency per photo, attribute throughput);
+* analyze: ``bench/bench_analyze.py`` (latency per photo, attribute throughput, the whole
+  CLI on 60 photos), for the packaged model and, in a full run, the default it replaced
+  (read from git at ``PREVIOUS_MODEL_REV``), one after the other on the same machine;
 * expression: ``bench/bench_expression.py`` (the expression head's cost per face and its
   share of ``analyze`` on the six-face photo);
 * video: ``bench/bench_video.py`` (frames per second);
@@ -34,7 +36,6 @@ average at the start is recorded.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shlex
@@ -47,26 +48,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_test import DEFAULT_PHOTO, MEDIA, machine  # noqa: E402
+from run_all_reports import (  # noqa: E402
+    ACCURATE_REPORT,
+    BASELINE_COMMAND,
+    BASELINE_REPORT,
+    OURS_COMMAND,
+    OURS_REPORT,
+    commit,
+    digest,
+    model_id,
+    read_cross,
+    read_fer_metrics,
+    read_metrics,
+)
 from run_all_table import markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-PACKAGED_MODEL = ROOT / "src" / "faceattrs" / "models" / "attributes.onnx"
-OURS_REPORT = ROOT / "reports" / "eval" / "utkface_test" / "metrics.json"
-BASELINE_REPORT = ROOT / "reports" / "baseline" / "metrics.json"
-OURS_COMMAND = (
-    "faceattrs evaluate src/faceattrs/models/attributes.onnx --split test --scenes "
-    "--out reports/eval/utkface_test"
-)
-BASELINE_COMMAND = "faceattrs baseline --epochs 30 --patience 3"
-CROSS_REPORT = ROOT / "reports" / "eval" / "cross_wide64" / "cross.json"
-CROSS_MODELS = {"wide64": "this model", "distilled": "previous model"}  # cross.json name -> label
-ACCURATE_REPORT = ROOT / "reports" / "eval" / "cross_accurate" / "cross.json"
-FER_REPORT = ROOT / "reports" / "eval" / "fer_val" / "metrics.json"
-FER_COMMAND = (
-    "faceattrs evaluate src/faceattrs/models/expression.onnx --dataset fer --split val "
-    "--out reports/eval/fer_val"
-)
+MODEL_PATH = "src/faceattrs/models/attributes.onnx"
+PACKAGED_MODEL = ROOT / MODEL_PATH
+# The default before wide64 (`distilled`, 2026-11-29 to 2026-12-01): its speed is measured
+# beside this model's in every full run (read from git, so the figures stay side by side).
+PREVIOUS_MODEL_REV = "56973f1~1"
 VIDEO = MEDIA / "facenet_pytorch" / "video.mp4"  # 1080p, 25 fps, people walking
 SECTIONS = (
     "accuracy", "analyze", "expression", "video", "identity", "load", "batch", "browser",
@@ -134,63 +137,6 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> dict:
     }
 
 
-def read_cross(path: Path = CROSS_REPORT, names: dict[str, str] = CROSS_MODELS) -> dict:
-    """This model and the previous one (``names``: cross.json name -> label) on both test
-    splits through the detector (the ``evaluate-cross`` report that compares them; its
-    command is in the file)."""
-    if not path.is_file():
-        return {"missing": _relative(path)}
-    raw = json.loads(path.read_text())
-    models = {}
-    for name, label in names.items():
-        entry = raw["models"].get(name)
-        if entry:
-            ff, utk = entry["fairface"], entry["utkface_detected"]
-            ff_keys = ("n", "gender_accuracy", "race_accuracy", "age_bin_accuracy")
-            utk_keys = ("n", "age_mae", "gender_accuracy", "race_accuracy")
-            models[label] = {
-                "fairface": {k: ff[k] for k in ff_keys},
-                "utkface": {k: utk[k] for k in utk_keys},
-            }
-    return {"models": models, "report": _relative(path), "command": raw["command"]}
-
-
-def read_fer_metrics(path: Path = FER_REPORT) -> dict:
-    """The expression model's FER val figures (crops, and through the pipeline)."""
-    if not path.is_file():
-        return {"missing": _relative(path), "command": FER_COMMAND}
-    raw = json.loads(path.read_text())
-    keep = ("n", "accuracy", "macro_f1")
-    found = {"crops": {k: raw["crops"][k] for k in keep}, "model": raw.get("model")}
-    if "pipeline" in raw:
-        pipe = raw["pipeline"]
-        found["pipeline"] = {k: pipe["detected_faces"][k] for k in keep}
-        found["pipeline"]["detection_rate"] = pipe["detection_rate"]
-        found["pipeline"]["align_border"] = pipe.get("align_border", pipe.get("border"))
-        for border, other in pipe.get("other_alignments", {}).items():
-            found[f"pipeline_aligned_on_{border}"] = {k: other["detected_faces"][k] for k in keep}
-    return {**found, "report": _relative(path), "command": raw.get("command", FER_COMMAND)}
-
-
-def read_metrics(path: Path, command: str) -> dict:
-    if not path.is_file():
-        return {"missing": str(path.relative_to(ROOT)), "command": command}
-    metrics = json.loads(path.read_text())
-    keep = ("n", "age_mae", "age_cs5", "gender_accuracy", "race_accuracy", "model", "split")
-    found = {key: metrics.get(key) for key in keep}
-    scenes = (metrics.get("scenes") or {}).get("through_detection_and_alignment")
-    if scenes:
-        found["through_detection"] = {
-            key: scenes.get(key) for key in ("n", "age_mae", "gender_accuracy", "race_accuracy")
-        }
-        found["through_detection"]["detection_rate"] = metrics["scenes"].get("detection_rate")
-    return {**found, "report": _relative(path), "command": command}
-
-
-def _relative(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 # ------------------------------------------------------------------ analyze
 
 _TIMED = re.compile(
@@ -206,7 +152,34 @@ def analyze(args: argparse.Namespace, tmp: Path) -> dict:
     command = [sys.executable, str(BENCH / "bench_analyze.py"), *photo_args(args)]
     repeats = args.repeats or (5 if args.quick else None)  # None: the script's default
     command += ["--repeats", str(repeats)] if repeats else []
-    command += ["--model", args.model] if args.model else []
+    command += ["--cli-photos", "0"] if args.quick else []
+    figures = analyze_figures([*command, *(["--model", args.model] if args.model else [])])
+    if args.model is None and not args.quick:  # the packaged model beside the one it replaced
+        previous = previous_model(tmp)
+        if previous is None:
+            figures["previous_model"] = {"missing": f"git show {PREVIOUS_MODEL_REV}:{MODEL_PATH}"}
+        else:
+            found = analyze_figures([*command, "--model", str(previous)])
+            found["command"] = found["command"].replace(str(previous), "PREVIOUS.onnx")
+            found["model"] = f"{MODEL_PATH} at {PREVIOUS_MODEL_REV} (sha256 {digest(previous)})"
+            figures["previous_model"] = found
+    return figures
+
+
+def previous_model(tmp: Path) -> Path | None:
+    """The default attribute model before this one, from git (None without the history)."""
+    done = subprocess.run(
+        ["git", "show", f"{PREVIOUS_MODEL_REV}:{MODEL_PATH}"], cwd=ROOT, capture_output=True
+    )
+    if done.returncode != 0 or not done.stdout:
+        return None
+    path = tmp / "previous_model.onnx"
+    path.write_bytes(done.stdout)
+    return path
+
+
+def analyze_figures(command: list[str]) -> dict:
+    """Run bench_analyze.py and read its figures."""
     output = run(command, 900)
     timings = {m["name"]: m.groupdict() for m in map(_TIMED.match, output.splitlines()) if m}
     rates = {int(m["batch"]): float(m["rate"]) for m in _RATE.finditer(output)}
@@ -379,20 +352,6 @@ def detection(args: argparse.Namespace, tmp: Path) -> dict:
     run(command, 3600)
     result = json.loads((tmp / "detection_recall.json").read_text())
     return {**result, "command": shown(command).replace(str(tmp), "TMP")}
-
-
-def model_id(path: Path) -> str:
-    if not path.is_file():
-        return f"{_relative(path)} (missing)"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return f"{_relative(path)} (sha256 {digest})"
-
-
-def commit() -> str:
-    done = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    )
-    return done.stdout.strip() or "unknown"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

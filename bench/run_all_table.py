@@ -85,6 +85,7 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
                 a["command"],
             )
         )
+        table += previous_model_rows(a.get("previous_model", {}), a)
         if a.get("accurate_latency_median_ms") is not None:
             text = f"analyze median {a['accurate_latency_median_ms']:.1f} ms"
             if a.get("accurate_extra_ms_per_face") is not None:
@@ -160,6 +161,26 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
     for name, error in figures.get("errors", {}).items():
         table.append((name, f"FAILED: {error}", ""))
     return table
+
+
+def previous_model_rows(p: dict, ours: dict) -> list[tuple[str, str, str]]:
+    """bench_analyze.py on the default this model replaced, run after this model's."""
+    if p.get("missing"):
+        return [("speed, previous model", f"missing: {p['missing']}", "")]
+    if p.get("latency_median_ms") is None:
+        return []
+    ratio = ours["faces_per_s_batch_32"] / p["faces_per_s_batch_32"]
+    text = (
+        f"analyze median {p['latency_median_ms']:.1f} ms (this model "
+        f"{ours['latency_median_ms']:.1f}), {p['faces_per_s_batch_32']:.0f} faces/s at batch 32 "
+        f"(this model {ours['faces_per_s_batch_32']:.0f}: {ratio:.2f}x)"
+    )
+    if p.get("cli_seconds") and ours.get("cli_seconds"):
+        text += (
+            f", whole CLI on {p['cli_photos']} photos {p['cli_seconds']:.2f} s (this model "
+            f"{ours['cli_seconds']:.2f} s)"
+        )
+    return [("speed, previous model", f"{text}; {p['model']}", p["command"])]
 
 
 def expression_rows(e: dict) -> list[tuple[str, str, str]]:

@@ -84,3 +84,37 @@ def test_load_test_refuses_other_hosts():
     command = [sys.executable, str(ROOT / "bench" / "load_test.py"), "--url", "http://example.com"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "only http://127.0.0.1" in done.stderr
+
+
+def test_the_previous_default_is_benched_beside_this_one(tmp_path, monkeypatch):
+    """A full run times the default this model replaced (read from git) and the table shows
+    both; the quick run of the test above skips it."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run_all
+    from run_all_table import previous_model_rows
+
+    previous = run_all.previous_model(tmp_path)
+    if previous is None:
+        pytest.skip(f"no git history here ({run_all.PREVIOUS_MODEL_REV} not found)")
+    from faceattrs.pipeline.attributes import AttributeModel
+
+    assert AttributeModel(previous).spec.input_size == 64  # a loadable attribute model
+
+    outputs = iter(["this", "previous"])
+    commands = []
+
+    def bench(command):
+        commands.append(command)
+        rate = {"this": 1400.0, "previous": 2100.0}[next(outputs)]
+        return {"latency_median_ms": 35.0, "faces_per_s_batch_32": rate, "cli_photos": 60,
+                "cli_seconds": 2.7, "command": run_all.shown(command)}  # fmt: skip
+
+    monkeypatch.setattr(run_all, "analyze_figures", bench)
+    args = run_all.parse_args([])
+    figures = run_all.analyze(args, tmp_path)
+    assert "--model" not in commands[0] and commands[1][-2:] == ["--model", str(previous)]
+    assert run_all.PREVIOUS_MODEL_REV in figures["previous_model"]["model"]
+    [(what, text, command)] = previous_model_rows(figures["previous_model"], figures)
+    assert what == "speed, previous model" and "PREVIOUS.onnx" in command
+    assert "2100 faces/s at batch 32 (this model 1400: 0.67x)" in text
+    assert "whole CLI on 60 photos 2.70 s (this model 2.70 s)" in text
