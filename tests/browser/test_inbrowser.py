@@ -109,11 +109,19 @@ def test_static_site_offers_only_the_in_browser_mode(static_page, artifacts):
 
 def variant(photo: Path, how: str, tmp_path: Path) -> Path:
     """The photo 4x upscaled ("4x"), or cropped to its first face's box ("closeup"; the
-    close-up pass), that crop at 48 px ("48"), as a PNG."""
+    close-up pass), that crop at 48 px ("48"), as a PNG; or the photo as AVIF ("avif")."""
     import cv2
 
     from faceattrs.pipeline.detection import FaceDetector
 
+    if how == "avif":
+        from PIL import Image, features
+
+        if not features.check("avif"):
+            pytest.skip("this Pillow has no AVIF plugin (its wheels have one since 11.3)")
+        path = tmp_path / f"{photo.stem}.avif"
+        Image.open(photo).save(path, format="AVIF", quality=90)
+        return path
     bgr = cv2.imread(str(photo))
     if how == "4x":
         bgr = cv2.resize(bgr, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
@@ -127,7 +135,9 @@ def variant(photo: Path, how: str, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", [*PHOTOS, f"{UPSCALED}@4x", *CHECKED, *CLOSEUPS])
+@pytest.mark.parametrize(
+    "name", [*PHOTOS, f"{UPSCALED}@4x", f"{UPSCALED}@avif", *CHECKED, *CLOSEUPS]
+)
 def test_static_site_image_matches_the_python_pipeline(
     static_page, shared_dir, analyzer, artifacts, name, tmp_path
 ):
