@@ -81,6 +81,7 @@ class TrainConfig:
     age_l1_weight: float = 0.1
     ema_decay: float = 0.998
     augment_strength: float = 1.0
+    erase_prob: float = 0.0  # random erasing's chance per training face (0: off)
     source_size: int = 80
     seed: int = 0
     threads: int = 2

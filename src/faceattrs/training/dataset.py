@@ -68,8 +68,10 @@ def augment(
     std: Sequence[float],
     generator: torch.Generator,
     strength: float = 1.0,
+    erase_prob: float = 0.0,
 ) -> torch.Tensor:
-    """Random flip, small affine (scale, rotation, shift), colour jitter, grayscale and blur."""
+    """Random flip, small affine (scale, rotation, shift), colour jitter, grayscale and blur,
+    then random erasing with probability ``erase_prob`` (0: none, and no random draws)."""
     n = rgb_uint8.shape[0]
     x = rgb_uint8.permute(0, 3, 1, 2).float() / 255.0
 
@@ -102,4 +104,28 @@ def augment(
     blur = (torch.rand(n, generator=generator) < 0.2 * strength).view(n, 1, 1, 1)
     small = F.interpolate(x, scale_factor=0.5, mode="area")
     x = torch.where(blur, F.interpolate(small, size=(size, size), mode="bilinear"), x)
+    if erase_prob > 0:
+        x = random_erase(x.clamp(0, 1), erase_prob, generator)
     return normalise(x.clamp(0, 1), mean, std)
+
+
+def random_erase(x: torch.Tensor, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """Random erasing (Zhong et al., 2020): with probability ``prob`` each image of ``x``
+    (N, C, H, W, values in [0, 1]) gets a rectangle of 1/6 to 1/3 of its sides filled with
+    one random grey level."""
+    n, _, h, w = x.shape
+    erase = torch.rand(n, generator=generator) < prob
+    if not erase.any():
+        return x
+    size = torch.randint(h // 6, h // 3 + 1, (n, 2), generator=generator)
+    top = (torch.rand(n, generator=generator) * (h - size[:, 0])).long()
+    left = (torch.rand(n, generator=generator) * (w - size[:, 1])).long()
+    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    box = (
+        (rows >= top[:, None, None])
+        & (rows < (top + size[:, 0])[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + size[:, 1])[:, None, None])
+        & erase[:, None, None]
+    )
+    return torch.where(box[:, None], torch.rand(n, 1, 1, 1, generator=generator), x)

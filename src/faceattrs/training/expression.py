@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from faceattrs.data.fer import FerSplit, load_fer_pipeline_crops, load_fer_split
 from faceattrs.evaluation.fer import expression_metrics
 from faceattrs.training.config import resolve_bf16
+from faceattrs.training.dataset import random_erase
 from faceattrs.training.expression_model import (
     ExpressionNet,
     ExpressionNetConfig,
@@ -95,21 +96,7 @@ def augment_batch(x: torch.Tensor, cfg: ExpressionTrainConfig, gen: torch.Genera
     bright = (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * cfg.max_brightness
     mean = x.mean((2, 3), keepdim=True)
     x = ((x - mean) * contrast + mean + bright).clamp(0, 1)
-    erase = torch.rand(n, generator=gen) < cfg.erase_prob
-    if erase.any():
-        size = torch.randint(h // 6, h // 3 + 1, (n, 2), generator=gen)
-        top = (torch.rand(n, generator=gen) * (h - size[:, 0])).long()
-        left = (torch.rand(n, generator=gen) * (w - size[:, 1])).long()
-        rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
-        box = (
-            (rows >= top[:, None, None])
-            & (rows < (top + size[:, 0])[:, None, None])
-            & (cols >= left[:, None, None])
-            & (cols < (left + size[:, 1])[:, None, None])
-            & erase[:, None, None]
-        )
-        x = torch.where(box[:, None], torch.rand(n, 1, 1, 1, generator=gen), x)
-    return x
+    return random_erase(x, cfg.erase_prob, gen)
 
 
 def to_input(gray: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -339,6 +339,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
                 spec.std,
                 generator,
                 cfg.augment_strength,
+                cfg.erase_prob,
             ).contiguous(memory_format=torch.channels_last)
             batch = {k: v[idx] for k, v in train_labels.items()}
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
