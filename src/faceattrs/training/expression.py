@@ -75,7 +75,7 @@ def augment_batch(x: torch.Tensor, cfg: ExpressionTrainConfig, gen: torch.Genera
 
     ``x``: (N, 1, H, W) floats in [0, 1]; returns the same shape.
     """
-    n, _, h, w = x.shape
+    n = x.shape[0]
     angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(cfg.max_rotation_deg)
     lo, hi = cfg.scale_range
     scale = lo + torch.rand(n, generator=gen) * (hi - lo)
