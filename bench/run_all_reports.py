@@ -67,7 +67,7 @@ def read_fer_metrics(path: Path = FER_REPORT) -> dict:
 
 def read_metrics(path: Path, command: str) -> dict:
     if not path.is_file():
-        return {"missing": str(path.relative_to(ROOT)), "command": command}
+        return {"missing": relative(path), "command": command}
     metrics = json.loads(path.read_text())
     keep = ("n", "age_mae", "age_cs5", "gender_accuracy", "race_accuracy", "model", "split")
     found = {key: metrics.get(key) for key in keep}

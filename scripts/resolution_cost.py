@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 CONFIG = ROOT / "reports" / "training" / "wide64" / "config.json"
 
 
@@ -53,6 +55,9 @@ def main() -> int:
                 start = time.perf_counter()
                 model.predict(crops)
                 rates[size].append(args.faces / (time.perf_counter() - start))
+    from machine_info import cpu_model
+
+    print(f"machine: {cpu_model()}")
     base = float(np.median(rates[args.sizes[0]]))
     for size, measured in rates.items():
         rate = float(np.median(measured))

@@ -5,7 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from faceattrs.media import MediaError, iter_image_paths, read_image
 
@@ -189,7 +189,7 @@ def test_unsupported_format(tmp_path):
 
 
 needs_avif = pytest.mark.skipif(
-    not __import__("PIL.features", fromlist=["check"]).check("avif"),
+    not features.check("avif"),
     reason="this Pillow has no AVIF plugin (its wheels have one since 11.3)",
 )
 
