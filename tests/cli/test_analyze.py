@@ -145,6 +145,26 @@ def test_annotate_keeps_the_folder_structure(capsys, crops_dir, random_model_pat
     assert {p: p.read_bytes() for p in crops_dir.rglob("*") if p.is_file()} == before
 
 
+def test_annotate_one_image_into_a_file_name(capsys, crops_dir, random_model_path, tmp_path):  # noqa: F811
+    """`--annotate out.jpg` with one input image writes that file (not a folder of that
+    name); with several inputs, or onto the input itself, it is a one-line usage error."""
+    target = tmp_path / "out" / "annotated.png"
+    base = ["analyze", "--aligned", "--model", random_model_path, "--annotate"]
+    code, out, err = _run(capsys, *base[:-1], crops_dir / "a.jpg", "--annotate", target, "-q")
+    assert code == 0 and len(out.splitlines()) == 1, err
+    assert target.is_file() and Image.open(target).format == "PNG"
+    code, _, err = _run(capsys, *base, tmp_path / "many.jpg", crops_dir)
+    assert code == 2 and "names one image file but there are 3 input images" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "many.jpg").exists()
+    before = (crops_dir / "a.jpg").read_bytes()
+    code, _, err = _run(capsys, *base, crops_dir / "a.jpg", crops_dir / "a.jpg")
+    assert code == 2 and "is an input" in err and (crops_dir / "a.jpg").read_bytes() == before
+    folder = tmp_path / "looks.png"  # an existing folder with an image-like name stays a folder
+    folder.mkdir()
+    code, _, err = _run(capsys, *base, folder, crops_dir / "b.png", "-q")
+    assert code == 0 and (folder / "b.png").is_file(), err
+
+
 def test_annotate_into_an_input_folder_is_refused_or_skipped(capsys, crops_dir, random_model_path):  # noqa: F811
     code, _, err = _run(
         capsys, "analyze", crops_dir / "a.jpg", "--aligned", "--model", random_model_path,

@@ -56,8 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     parser.add_argument(
-        "--annotate", metavar="DIR", help="write copies with boxes and labels drawn into DIR"
-    )
+        "--annotate", metavar="DIR",
+        help="write copies with boxes and labels drawn into DIR (one input image: DIR may "
+        "be an image file name, e.g. out.jpg)",
+    )  # fmt: skip
     parser.add_argument(
         "--aligned",
         action="store_true",
@@ -80,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         shown = {"csv": "CSV", "parquet": "Parquet"}.get(fmt, fmt)
         raise CliError(f"--embeddings needs JSON or JSON Lines output, not {shown}")
     annotate_dir = Path(args.annotate) if args.annotate else None
+    annotate_file = None  # `--annotate out.jpg`: the one input image, drawn into that file
+    if annotate_dir is not None and _names_an_image(annotate_dir):
+        annotate_file, annotate_dir = annotate_dir, None
     if annotate_dir is not None and annotate_dir.exists() and not annotate_dir.is_dir():
         raise CliError(f"--annotate {annotate_dir}: exists and is not a folder")
     inputs = collect_inputs(args.paths, annotate_dir)
@@ -88,7 +93,15 @@ def run(args: argparse.Namespace) -> int:
     check_not_an_input(args.output, [path for path, _ in inputs], "--output")
     if fmt == "parquet":
         return run_parquet(args, inputs, analyse)
-    if annotate_dir is not None:
+    if annotate_file is not None:
+        if len(inputs) != 1:
+            raise CliError(
+                f"--annotate {printable(annotate_file)} names one image file but there are "
+                f"{len(inputs)} input images; give a folder"
+            )
+        check_not_an_input(annotate_file, [inputs[0][0]], "--annotate")
+        destinations = [annotate_file]
+    elif annotate_dir is not None:
         destinations = annotation_paths(inputs, annotate_dir)
     else:
         destinations = [None] * len(inputs)
@@ -138,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
 def _format_from_suffix(output: str | None) -> str:
     suffix = Path(output).suffix.lower().lstrip(".") if output else ""
     return suffix if suffix in (*FORMATS, "parquet") else "jsonl"
+
+
+def _names_an_image(path: Path) -> bool:
+    """Whether ``--annotate PATH`` names an image file (a suffix we encode), not a folder."""
+    return path.suffix.lower() in ENCODABLE and not path.is_dir()
 
 
 def collect_inputs(paths: Sequence[str], annotate_dir: Path | None) -> list[tuple[Path, Path]]:
