@@ -11,7 +11,8 @@ Sections (each also runs alone; this script runs them and reads their output):
   wrote (``--evaluate`` recomputes the shipped model's instead, into a temp folder);
 * analyze: ``bench/bench_analyze.py`` (latency per photo, attribute throughput, the whole
   CLI on 60 photos), for the packaged model and, in a full run, the default it replaced
-  (read from git at ``PREVIOUS_MODEL_REV``), one after the other on the same machine;
+  (read from git at ``PREVIOUS_MODEL_REV``), one after the other on the same machine, and
+  ``bench/bench_cli_history.py`` (the whole CLI now against the CLI when #16 was filed);
 * expression: ``bench/bench_expression.py`` (the expression head's cost per face and its
   share of ``analyze`` on the six-face photo);
 * video: ``bench/bench_video.py`` (frames per second);
@@ -52,11 +53,14 @@ from run_all_reports import (  # noqa: E402
     ACCURATE_REPORT,
     BASELINE_COMMAND,
     BASELINE_REPORT,
+    MODEL_PATH,
     OURS_COMMAND,
     OURS_REPORT,
+    PREVIOUS_MODEL_REV,
     commit,
     digest,
     model_id,
+    previous_model,
     read_cross,
     read_fer_metrics,
     read_metrics,
@@ -65,11 +69,7 @@ from run_all_table import markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-MODEL_PATH = "src/faceattrs/models/attributes.onnx"
 PACKAGED_MODEL = ROOT / MODEL_PATH
-# The default before wide64 (`distilled`, 2026-11-29 to 2026-12-01): its speed is measured
-# beside this model's in every full run (read from git, so the figures stay side by side).
-PREVIOUS_MODEL_REV = "56973f1~1"
 VIDEO = MEDIA / "facenet_pytorch" / "video.mp4"  # 1080p, 25 fps, people walking
 SECTIONS = (
     "accuracy", "analyze", "expression", "video", "identity", "load", "batch", "browser",
@@ -163,19 +163,11 @@ def analyze(args: argparse.Namespace, tmp: Path) -> dict:
             found["command"] = found["command"].replace(str(previous), "PREVIOUS.onnx")
             found["model"] = f"{MODEL_PATH} at {PREVIOUS_MODEL_REV} (sha256 {digest(previous)})"
             figures["previous_model"] = found
+        history = [sys.executable, str(BENCH / "bench_cli_history.py"), "--turns", "3"]
+        lines = run(history, 900).splitlines()  # the CLI on the day issue #16 was filed
+        figures["cli_history"] = {"runs": [s.strip() for s in lines if " s (" in s]}
+        figures["cli_history"]["command"] = shown(history)
     return figures
-
-
-def previous_model(tmp: Path) -> Path | None:
-    """The default attribute model before this one, from git (None without the history)."""
-    done = subprocess.run(
-        ["git", "show", f"{PREVIOUS_MODEL_REV}:{MODEL_PATH}"], cwd=ROOT, capture_output=True
-    )
-    if done.returncode != 0 or not done.stdout:
-        return None
-    path = tmp / "previous_model.onnx"
-    path.write_bytes(done.stdout)
-    return path
 
 
 def analyze_figures(command: list[str]) -> dict:

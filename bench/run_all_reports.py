@@ -1,6 +1,6 @@
 """What bench/run_all.py quotes without measuring it: the accuracy figures that ``faceattrs
 evaluate``, ``evaluate-cross`` and ``baseline`` wrote (their commands beside), and where the
-figures come from (the model file's digest, the commit)."""
+figures come from (the model file's digest, the commit, the previous default from git)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ CROSS_REPORT = ROOT / "reports" / "eval" / "cross_wide64" / "cross.json"
 CROSS_MODELS = {"wide64": "this model", "distilled": "previous model"}  # cross.json name -> label
 ACCURATE_REPORT = ROOT / "reports" / "eval" / "cross_accurate" / "cross.json"
 FER_REPORT = ROOT / "reports" / "eval" / "fer_val" / "metrics.json"
+MODEL_PATH = "src/faceattrs/models/attributes.onnx"
+# The default before wide64 (`distilled`, 2026-11-29 to 2026-12-01): its speed is measured
+# beside this model's in every full run (read from git, so the figures stay side by side).
+PREVIOUS_MODEL_REV = "56973f1~1"
 FER_COMMAND = (
     "faceattrs evaluate src/faceattrs/models/expression.onnx --dataset fer --split val "
     "--out reports/eval/fer_val"
@@ -99,3 +103,15 @@ def commit() -> str:
         ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
     )
     return done.stdout.strip() or "unknown"
+
+
+def previous_model(tmp: Path) -> Path | None:
+    """The default attribute model before this one, from git (None without the history)."""
+    done = subprocess.run(
+        ["git", "show", f"{PREVIOUS_MODEL_REV}:{MODEL_PATH}"], cwd=ROOT, capture_output=True
+    )
+    if done.returncode != 0 or not done.stdout:
+        return None
+    path = tmp / "previous_model.onnx"
+    path.write_bytes(done.stdout)
+    return path

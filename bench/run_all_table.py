@@ -86,6 +86,7 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
             )
         )
         table += previous_model_rows(a.get("previous_model", {}), a)
+        table += cli_history_rows(a.get("cli_history", {}))
         if a.get("accurate_latency_median_ms") is not None:
             text = f"analyze median {a['accurate_latency_median_ms']:.1f} ms"
             if a.get("accurate_extra_ms_per_face") is not None:
@@ -181,6 +182,13 @@ def previous_model_rows(p: dict, ours: dict) -> list[tuple[str, str, str]]:
             f"{ours['cli_seconds']:.2f} s)"
         )
     return [("speed, previous model", f"{text}; {p['model']}", p["command"])]
+
+
+def cli_history_rows(h: dict) -> list[tuple[str, str, str]]:
+    """bench_cli_history.py: the whole CLI now and on the day issue #16 was filed."""
+    if not h.get("runs"):
+        return []
+    return [("whole CLI since #16 was filed", "; ".join(h["runs"]), h["command"])]
 
 
 def expression_rows(e: dict) -> list[tuple[str, str, str]]:

@@ -87,11 +87,11 @@ def test_load_test_refuses_other_hosts():
 
 
 def test_the_previous_default_is_benched_beside_this_one(tmp_path, monkeypatch):
-    """A full run times the default this model replaced (read from git) and the table shows
-    both; the quick run of the test above skips it."""
+    """A full run times the default this model replaced (read from git) and the CLI of the
+    day #16 was filed, and the table shows them; the quick run of the test above skips both."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import run_all
-    from run_all_table import previous_model_rows
+    from run_all_table import cli_history_rows, previous_model_rows
 
     previous = run_all.previous_model(tmp_path)
     if previous is None:
@@ -110,6 +110,8 @@ def test_the_previous_default_is_benched_beside_this_one(tmp_path, monkeypatch):
                 "cli_seconds": 2.7, "command": run_all.shown(command)}  # fmt: skip
 
     monkeypatch.setattr(run_all, "analyze_figures", bench)
+    history = "machine: X\n  then (35cd0ea: its code and models): 2.03 s (2.00-2.25), 1.00x then\n"
+    monkeypatch.setattr(run_all, "run", lambda command, timeout_s: history)
     args = run_all.parse_args([])
     figures = run_all.analyze(args, tmp_path)
     assert "--model" not in commands[0] and commands[1][-2:] == ["--model", str(previous)]
@@ -118,3 +120,31 @@ def test_the_previous_default_is_benched_beside_this_one(tmp_path, monkeypatch):
     assert what == "speed, previous model" and "PREVIOUS.onnx" in command
     assert "2100 faces/s at batch 32 (this model 1400: 0.67x)" in text
     assert "whole CLI on 60 photos 2.70 s (this model 2.70 s)" in text
+    [(what, text, command)] = cli_history_rows(figures["cli_history"])
+    assert what == "whole CLI since #16 was filed"
+    assert text == "then (35cd0ea: its code and models): 2.03 s (2.00-2.25), 1.00x then"
+    assert command == "python bench/bench_cli_history.py --turns 3"
+
+
+@pytest.mark.shared
+def test_the_cli_of_the_day_16_was_filed_runs_from_its_own_code(tmp_path, monkeypatch):
+    """bench_cli_history.py times the CLI of FILED_REV from that commit's own src (checked
+    to be what Python imports), beside this checkout's, on the same photos."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_cli_history as history
+
+    try:
+        src = history.extract_src(history.FILED_REV, tmp_path / "filed")
+    except SystemExit as exc:
+        pytest.skip(f"no git history here: {exc}")
+    assert (src / "faceattrs" / "models" / "attributes.onnx").is_file()
+    assert not (src / "faceattrs" / "pipeline").exists()  # the flat layout before #14
+    assert history.source_env(src) == {"PYTHONPATH": str(src)}
+    with pytest.raises(SystemExit, match="imported from"):
+        history.source_env(tmp_path / "elsewhere")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_cli_history.py"), "--photos", "2",
+         "--turns", "1"], capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    runs = [line for line in done.stdout.splitlines() if " s (" in line]
+    assert len(runs) == 5 and runs[0].strip().startswith(f"then ({history.FILED_REV}")
