@@ -74,6 +74,7 @@ def read_metrics(path: Path, command: str) -> dict:
         return {"missing": relative(path), "command": command}
     metrics = json.loads(path.read_text())
     keep = ("n", "age_mae", "age_cs5", "gender_accuracy", "race_accuracy", "model", "split")
+    keep += ("model_sha256",)
     found = {key: metrics.get(key) for key in keep}
     scenes = (metrics.get("scenes") or {}).get("through_detection_and_alignment")
     if scenes:

@@ -148,3 +148,21 @@ def test_the_cli_of_the_day_16_was_filed_runs_from_its_own_code(tmp_path, monkey
     )  # fmt: skip
     runs = [line for line in done.stdout.splitlines() if " s (" in line]
     assert len(runs) == 5 and runs[0].strip().startswith(f"then ({history.FILED_REV}")
+
+
+def test_the_accuracy_row_warns_when_the_model_is_not_the_reported_file(tmp_path, monkeypatch):
+    """run_all quotes the evaluation report's figures for the model only while the file is
+    the one the report measured (its SHA-256), whatever the files' times say."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run_all
+
+    from faceattrs.resources import file_sha256
+
+    model, report = tmp_path / "model.onnx", tmp_path / "metrics.json"
+    model.write_bytes(b"the measured model")
+    report.write_text(json.dumps({"n": 1, "model": str(model), "model_sha256": file_sha256(model)}))
+    monkeypatch.setattr(run_all, "OURS_REPORT", report)
+    args = run_all.parse_args(["--model", str(model)])
+    assert "warning" not in run_all.accuracy(args, tmp_path)["ours"]
+    model.write_bytes(b"another model")
+    assert "not the model file" in run_all.accuracy(args, tmp_path)["ours"]["warning"]

@@ -10,6 +10,7 @@ onnx = pytest.importorskip("onnx")
 
 from faceattrs.data.utkface import read_names  # noqa: E402
 from faceattrs.pipeline.attributes import DEFAULT_MODEL_PATH, AttributeModel  # noqa: E402
+from faceattrs.resources import file_sha256 as sha256  # noqa: E402
 from faceattrs.spec import METADATA_KEY, ModelSpec  # noqa: E402
 from faceattrs.training.export import export_onnx, tiny_config  # noqa: E402
 from faceattrs.training.model import FaceAttrNet  # noqa: E402
@@ -18,7 +19,6 @@ from faceattrs.training.quantize import (  # noqa: E402
     compare,
     every_kth,
     quantize_model,
-    sha256,
 )
 
 FLOAT_MODEL = DEFAULT_MODEL_PATH.with_name("attributes_fp32.onnx")

@@ -15,15 +15,14 @@ so files written without them keep the base schema.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from faceattrs.resources import file_sha256
 from faceattrs.results import NOTICE, Face
 
 SCHEMA_VERSION = "1"
@@ -186,17 +185,6 @@ def stat_key(path: str | os.PathLike) -> tuple[int | None, int | None]:
     except OSError:
         return None, None
     return st.st_size, st.st_mtime_ns
-
-
-def file_sha256(path: str | os.PathLike | None) -> str | None:
-    """The SHA-256 of a model file (None for a model that is not a file)."""
-    if path is None or not Path(path).is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def analyzer_sha256(analyzer: Any) -> str | None:

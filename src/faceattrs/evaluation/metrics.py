@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from faceattrs.resources import file_sha256
 from faceattrs.spec import GENDERS, RACES
 
 AGE_BANDS = ((0, 9), (10, 19), (20, 39), (40, 59), (60, 200))
@@ -194,6 +195,7 @@ def evaluate_model(
         interval,
     )
     metrics["model"] = model_label(model_path, tier)
+    metrics["model_sha256"] = file_sha256(model_path)  # which file these figures are of
     metrics["split"] = f"{split_dir}:{split}"
     return metrics
 

@@ -12,7 +12,6 @@ Needs the ``onnx`` package (in the train and dev extras); no torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from collections.abc import Iterator
@@ -22,15 +21,12 @@ import numpy as np
 from tqdm import tqdm
 
 from faceattrs.data.utkface import read_names
+from faceattrs.resources import file_sha256
 from faceattrs.spec import ModelSpec
 
 QUANT_METADATA_KEY = "faceattrs_quantization"
 DEFAULT_SAMPLES = 300  # faces per dataset
 SPLIT_FILE = {"utkface": "splits/utkface/train.txt", "fairface": "splits/fairface/train.txt"}
-
-
-def sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def every_kth(names: list[str], count: int) -> list[str]:
@@ -142,7 +138,7 @@ def quantize_inputs(
         )
         model = onnx.load(str(staged))
     original = onnx.load(str(source))
-    record = {"source_sha256": sha256(source), "calibration_faces": len(inputs)}
+    record = {"source_sha256": file_sha256(source), "calibration_faces": len(inputs)}
     record.update(provenance or {})
     del model.metadata_props[:]
     for prop in original.metadata_props:
