@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from faceattrs.training.dataset import augment, random_erase  # noqa: E402
+from faceattrs.training.dataset import augment, mixup, random_erase  # noqa: E402
 
 
 def test_random_erase_fills_one_rectangle_per_chosen_image_with_one_grey():
@@ -27,3 +28,14 @@ def test_augment_without_erasing_draws_as_before():
     assert torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))
     erased = augment(faces, 64, [0.5] * 3, [0.5] * 3, torch.Generator().manual_seed(3), 1.0, 1.0)
     assert not torch.equal(erased, plain)
+
+
+def test_mixup_blends_the_batch_with_a_shuffled_copy():
+    x = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    out, lam, perm = mixup(x, 0.2, torch.Generator().manual_seed(1))
+    assert 0.0 <= lam <= 1.0 and sorted(perm.tolist()) == list(range(16))
+    assert torch.allclose(out, lam * x + (1 - lam) * x[perm])
+    again, lam2, perm2 = mixup(x, 0.2, torch.Generator().manual_seed(1))  # draws: the generator's
+    assert lam2 == lam and torch.equal(perm2, perm) and torch.equal(again, out)
+    lams = [mixup(x, 0.2, torch.Generator().manual_seed(s))[1] for s in range(200)]
+    assert np.mean([min(v, 1 - v) < 0.1 for v in lams]) > 0.5  # Beta(0.2, 0.2): mostly near 0 or 1

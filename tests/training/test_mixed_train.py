@@ -225,5 +225,10 @@ def test_tiny_run_on_aligned_caches_of_both_datasets(tmp_path, monkeypatch, caps
     dro = train(replace(cfg, group_dro=0.5), tmp_path / "run_dro")
     q = json.loads((dro / "history.json").read_text())[0]["dro_q"]  # 2 datasets x 5 races x 2
     assert len(q) == 20 and sum(q) == pytest.approx(1.0, abs=1e-3) and len(set(q)) > 1
+    mixed = train(replace(cfg, teacher=str(tmp_path), mixup_alpha=0.2), tmp_path / "run_mixup")
+    record = json.loads((mixed / "history.json").read_text())[0]
+    assert record["train_loss_distill"] > 0 and np.isfinite(record["train_loss_total"])
+    with pytest.raises(ValueError, match="cannot be combined"):
+        train(replace(cfg, group_dro=0.5, mixup_alpha=0.2), tmp_path / "run_both")
     ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     assert ModelSpec.from_json(ckpt["spec"]).template == template

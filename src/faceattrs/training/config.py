@@ -82,6 +82,7 @@ class TrainConfig:
     ema_decay: float = 0.998
     augment_strength: float = 1.0
     erase_prob: float = 0.0  # random erasing's chance per training face (0: off)
+    mixup_alpha: float = 0.0  # each batch blended with a shuffled copy, Beta(a, a) (0: off)
     source_size: int = 80
     seed: int = 0
     threads: int = 2

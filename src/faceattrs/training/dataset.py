@@ -129,3 +129,15 @@ def random_erase(x: torch.Tensor, prob: float, generator: torch.Generator) -> to
         & erase[:, None, None]
     )
     return torch.where(box[:, None], torch.rand(n, 1, 1, 1, generator=generator), x)
+
+
+def mixup(
+    x: torch.Tensor, alpha: float, generator: torch.Generator
+) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Mixup (Zhang et al., 2018): ``lam * x + (1 - lam) * x[perm]``, the batch blended with
+    a shuffled copy of itself, ``lam ~ Beta(alpha, alpha)``; returns the blend, ``lam`` and
+    ``perm`` (the losses are blended the same way). Draws come from ``generator``."""
+    perm = torch.randperm(len(x), generator=generator)
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    return lam * x + (1.0 - lam) * x[perm], lam, perm

@@ -18,7 +18,7 @@ from faceattrs.data.utkface import load_split
 from faceattrs.spec import ModelSpec
 from faceattrs.training.config import NetConfig, TrainConfig, resolve_bf16
 from faceattrs.training.curves import plot_curves
-from faceattrs.training.dataset import augment, load_images, to_input
+from faceattrs.training.dataset import augment, load_images, mixup, to_input
 from faceattrs.training.fairness import GroupDRO, group_weights
 from faceattrs.training.model import FaceAttrNet
 from faceattrs.training.sources import (
@@ -272,6 +272,8 @@ def init_from_export(
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
     """Train a model into ``out_dir`` (config.json, last.pt, best.pt, history.json, curves)."""
+    if cfg.mixup_alpha > 0 and cfg.group_dro:
+        raise ValueError("mixup_alpha and group_dro cannot be combined")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
@@ -342,11 +344,17 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
                 cfg.erase_prob,
             ).contiguous(memory_format=torch.channels_last)
             batch = {k: v[idx] for k, v in train_labels.items()}
+            if cfg.mixup_alpha > 0:
+                x, lam, perm = mixup(x, cfg.mixup_alpha, generator)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = net(x)
             if dro is not None:
                 batch["gender_weight"] = dro.gender_weights(logits[1], batch, cfg.label_smoothing)
             losses = multitask_loss(tuple(t.float() for t in logits), batch, cfg)
+            if cfg.mixup_alpha > 0:  # each loss blended between the two faces' labels
+                mixed = {k: v[perm] for k, v in batch.items()}
+                other = multitask_loss(tuple(t.float() for t in logits), mixed, cfg)
+                losses = {k: lam * v + (1 - lam) * other[k] for k, v in losses.items()}
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()
