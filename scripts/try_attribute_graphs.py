@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from onnxruntime.quantization import QuantFormat
 
 from faceattrs.pipeline.attributes import DEFAULT_MODEL_PATH, AttributeModel
 from faceattrs.pipeline.runtime import session_options
@@ -50,11 +51,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine_info import cpu_model  # noqa: E402
 
 FLOAT_MODEL = DEFAULT_MODEL_PATH.with_name("attributes_fp32.onnx")
-VARIANTS = {  # name -> quantize_static keyword changes
+VARIANTS = {  # name -> quantize_static arguments changed from `faceattrs quantize`'s
     "one pass": {},
     "one pass, Add int8": {"op_types_to_quantize": ["Conv", "Relu", "Add"]},
     "one pass, per tensor": {"per_channel": False},
-    "one pass, QOperator": {"quant_format": "QOperator"},
+    "one pass, QOperator": {"quant_format": QuantFormat.QOperator},
 }
 
 
@@ -71,31 +72,12 @@ def export_one_pass(checkpoint: Path, target: Path) -> Path:
     """The checkpoint's network with the shipped float model's spec and temperatures."""
     net, _, _ = load_checkpoint_net(checkpoint)
     spec = AttributeModel(FLOAT_MODEL).spec
-    t = spec.extra["temperatures"]
-    temperatures = (t["age"], t["gender"], t["race"]) if isinstance(t, dict) else tuple(t)
+    t = spec.extra["temperatures"]  # fitted by `faceattrs export --calibrate`
+    temperatures = (t["age"], t["gender"], t["race"])
     wrapper = OnePass(net, flip=True, temperatures=temperatures).eval()
     model = trace_to_onnx(wrapper, torch.zeros(1, 3, spec.input_size, spec.input_size), spec)
     store_weights_as_float16(model)
     return save_with_spec(model, spec, target, "one-pass flip averaging (experiment)")
-
-
-def quantize_variant(source: Path, target: Path, changes: dict, inputs: np.ndarray) -> Path:
-    """``faceattrs quantize``'s recipe with ``changes`` to quantize_static's arguments."""
-    import onnxruntime.quantization as oq
-
-    original = oq.quantize_static
-
-    def patched(*args, **kwargs):
-        kwargs.update(changes)
-        if kwargs.get("quant_format") == "QOperator":
-            kwargs["quant_format"] = oq.QuantFormat.QOperator
-        return original(*args, **kwargs)
-
-    oq.quantize_static = patched
-    try:
-        return quantize.quantize_inputs(source, target, inputs, "input")
-    finally:
-        oq.quantize_static = original
 
 
 def throughput(paths: dict[str, Path], rounds: int = 5) -> dict[str, dict[int, float]]:
@@ -137,8 +119,11 @@ def main() -> int:
     )
     inputs = spec.preprocess(np.ascontiguousarray(crops[..., ::-1]))
     files = {"shipped": DEFAULT_MODEL_PATH}
-    for i, (name, changes) in enumerate(VARIANTS.items()):
-        files[name] = quantize_variant(float_one_pass, args.out / f"v{i}.onnx", changes, inputs)
+    for i, (name, options) in enumerate(VARIANTS.items()):
+        target = args.out / f"v{i}.onnx"
+        files[name] = quantize.quantize_inputs(
+            float_one_pass, target, inputs, "input", None, options
+        )
     print(f"machine: {cpu_model()}")
     float_diff = quantize.compare(FLOAT_MODEL, float_one_pass, crops)
     print(f"one-pass float vs shipped float, largest differences: {json.dumps(float_diff)}")

@@ -92,9 +92,11 @@ def quantize_inputs(
     inputs: np.ndarray,
     input_name: str,
     provenance: dict | None = None,
+    options: dict | None = None,
 ) -> Path:
     """Write the int8 version of ``source`` to ``target``, calibrated on model ``inputs``
-    (N, C, S, S float32, already preprocessed). Metadata as in :func:`quantize_model`."""
+    (N, C, S, S float32, already preprocessed). Metadata as in :func:`quantize_model`;
+    ``options`` override ONNX Runtime's ``quantize_static`` arguments (experiments)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -120,10 +122,7 @@ def quantize_inputs(
         # initializers (so the convolution weights are found and quantised).
         folded, staged = Path(tmp) / "folded.onnx", Path(tmp) / "model.onnx"
         quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)
-        quantize_static(
-            str(folded),
-            str(staged),
-            Reader(),
+        settings = dict(
             quant_format=QuantFormat.QDQ,
             # Relu too: the quantizer then folds each ReLU into its convolution's output
             # range (one Q/DQ pair and the ReLU fewer per convolution): the expression
@@ -136,6 +135,7 @@ def quantize_inputs(
             calibrate_method=CalibrationMethod.MinMax,
             extra_options={"CalibTensorRangeSymmetric": False},
         )
+        quantize_static(str(folded), str(staged), Reader(), **{**settings, **(options or {})})
         model = onnx.load(str(staged))
     original = onnx.load(str(source))
     record = {"source_sha256": file_sha256(source), "calibration_faces": len(inputs)}

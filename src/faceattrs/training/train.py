@@ -350,10 +350,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True) -> Path:
                 logits = net(x)
             if dro is not None:
                 batch["gender_weight"] = dro.gender_weights(logits[1], batch, cfg.label_smoothing)
-            losses = multitask_loss(tuple(t.float() for t in logits), batch, cfg)
+            logits = tuple(t.float() for t in logits)
+            losses = multitask_loss(logits, batch, cfg)
             if cfg.mixup_alpha > 0:  # each loss blended between the two faces' labels
-                mixed = {k: v[perm] for k, v in batch.items()}
-                other = multitask_loss(tuple(t.float() for t in logits), mixed, cfg)
+                other = multitask_loss(logits, {k: v[perm] for k, v in batch.items()}, cfg)
                 losses = {k: lam * v + (1 - lam) * other[k] for k, v in losses.items()}
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
